@@ -1,0 +1,3 @@
+"""ftrun: a declarative fine-tuning runner for language-model classifiers."""
+
+__version__ = "0.1.0"

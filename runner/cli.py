@@ -1,0 +1,104 @@
+"""The `ftrun` command. Every user error ends here as one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from runner import recipe as recipes
+from runner.errors import FtrunError
+
+USER_ERROR_EXIT = 2
+
+
+class _RecipeFirstGroup(TyperGroup):
+    """Lets `ftrun RECIPE` mean `ftrun run RECIPE` while `ftrun compare DIR` stays a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_RecipeFirstGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help=(
+        "Declarative fine-tuning of language-model classifiers.\n\n"
+        "Examples:\n\n"
+        "  ftrun recipes/quickstart.toml            train and evaluate a recipe\n\n"
+        "  ftrun recipes/lora.toml --set train.lr=1e-4\n\n"
+        "  ftrun validate recipes/*.toml            check recipes without loading anything\n\n"
+        "  ftrun show recipes/lora.toml             print the resolved recipe\n\n"
+        "  ftrun compare outputs/                   compare finished runs"
+    ),
+)
+
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a key, e.g. --set train.lr=1e-4 (repeatable).", metavar="KEY=VALUE"),
+]
+
+
+@app.command(help="Train and evaluate RECIPE.\n\nExample: ftrun recipes/lora.toml --set train.epochs=1")
+def run(
+    recipe_path: Annotated[Path, typer.Argument(metavar="RECIPE", help="TOML recipe file.")],
+    set_: SetOption = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
+    resume: Annotated[
+        Optional[Path], typer.Option(help="Continue the unfinished run in this run folder.", metavar="RUN_DIR")
+    ] = None,
+) -> None:
+    from runner.run import run_recipe  # heavy imports only once a recipe is valid
+
+    resolved = recipes.load(recipe_path, set_ or [])
+    run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
+
+
+@app.command(help="Check recipes without loading any model or data.\n\nExample: ftrun validate recipes/*.toml")
+def validate(
+    recipe_paths: Annotated[list[Path], typer.Argument(metavar="RECIPE...", help="TOML recipe files.")],
+    set_: SetOption = None,
+) -> None:
+    failures = 0
+    for path in recipe_paths:
+        try:
+            recipes.load(path, set_ or [])
+            typer.echo(f"ok   {path}")
+        except FtrunError as error:
+            failures += 1
+            typer.echo(f"ftrun: error: {error}", err=True)
+    if failures:
+        raise typer.Exit(USER_ERROR_EXIT)
+
+
+@app.command(help="Print the fully resolved recipe, defaults included, as TOML.\n\nExample: ftrun show recipes/lora.toml")
+def show(
+    recipe_path: Annotated[Path, typer.Argument(metavar="RECIPE", help="TOML recipe file.")],
+    set_: SetOption = None,
+) -> None:
+    typer.echo(recipes.to_toml(recipes.load(recipe_path, set_ or [])), nl=False)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except FtrunError as error:
+        print(f"ftrun: error: {error}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        print("ftrun: aborted", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(USER_ERROR_EXIT)

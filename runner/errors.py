@@ -1,0 +1,26 @@
+"""User errors: each names the offending key, file or row and becomes one line at the CLI.
+
+Anything that is not an FtrunError is a bug and is allowed to traceback.
+"""
+
+from __future__ import annotations
+
+
+class FtrunError(Exception):
+    """A mistake in what the user gave us (recipe, data, paths), never a bug."""
+
+
+class RecipeError(FtrunError):
+    """The recipe (or a --set override) is malformed, mistyped or out of range."""
+
+
+class DataError(FtrunError):
+    """The data set is missing, empty, or does not match the recipe."""
+
+
+class ModelError(FtrunError):
+    """The model cannot be found or loaded as the recipe asks."""
+
+
+class RunFolderError(FtrunError):
+    """A run folder is missing, unreadable or would be overwritten."""

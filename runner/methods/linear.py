@@ -1,0 +1,16 @@
+"""`linear`: the base is frozen; only the new head trains (on cached base features)."""
+
+from __future__ import annotations
+
+from runner.methods.base import Method, freeze
+from runner.model import Classifier
+from runner.schema import Recipe
+
+
+class Linear(Method):
+    name = "linear"
+    frozen_base = True
+
+    def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
+        freeze(classifier.backbone)
+        return classifier

