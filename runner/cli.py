@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -19,7 +18,7 @@ USER_ERROR_EXIT = 2
 class _RecipeFirstGroup(TyperGroup):
     """Lets `ftrun RECIPE` mean `ftrun run RECIPE` while `ftrun compare DIR` stays a subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["run", *args]
         return super().parse_args(ctx, args)
@@ -88,17 +87,9 @@ def show(
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    """Entry point: user errors become one line on stderr and exit code 2; click handles usage errors."""
     try:
-        app(standalone_mode=False)
+        app()
     except FtrunError as error:
         print(f"ftrun: error: {error}", file=sys.stderr)
-        sys.exit(USER_ERROR_EXIT)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.exceptions.Abort:
-        print("ftrun: aborted", file=sys.stderr)
-        sys.exit(130)
-    except click.ClickException as error:
-        error.show()
         sys.exit(USER_ERROR_EXIT)

@@ -1,0 +1,104 @@
+"""Shared fixtures: tiny random-weight models built from configs, and small labelled data files."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_IMDB = REPO.parent / "shared" / "data" / "imdb"
+
+POSITIVE = ["great", "wonderful", "superb", "loved", "brilliant", "moving", "fun", "best"]
+NEGATIVE = ["awful", "boring", "terrible", "hated", "dull", "worst", "weak", "mess"]
+FILLER = ["the", "film", "movie", "plot", "actors", "story", "was", "and", "it", "a", "scene", "really"]
+
+
+def sentiment_rows(n: int, seed: int) -> list[dict]:
+    """Short synthetic reviews whose label follows from their words: learnable by a tiny model."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.choices(FILLER, k=rng.randint(4, 20)) + rng.choices(POSITIVE if label else NEGATIVE, k=3)
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    from runner.model import resolve_source
+    from runner.schema import ModelSection
+
+    return Path(resolve_source(ModelSection()).name_or_path)
+
+
+def _save_tiny(folder: Path, config, tokenizer_source: Path, drop_pad: bool = False) -> Path:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    if drop_pad:  # like most decoder LLMs, which ship with no pad token
+        tokenizer.pad_token = None
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, minilm_path) -> Path:
+    from transformers import BertConfig
+
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    return _save_tiny(tmp_path_factory.mktemp("tiny-bert"), config, minilm_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory, minilm_path) -> Path:
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=128, pad_token_id=None)
+    return _save_tiny(tmp_path_factory.mktemp("tiny-llama"), config, minilm_path, drop_pad=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_opt(tmp_path_factory, minilm_path) -> Path:
+    from transformers import OPTConfig
+
+    # word_embed_proj_dim < hidden_size, as in OPT-350m: the head must size itself from the projection.
+    config = OPTConfig(vocab_size=30522, hidden_size=32, word_embed_proj_dim=16, num_hidden_layers=2,
+                       num_attention_heads=2, ffn_dim=64, max_position_embeddings=128, pad_token_id=1)
+    return _save_tiny(tmp_path_factory.mktemp("tiny-opt"), config, minilm_path)
+
+
+@pytest.fixture
+def data_folder(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", sentiment_rows(48, seed=1))
+    write_jsonl(folder / "test.jsonl", sentiment_rows(21, seed=2))
+    return folder
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run `ftrun ARGS` in a subprocess: the real exit code, stdout and stderr."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, cwd=REPO)
+    return done.returncode, done.stdout, done.stderr
