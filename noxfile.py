@@ -48,4 +48,10 @@ def typecheck(session: nox.Session) -> None:
 def smoke(session: nox.Session) -> None:
     """The quickstart end to end, offline, into a throwaway outputs folder."""
     install(session, "embedded")
-    session.run("ftrun", "recipes/quickstart.toml", "--set", f'output.dir="{session.create_tmp()}/outputs"', env=OFFLINE)
+    session.run(
+        "ftrun",
+        "recipes/quickstart.toml",
+        "--set",
+        f'output.dir="{session.create_tmp()}/outputs"',
+        env=OFFLINE,
+    )

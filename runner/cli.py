@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -18,7 +18,7 @@ USER_ERROR_EXIT = 2
 class _RecipeFirstGroup(TyperGroup):
     """Lets `ftrun RECIPE` mean `ftrun run RECIPE` while `ftrun compare DIR` stays a subcommand."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["run", *args]
         return super().parse_args(ctx, args)
@@ -41,7 +41,7 @@ app = typer.Typer(
 )
 
 SetOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", help="Override a key, e.g. --set train.lr=1e-4 (repeatable).", metavar="KEY=VALUE"),
 ]
 
@@ -52,7 +52,8 @@ def run(
     set_: SetOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
     resume: Annotated[
-        Optional[Path], typer.Option(help="Continue the unfinished run in this run folder.", metavar="RUN_DIR")
+        Path | None,
+        typer.Option(help="Continue the unfinished run in this run folder.", metavar="RUN_DIR"),
     ] = None,
 ) -> None:
     from runner.run import run_recipe  # heavy imports only once a recipe is valid
@@ -61,7 +62,9 @@ def run(
     run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
 
 
-@app.command(help="Check recipes without loading any model or data.\n\nExample: ftrun validate recipes/*.toml")
+@app.command(
+    help="Check recipes without loading any model or data.\n\nExample: ftrun validate recipes/*.toml"
+)
 def validate(
     recipe_paths: Annotated[list[Path], typer.Argument(metavar="RECIPE...", help="TOML recipe files.")],
     set_: SetOption = None,
@@ -78,7 +81,10 @@ def validate(
         raise typer.Exit(USER_ERROR_EXIT)
 
 
-@app.command(help="Print the fully resolved recipe, defaults included, as TOML.\n\nExample: ftrun show recipes/lora.toml")
+@app.command(
+    help="Print the fully resolved recipe, defaults included, as TOML.\n\n"
+    "Example: ftrun show recipes/lora.toml"
+)
 def show(
     recipe_path: Annotated[Path, typer.Argument(metavar="RECIPE", help="TOML recipe file.")],
     set_: SetOption = None,

@@ -34,7 +34,7 @@ class Examples:
     def fingerprint(self) -> str:
         """A hash of the texts and labels: runs are only ranked against each other on equal hashes."""
         digest = hashlib.sha256()
-        for text, label in zip(self.texts, self.labels):
+        for text, label in zip(self.texts, self.labels, strict=True):
             digest.update(f"{label}\t{text}\n".encode())
         return digest.hexdigest()[:16]
 
@@ -151,12 +151,19 @@ def _select(
 ) -> Examples:
     expr = splits.parse(expression, key)
     if expr.name not in raw_splits:
-        raise DataError(f"{key} = {expression!r}: no split {expr.name!r}; the source has {sorted(raw_splits)}")
+        raise DataError(
+            f"{key} = {expression!r}: no split {expr.name!r}; the source has {sorted(raw_splits)}"
+        )
     table = raw_splits[expr.name]
     columns = list(table.column_names) if hasattr(table, "column_names") else list(table)
-    for column_key, column in (("data.text_column", cfg.text_column), ("data.label_column", cfg.label_column)):
+    for column_key, column in (
+        ("data.text_column", cfg.text_column),
+        ("data.label_column", cfg.label_column),
+    ):
         if column not in columns:
-            raise DataError(f"{column_key} = {column!r} is not a column of split {expr.name!r}; columns: {columns}")
+            raise DataError(
+                f"{column_key} = {column!r} is not a column of split {expr.name!r}; columns: {columns}"
+            )
     texts, raw_labels = list(table[cfg.text_column]), list(table[cfg.label_column])
     rows = list(expr.indices(len(texts)))
     if not rows:
@@ -170,7 +177,7 @@ def _select(
             first = [rows[i] for i in range(len(texts)) if i not in set(keep)][:5]
             raise DataError(
                 f"{key}: {bad} empty or non-string texts in column {cfg.text_column!r} (rows {first}); "
-                "set data.bad_texts = \"skip\" to drop them"
+                'set data.bad_texts = "skip" to drop them'
             )
         notes.append(f"{key}: skipped {bad} empty or non-string texts")
     if size and size < len(keep):

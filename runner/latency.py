@@ -24,7 +24,9 @@ def measure_latency(
     """Batch-1 latency per example (p50, p95, mean) and throughput at the eval batch size."""
     model.eval()
     device = accelerator.device
-    rows = [{"index": i, "input_ids": ids, "label": 0} for i, ids in enumerate(input_ids[:examples])]
+    rows: list[dict[str, Any]] = [
+        {"index": i, "input_ids": ids, "label": 0} for i, ids in enumerate(input_ids[:examples])
+    ]
 
     def run(batch_rows: list[dict[str, Any]]) -> None:
         batch = collate(batch_rows, pad_token_id)

@@ -9,7 +9,7 @@ from runner.stats import wilson_interval
 
 def classification_metrics(gold: list[int], predicted: list[int], num_labels: int) -> dict[str, Any]:
     confusion = [[0] * num_labels for _ in range(num_labels)]  # rows: gold, columns: predicted
-    for g, p in zip(gold, predicted):
+    for g, p in zip(gold, predicted, strict=True):
         confusion[g][p] += 1
     correct = sum(confusion[i][i] for i in range(num_labels))
     total = len(gold)

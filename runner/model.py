@@ -53,7 +53,9 @@ def load_tokenizer(source: ModelSource) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.name_or_path, gguf_file=source.gguf_file)
     except (OSError, ValueError) as error:
-        raise ModelError(f"model.name: cannot load a tokenizer from {source.name_or_path}: {_first_line(error)}")
+        raise ModelError(
+            f"model.name: cannot load a tokenizer from {source.name_or_path}: {_first_line(error)}"
+        ) from None
     if tokenizer.pad_token is None:
         # Decoder LLMs ship without a pad token; batching needs one (it is masked out anyway).
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -69,7 +71,7 @@ def load_backbone(source: ModelSource, dtype: str, pad_token_id: int | None) -> 
             source.name_or_path, gguf_file=source.gguf_file, dtype=_DTYPES[dtype]
         )
     except (OSError, ValueError) as error:
-        raise ModelError(f"model.name: cannot load {source.name_or_path}: {_first_line(error)}")
+        raise ModelError(f"model.name: cannot load {source.name_or_path}: {_first_line(error)}") from None
     if getattr(backbone.config, "pad_token_id", None) is None:
         backbone.config.pad_token_id = pad_token_id
     return backbone
@@ -83,7 +85,10 @@ def is_decoder(config: Any) -> bool:
     )
 
     model_type = config.model_type
-    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    return (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    )
 
 
 def choose_pooling(requested: str, config: Any) -> str:
@@ -124,13 +129,13 @@ class Head(nn.Module):
             self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_labels))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features.to(self.layers[-1].weight.dtype))
+        return self.layers(features.to(next(self.layers.parameters()).dtype))
 
 
 class Classifier(nn.Module):
     def __init__(self, backbone: nn.Module, head: Head, pooling: str) -> None:
         super().__init__()
-        self.backbone = backbone
+        self.backbone: Any = backbone  # a transformers or peft model: save_pretrained, merge_and_unload
         self.head = head
         self.pooling = pooling
 
@@ -142,7 +147,7 @@ class Classifier(nn.Module):
         return self.head(self.features(input_ids, attention_mask))
 
 
-def hidden_size(backbone: nn.Module) -> int:
+def hidden_size(backbone: Any) -> int:
     # The last hidden state has the embedding width (OPT-350m projects 1024 back to 512).
     return int(backbone.get_input_embeddings().embedding_dim)
 

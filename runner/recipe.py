@@ -113,7 +113,9 @@ def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> Raw:
 
 
 def _merge(base: Raw, top: Raw) -> Raw:
-    merged = {section: dict(values) if isinstance(values, dict) else values for section, values in base.items()}
+    merged = {
+        section: dict(values) if isinstance(values, dict) else values for section, values in base.items()
+    }
     for section, values in top.items():
         if isinstance(values, dict) and isinstance(merged.get(section), dict):
             merged[section].update(values)
@@ -161,7 +163,9 @@ def _checked(key: str, f: dataclasses.Field[Any], value: Any, origin: str) -> An
     meta = f.metadata
     if meta["choices"] and value not in meta["choices"]:
         allowed = ", ".join(meta["choices"])
-        raise RecipeError(f"{where} = {value!r} is not allowed{_suggest(value, meta['choices'])}; choose one of: {allowed}")
+        raise RecipeError(
+            f"{where} = {value!r} is not allowed{_suggest(value, meta['choices'])}; choose one of: {allowed}"
+        )
     if meta["positive"] and value <= 0:
         raise RecipeError(f"{where} = {value!r} must be greater than 0")
     if meta["minimum"] is not None and value < meta["minimum"]:

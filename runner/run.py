@@ -14,8 +14,16 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from torch.utils.data import Dataset
 
 from runner import methods, rundir
 from runner import recipe as recipes
@@ -24,13 +32,24 @@ from runner.data import load_data
 from runner.errors import RecipeError, RunFolderError
 from runner.latency import measure_latency
 from runner.metrics import classification_metrics
-from runner.model import Classifier, Head, choose_pooling, hidden_size, load_backbone, load_tokenizer, resolve_source
+from runner.model import (
+    Classifier,
+    Head,
+    choose_pooling,
+    hidden_size,
+    load_backbone,
+    load_tokenizer,
+    resolve_source,
+)
 from runner.schema import Recipe
 from runner.train import fit, logits_from_features, logits_from_tokens, predict
 
 
-def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resume: Path | None = None) -> Path:
+def run_recipe(
+    recipe: Recipe, recipe_path: Path, overwrite: bool = False, resume: Path | None = None
+) -> Path:
     from accelerate import Accelerator, PartialState
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
     _quiet_libraries()
@@ -49,7 +68,9 @@ def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resum
     tokenizer = load_tokenizer(source)
     backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
     pooling = choose_pooling(recipe.method.pooling, backbone.config)
-    head = Head(hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout)
+    head = Head(
+        hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
+    )
     method = methods.get(recipe.method.name)
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
     trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
@@ -59,6 +80,8 @@ def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resum
 
     folder = _run_folder(recipe, recipe_path, overwrite, resume, state.is_main_process)
     folder = Path(broadcast_object_list([str(folder)])[0])
+    # Accelerate keeps one precision per process; a second run in the same process may want another.
+    AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(recipe.train.precision),
         gradient_accumulation_steps=recipe.train.gradient_accumulation,
@@ -71,16 +94,25 @@ def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resum
         accelerator.init_trackers(folder.name)
     say(
         f"model: {type(backbone).__name__}, pooling {pooling}, {trainable:,} of {total:,} parameters train "
-        f"· {accelerator.device} · precision {accelerator.mixed_precision} · {accelerator.num_processes} process(es)"
+        f"· {accelerator.device} · precision {accelerator.mixed_precision} "
+        f"· {accelerator.num_processes} process(es)"
     )
 
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, disable=not state.is_main_process,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        disable=not state.is_main_process,
     )
     pad = tokenizer.pad_token_id
     eval_tokens = TokenDataset(eval_ids, data.eval.labels)
-    eval_token_loader = accelerator.prepare(make_loader(eval_tokens, inference_batches(_lengths(eval_ids), recipe.eval.batch_size), pad))
+    eval_token_loader = accelerator.prepare(
+        make_loader(eval_tokens, inference_batches(_lengths(eval_ids), recipe.eval.batch_size), pad)
+    )
     checkpoint = folder / rundir.CHECKPOINT
     feature_seconds = 0.0
     with progress:
@@ -89,15 +121,27 @@ def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resum
             classifier.to(accelerator.device)
             started = time.perf_counter()
             train_loader = accelerator.prepare(
-                make_loader(TokenDataset(train_ids, data.train.labels), inference_batches(_lengths(train_ids), recipe.eval.batch_size), pad)
+                make_loader(
+                    TokenDataset(train_ids, data.train.labels),
+                    inference_batches(_lengths(train_ids), recipe.eval.batch_size),
+                    pad,
+                )
             )
             task = progress.add_task("features", total=len(train_ids) + len(eval_ids), info="")
             train_features = _features(classifier, train_loader, accelerator, len(train_ids), progress, task)
-            eval_features = _features(classifier, eval_token_loader, accelerator, len(eval_ids), progress, task)
+            eval_features = _features(
+                classifier, eval_token_loader, accelerator, len(eval_ids), progress, task
+            )
             progress.remove_task(task)
             feature_seconds = time.perf_counter() - started
-            train_set = FeatureDataset(train_features, data.train.labels)
-            eval_loader = accelerator.prepare(make_loader(FeatureDataset(eval_features, data.eval.labels), inference_batches([0] * len(eval_ids), recipe.eval.batch_size), pad))
+            train_set: Dataset = FeatureDataset(train_features, data.train.labels)
+            eval_loader = accelerator.prepare(
+                make_loader(
+                    FeatureDataset(eval_features, data.eval.labels),
+                    inference_batches([0] * len(eval_ids), recipe.eval.batch_size),
+                    pad,
+                )
+            )
             trained = accelerator.prepare(classifier.head)
             forward, lengths = logits_from_features, [0] * len(train_ids)
         else:
@@ -112,7 +156,9 @@ def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resum
 
         result = fit(
             trained,
-            lambda epoch: make_loader(train_set, training_batches(lengths, recipe.train.batch_size, recipe.train.seed, epoch), pad),
+            lambda epoch: make_loader(
+                train_set, training_batches(lengths, recipe.train.batch_size, recipe.train.seed, epoch), pad
+            ),
             forward,
             recipe.train,
             accelerator,
@@ -128,8 +174,24 @@ def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resum
     scores = classification_metrics(data.eval.labels, predicted, len(recipe.data.labels))
     if accelerator.is_main_process:
         metrics = _write_outputs(
-            folder, recipe, recipe_path, method, classifier, tokenizer, source, pooling, data, probabilities, predicted,
-            scores, result, accelerator, trainable, total, feature_seconds, eval_ids,
+            folder,
+            recipe,
+            recipe_path,
+            method,
+            classifier,
+            tokenizer,
+            source,
+            pooling,
+            data,
+            probabilities,
+            predicted,
+            scores,
+            result,
+            accelerator,
+            trainable,
+            total,
+            feature_seconds,
+            eval_ids,
         )
         shutil.rmtree(checkpoint, ignore_errors=True)
         _print_summary(console, folder, recipe, metrics)
@@ -139,9 +201,24 @@ def run_recipe(recipe: Recipe, recipe_path: Path, overwrite: bool = False, resum
 
 
 def _write_outputs(
-    folder: Path, recipe: Recipe, recipe_path: Path, method: Any, classifier: Classifier, tokenizer: Any,
-    source: Any, pooling: str, data: Any, probabilities: torch.Tensor, predicted: list[int], scores: dict[str, Any],
-    result: Any, accelerator: Any, trainable: int, total: int, feature_seconds: float, eval_ids: list[list[int]],
+    folder: Path,
+    recipe: Recipe,
+    recipe_path: Path,
+    method: Any,
+    classifier: Classifier,
+    tokenizer: Any,
+    source: Any,
+    pooling: str,
+    data: Any,
+    probabilities: torch.Tensor,
+    predicted: list[int],
+    scores: dict[str, Any],
+    result: Any,
+    accelerator: Any,
+    trainable: int,
+    total: int,
+    feature_seconds: float,
+    eval_ids: list[list[int]],
 ) -> dict[str, Any]:
     labels = recipe.data.labels
     rundir.write_jsonl(
@@ -175,8 +252,13 @@ def _write_outputs(
     if recipe.eval.latency_examples:
         served = method.for_inference(classifier)
         latency = measure_latency(
-            served, eval_ids, tokenizer.pad_token_id, recipe.eval.latency_examples, recipe.eval.latency_warmup,
-            recipe.eval.batch_size, accelerator,
+            served,
+            eval_ids,
+            tokenizer.pad_token_id,
+            recipe.eval.latency_examples,
+            recipe.eval.latency_warmup,
+            recipe.eval.batch_size,
+            accelerator,
         )
     train_seconds = result.seconds + feature_seconds
     metrics = {
@@ -201,7 +283,9 @@ def _write_outputs(
             "examples_per_s": result.examples / result.seconds if result.seconds else 0.0,
             "tokens_per_s": result.tokens / result.seconds if result.seconds and result.tokens else None,
             "num_processes": accelerator.num_processes,
-            "effective_batch_size": recipe.train.batch_size * accelerator.num_processes * recipe.train.gradient_accumulation,
+            "effective_batch_size": recipe.train.batch_size
+            * accelerator.num_processes
+            * recipe.train.gradient_accumulation,
         },
         "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total},
         "peak_memory_mb": _peak_memory_mb(accelerator),
@@ -209,13 +293,18 @@ def _write_outputs(
         "data_seed": recipe.data.seed,
         "precision": accelerator.mixed_precision,
         "device": _device_name(accelerator),
-        "versions": {name: _version(name) for name in ("torch", "transformers", "peft", "accelerate", "datasets", "ftrun")},
+        "versions": {
+            name: _version(name)
+            for name in ("torch", "transformers", "peft", "accelerate", "datasets", "ftrun")
+        },
     }
     rundir.write_json(folder / "metrics.json", metrics)  # last: its presence marks a finished run
     return metrics
 
 
-def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None, is_main: bool) -> Path | None:
+def _run_folder(
+    recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None, is_main: bool
+) -> Path | None:
     if not is_main:
         return None
     if resume is not None:
@@ -230,7 +319,9 @@ def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path
     return folder
 
 
-def _features(classifier: Classifier, loader: Any, accelerator: Any, size: int, progress: Any, task: Any) -> torch.Tensor:
+def _features(
+    classifier: Classifier, loader: Any, accelerator: Any, size: int, progress: Any, task: Any
+) -> torch.Tensor:
     def forward(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with accelerator.autocast():
             out = model.features(batch["input_ids"], batch["attention_mask"])
@@ -254,7 +345,7 @@ def _mixed_precision(requested: str) -> str:
     if requested == "fp32":
         return "no"
     if requested == "fp16" and not torch.cuda.is_available():
-        raise RecipeError("train.precision = \"fp16\" needs a GPU; use \"bf16\" or \"fp32\" on CPU")
+        raise RecipeError('train.precision = "fp16" needs a GPU; use "bf16" or "fp32" on CPU')
     if requested in ("bf16", "fp16"):
         return requested
     if torch.cuda.is_available():
@@ -306,7 +397,7 @@ def _print_summary(console: Console, folder: Path, recipe: Recipe, metrics: dict
         f"{metrics['macro_f1']:.3f}",
         f"{latency['batch1_ms_p50']:.1f}" if latency else "–",
         f"{metrics['train']['seconds']:.1f}",
-        f"{metrics['params']['trainable_fraction']:.2%}",
+        f"{100 * metrics['params']['trainable_fraction']:.3g}%",
     )
     console.print(table)
     console.print(f"run folder: [bold]{folder}[/]")

@@ -71,9 +71,7 @@ class DataSection:
     text_column: str = option("text", "Column holding the text.")
     label_column: str = option("label", "Column holding the label (an index or a label name).")
     labels: list[str] = option(["negative", "positive"], "Label names; a label's index is its class id.")
-    bad_texts: str = option(
-        "fail", "What to do with empty or non-string texts.", choices=("fail", "skip")
-    )
+    bad_texts: str = option("fail", "What to do with empty or non-string texts.", choices=("fail", "skip"))
     seed: int = option(0, "Seed of subsampling and few-shot draws (kept apart from `train.seed`).")
 
 
@@ -155,7 +153,7 @@ class Recipe:
 
 def sections() -> dict[str, type]:
     """Section name -> its dataclass, in recipe order."""
-    return {f.name: type(f.default_factory()) for f in dataclasses.fields(Recipe)}  # type: ignore[misc]
+    return {f.name: type(f.default_factory()) for f in dataclasses.fields(Recipe)}  # type: ignore[misc,operator]
 
 
 def keys(section_class: type) -> dict[str, dataclasses.Field[Any]]:
@@ -165,7 +163,7 @@ def keys(section_class: type) -> dict[str, dataclasses.Field[Any]]:
 def default_value(f: dataclasses.Field[Any]) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
-    return f.default_factory()  # type: ignore[misc]
+    return f.default_factory()  # type: ignore[misc,operator]
 
 
 def type_name(f: dataclasses.Field[Any]) -> str:

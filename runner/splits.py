@@ -25,7 +25,8 @@ def parse(expression: str, key: str) -> SplitExpr:
     match = _PATTERN.match(expression.strip())
     if not match:
         raise RecipeError(
-            f"{key} = {expression!r} is not a split expression; write e.g. 'train', 'train[:2000]' or 'test[10%:]'"
+            f"{key} = {expression!r} is not a split expression; "
+            "write e.g. 'train', 'train[:2000]' or 'test[10%:]'"
         )
     return SplitExpr(match["name"], match["start"], match["stop"])
 

@@ -38,7 +38,9 @@ class TrainResult:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, forward: Forward, accelerator: Any, size: int) -> torch.Tensor:
+def predict(
+    model: nn.Module, loader: DataLoader, forward: Forward, accelerator: Any, size: int
+) -> torch.Tensor:
     """Outputs for every example exactly once, in dataset order, gathered from all processes.
 
     Every process pads its outputs and indices to one shape; the padding (index -1) and the
@@ -79,7 +81,9 @@ def fit(
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     from transformers import get_scheduler
 
-    scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps)
+    scheduler = get_scheduler(
+        cfg.scheduler, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps
+    )
     optimizer, scheduler = accelerator.prepare(optimizer, scheduler)
     result = TrainResult()
     start_epoch = _resume(accelerator, checkpoint_dir, result)
@@ -113,7 +117,9 @@ def fit(
             result.steps += 1
             now = time.perf_counter()
             rate = window_examples / max(now - window_start, 1e-9)
-            progress.update(task, advance=1, info=f"loss {window_loss / window_batches:.4f} · {rate:.1f} ex/s")
+            progress.update(
+                task, advance=1, info=f"loss {window_loss / window_batches:.4f} · {rate:.1f} ex/s"
+            )
             if result.steps % cfg.log_every == 0 or result.steps == total_steps:
                 row = {
                     "step": result.steps,
@@ -139,14 +145,22 @@ def fit(
     return result
 
 
-def _save_checkpoint(accelerator: Any, checkpoint_dir: Path | None, result: TrainResult, epochs_done: int) -> None:
+def _save_checkpoint(
+    accelerator: Any, checkpoint_dir: Path | None, result: TrainResult, epochs_done: int
+) -> None:
     """Epoch-end state (weights, optimizer, scheduler, RNG) so a crashed run resumes where it was."""
     if checkpoint_dir is None:
         return
     accelerator.save_state(str(checkpoint_dir))
     if accelerator.is_main_process:
-        state = {"epochs_done": epochs_done, "steps": result.steps, "examples": result.examples,
-                 "tokens": result.tokens, "seconds": result.seconds, "log": result.log}
+        state = {
+            "epochs_done": epochs_done,
+            "steps": result.steps,
+            "examples": result.examples,
+            "tokens": result.tokens,
+            "seconds": result.seconds,
+            "log": result.log,
+        }
         (checkpoint_dir / "progress.json").write_text(json.dumps(state))
     accelerator.wait_for_everyone()
 

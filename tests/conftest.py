@@ -63,8 +63,14 @@ def _save_tiny(folder: Path, config, tokenizer_source: Path, drop_pad: bool = Fa
 def tiny_bert(tmp_path_factory, minilm_path) -> Path:
     from transformers import BertConfig
 
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     return _save_tiny(tmp_path_factory.mktemp("tiny-bert"), config, minilm_path)
 
 
@@ -72,8 +78,16 @@ def tiny_bert(tmp_path_factory, minilm_path) -> Path:
 def tiny_llama(tmp_path_factory, minilm_path) -> Path:
     from transformers import LlamaConfig
 
-    config = LlamaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=128, pad_token_id=None)
+    config = LlamaConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=None,
+    )
     return _save_tiny(tmp_path_factory.mktemp("tiny-llama"), config, minilm_path, drop_pad=True)
 
 
@@ -82,8 +96,16 @@ def tiny_opt(tmp_path_factory, minilm_path) -> Path:
     from transformers import OPTConfig
 
     # word_embed_proj_dim < hidden_size, as in OPT-350m: the head must size itself from the projection.
-    config = OPTConfig(vocab_size=30522, hidden_size=32, word_embed_proj_dim=16, num_hidden_layers=2,
-                       num_attention_heads=2, ffn_dim=64, max_position_embeddings=128, pad_token_id=1)
+    config = OPTConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        word_embed_proj_dim=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        ffn_dim=64,
+        max_position_embeddings=128,
+        pad_token_id=1,
+    )
     return _save_tiny(tmp_path_factory.mktemp("tiny-opt"), config, minilm_path)
 
 

@@ -55,7 +55,7 @@ def test_aclimdb_folder_with_string_labels(tmp_path):
                 (folder / f"{i}_7.txt").write_text(f"{label} review {i}")
     data = load_data(section(source=str(tmp_path / "aclImdb")))
     assert len(data.train) == 6 and len(data.eval) == 4
-    assert all(("pos" in t) == bool(y) for t, y in zip(data.train.texts, data.train.labels))
+    assert all(("pos" in t) == bool(y) for t, y in zip(data.train.texts, data.train.labels, strict=True))
 
 
 @pytest.mark.parametrize("written, expected", [("positive", 1), ("NEG", 0), ("1", 1), (0, 0), ("pos", 1)])
@@ -96,15 +96,24 @@ def expect_data_error(cfg: DataSection, *named: str) -> str:
 
 
 def test_missing_column_lists_the_columns(data_folder):
-    expect_data_error(section(source=str(data_folder), text_column="review"), "data.text_column", "'review'", "['text', 'label']")
+    expect_data_error(
+        section(source=str(data_folder), text_column="review"),
+        "data.text_column",
+        "'review'",
+        "['text', 'label']",
+    )
 
 
 def test_missing_split_lists_the_splits(data_folder):
-    expect_data_error(section(source=str(data_folder), eval_split="validation"), "validation", "['test', 'train']")
+    expect_data_error(
+        section(source=str(data_folder), eval_split="validation"), "validation", "['test', 'train']"
+    )
 
 
 def test_empty_split_selection(data_folder):
-    expect_data_error(section(source=str(data_folder), train_split="train[100:]"), "data.train_split", "selects no rows")
+    expect_data_error(
+        section(source=str(data_folder), train_split="train[100:]"), "data.train_split", "selects no rows"
+    )
 
 
 def test_labels_outside_the_declared_set_show_rows(tmp_path):
@@ -116,7 +125,9 @@ def test_labels_outside_the_declared_set_show_rows(tmp_path):
 def test_empty_texts_fail_by_default_and_can_be_skipped(tmp_path):
     rows = sentiment_rows(6, seed=4) + [{"text": "  ", "label": 0}, {"text": None, "label": 1}]
     path = write_jsonl(tmp_path / "d.jsonl", rows)
-    expect_data_error(section(source=str(path), eval_split="train"), "2 empty or non-string texts", "bad_texts")
+    expect_data_error(
+        section(source=str(path), eval_split="train"), "2 empty or non-string texts", "bad_texts"
+    )
     data = load_data(section(source=str(path), eval_split="train", bad_texts="skip"))
     assert len(data.train) == 6 and any("skipped 2" in note for note in data.notes)
 

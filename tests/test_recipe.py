@@ -53,8 +53,13 @@ def test_extends_chains_resolve_relative_to_each_file(tmp_path):
 def test_set_parses_values_to_the_key_type(tmp_path):
     recipe = recipes.load(
         write(tmp_path, "r.toml", ""),
-        ["method.name=lora", "train.lr=1e-4", "method.lora_target_modules=[\"query\"]", "eval.every_epoch=false",
-         "train.max_grad_norm=2"],
+        [
+            "method.name=lora",
+            "train.lr=1e-4",
+            'method.lora_target_modules=["query"]',
+            "eval.every_epoch=false",
+            "train.max_grad_norm=2",
+        ],
     )
     assert recipe.method.name == "lora"
     assert recipe.train.lr == 1e-4
@@ -79,7 +84,9 @@ def test_every_shipped_recipe_validates(monkeypatch, capsys):
 
 
 def test_seed_method_recipes_share_everything_but_the_method():
-    loaded = {m: recipes.load(REPO / "recipes" / f"{m}.toml") for m in ("full", "lora", "linear", "prompt-linear")}
+    loaded = {
+        m: recipes.load(REPO / "recipes" / f"{m}.toml") for m in ("full", "lora", "linear", "prompt-linear")
+    }
     for recipe in loaded.values():
         assert recipe.model.name == "facebook/opt-350m"
         assert (recipe.train.lr, recipe.train.batch_size, recipe.train.epochs) == (2e-5, 8, 3)
@@ -141,11 +148,18 @@ def test_bad_extends_is_one_line_and_exit_2(files, named, tmp_path, monkeypatch,
 
 @pytest.mark.parametrize(
     "override, named",
-    [("trian.lr=1e-4", "trian"), ("train.learning_rate=1", "train.learning_rate"), ("train.epochs=two", "train.epochs"),
-     ("train.epochs=1.5", "train.epochs"), ("train.lr", "SECTION.KEY=VALUE")],
+    [
+        ("trian.lr=1e-4", "trian"),
+        ("train.learning_rate=1", "train.learning_rate"),
+        ("train.epochs=two", "train.epochs"),
+        ("train.epochs=1.5", "train.epochs"),
+        ("train.lr", "SECTION.KEY=VALUE"),
+    ],
 )
 def test_bad_set_is_one_line_and_exit_2(override, named, monkeypatch, capsys):
-    code, _, err = ftrun(monkeypatch, capsys, "show", str(REPO / "recipes" / "quickstart.toml"), "--set", override)
+    code, _, err = ftrun(
+        monkeypatch, capsys, "show", str(REPO / "recipes" / "quickstart.toml"), "--set", override
+    )
     assert code == 2 and named in err and err.count("\n") == 1
 
 

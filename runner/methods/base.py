@@ -18,12 +18,16 @@ class Method:
         """Freeze or wrap parts of the classifier before training."""
         return classifier
 
-    def encode(self, texts: list[str], tokenizer: Any, recipe: Recipe, train_examples: Any) -> list[list[int]]:
+    def encode(
+        self, texts: list[str], tokenizer: Any, recipe: Recipe, train_examples: Any
+    ) -> list[list[int]]:
         """Token ids per text, truncated to `model.max_length`."""
         encoded = tokenizer(texts, truncation=True, max_length=recipe.model.max_length)
         return list(encoded["input_ids"])
 
-    def save(self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]) -> None:
+    def save(
+        self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
+    ) -> None:
         """Write the trained parts so plain transformers/peft (plus the head file) reload them."""
         tokenizer.save_pretrained(folder)
         save_head(classifier.head, folder, head_description)

@@ -12,6 +12,8 @@ from runner.model import Classifier
 class Full(Method):
     name = "full"
 
-    def save(self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]) -> None:
+    def save(
+        self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
+    ) -> None:
         classifier.backbone.save_pretrained(folder)
         super().save(classifier, tokenizer, folder, head_description)

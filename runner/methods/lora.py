@@ -30,11 +30,13 @@ class Lora(Method):
             classifier.backbone = get_peft_model(classifier.backbone, config)
         except ValueError as error:
             raise ModelError(
-                f"method.lora_target_modules: {error}; name the modules to adapt, e.g. [\"q_proj\", \"v_proj\"]"
+                f'method.lora_target_modules: {error}; name the modules to adapt, e.g. ["q_proj", "v_proj"]'
             ) from None
         return classifier
 
-    def save(self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]) -> None:
+    def save(
+        self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
+    ) -> None:
         # The adapter (adapter_config.json + adapter_model.safetensors) and the head side by side.
         classifier.backbone.save_pretrained(folder)
         super().save(classifier, tokenizer, folder, head_description)

@@ -1,0 +1,181 @@
+"""`ftrun RECIPE` end to end: each method on a tiny model, the run folder contract, reloading, resuming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from runner import methods, rundir
+from runner import recipe as recipes
+from runner.batches import collate
+from runner.data import load_data
+from runner.errors import RunFolderError
+from runner.run import run_recipe
+from runner.saved import load_saved
+
+EXPECTED_FILES = {"recipe.toml", "metrics.json", "predictions.jsonl", "train_log.jsonl", "model"}
+
+
+def tiny_recipe(model: Path, data: Path, out: Path, method_name: str, **sections) -> recipes.schema.Recipe:
+    raw = {
+        "model": {"name": str(model), "max_length": 48},
+        "data": {"source": str(data)},
+        "method": {
+            "name": method_name,
+            "head_hidden": 16,
+            "few_shot": 2 if method_name == "prompt-linear" else 0,
+        },
+        "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "precision": "fp32", "log_every": 2},
+        "eval": {"batch_size": 4, "latency_examples": 4, "latency_warmup": 1},
+        "output": {"dir": str(out)},
+    }
+    for name, values in sections.items():
+        raw[name].update(values)
+    return recipes.build(raw)
+
+
+def reload_probabilities(folder: Path, recipe) -> torch.Tensor:
+    """Probabilities from the saved model, through `runner.saved` (plain transformers/peft calls)."""
+    classifier, tokenizer = load_saved(folder / "model")
+    data = load_data(recipe.data)
+    ids = methods.get(recipe.method.name).encode(data.eval.texts, tokenizer, recipe, data.train)
+    batch = collate(
+        [{"index": i, "input_ids": x, "label": 0} for i, x in enumerate(ids)], tokenizer.pad_token_id
+    )
+    with torch.no_grad():
+        return classifier(batch["input_ids"], batch["attention_mask"]).softmax(-1)
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "linear", "prompt-linear"])
+def test_each_method_writes_a_complete_run_folder_that_reloads_to_the_same_predictions(
+    method, tiny_bert, data_folder, tmp_path
+):
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path / "outputs", method)
+    folder = run_recipe(recipe, Path(f"{method}.toml"))
+    assert folder == tmp_path / "outputs" / method
+    assert {p.name for p in folder.iterdir()} == EXPECTED_FILES
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["schema_version"] == rundir.SCHEMA_VERSION and metrics["method"] == method
+    assert metrics["data"]["eval_size"] == 21 and metrics["total"] == 21
+    low, high = metrics["accuracy_ci95"]
+    assert low <= metrics["accuracy"] <= high
+    assert metrics["latency"]["examples"] == 4 and metrics["latency"]["batch1_ms_p50"] > 0
+    params = metrics["params"]
+    if method == "full":
+        assert params["trainable"] == params["total"]
+    else:
+        assert 0 < params["trainable"] < params["total"] * 0.5
+    predictions = rundir.read_jsonl(folder / "predictions.jsonl")
+    assert sorted(p["id"] for p in predictions) == list(range(21))
+    assert recipes.load(folder / "recipe.toml") == recipe
+    log = rundir.read_jsonl(folder / "train_log.jsonl")
+    assert [row["step"] for row in log if "loss" in row] == [2, 4, 6, 8, 10, 12]
+    assert any("eval_accuracy" in row for row in log)
+
+    reloaded = reload_probabilities(folder, recipe)
+    assert reloaded.argmax(-1).tolist() == [p["predicted"] for p in predictions]
+    saved = torch.tensor([p["probability"] for p in predictions])
+    torch.testing.assert_close(reloaded.max(-1).values, saved, atol=1e-5, rtol=1e-5)
+
+
+def test_lora_adapter_reloads_with_plain_peft_and_safetensors(tiny_bert, data_folder, tmp_path):
+    """The README's by-hand recipe: no ftrun code involved in reloading."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "lora", method={"head_hidden": 0})
+    folder = run_recipe(recipe, Path("lora.toml"))
+    model_dir = folder / "model"
+    head_info = json.loads((model_dir / "head.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = PeftModel.from_pretrained(AutoModel.from_pretrained(head_info["base_model"]), model_dir).eval()
+    head = load_file(model_dir / "head.safetensors")
+    texts = [json.loads(line)["text"] for line in (data_folder / "test.jsonl").read_text().splitlines()]
+    batch = tokenizer(
+        texts, truncation=True, max_length=head_info["max_length"], padding=True, return_tensors="pt"
+    )
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    pooled = (hidden * mask).sum(1) / mask.sum(1)  # head_info["pooling"] == "mean"
+    probabilities = (pooled @ head["layers.1.weight"].T + head["layers.1.bias"]).softmax(-1)
+    predictions = rundir.read_jsonl(folder / "predictions.jsonl")
+    assert head_info["pooling"] == "mean"
+    assert probabilities.argmax(-1).tolist() == [p["predicted"] for p in predictions]
+    torch.testing.assert_close(
+        probabilities.max(-1).values,
+        torch.tensor([p["probability"] for p in predictions]),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+def test_decoder_model_runs_end_to_end_with_batches(tiny_llama, data_folder, tmp_path):
+    recipe = tiny_recipe(tiny_llama, data_folder, tmp_path, "lora", train={"epochs": 1})
+    folder = run_recipe(recipe, Path("llama.toml"))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["pooling"] == "last" and metrics["total"] == 21
+
+
+def test_an_existing_run_folder_is_never_overwritten(tiny_bert, data_folder, tmp_path):
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "linear", train={"epochs": 1})
+    first = run_recipe(recipe, Path("same.toml"))
+    second = run_recipe(recipe, Path("same.toml"))
+    assert (first.name, second.name) == ("same", "same-2")
+    third = run_recipe(recipe, Path("same.toml"), overwrite=True)
+    assert third == first and (first / "metrics.json").exists()
+
+
+def test_max_steps_stops_training_early(tiny_bert, data_folder, tmp_path):
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "full", train={"max_steps": 3, "log_every": 1})
+    folder = run_recipe(recipe, Path("short.toml"))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["train"]["steps"] == 3 and metrics["train"]["examples_seen"] == 24
+
+
+def test_same_recipe_and_seed_give_the_same_predictions(tiny_bert, data_folder, tmp_path):
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "full", train={"epochs": 1})
+    a = rundir.read_jsonl(run_recipe(recipe, Path("a.toml")) / "predictions.jsonl")
+    b = rundir.read_jsonl(run_recipe(recipe, Path("b.toml")) / "predictions.jsonl")
+    assert a == b
+
+
+def test_resume_continues_an_interrupted_run_from_its_last_epoch(
+    tiny_bert, data_folder, tmp_path, monkeypatch
+):
+    import runner.train as train_module
+
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "full", train={"epochs": 3})
+    reference = rundir.read_jsonl(run_recipe(recipe, Path("reference.toml")) / "predictions.jsonl")
+
+    real_save = train_module._save_checkpoint
+
+    def crash_after_first_epoch(accelerator, checkpoint_dir, result, epochs_done):
+        real_save(accelerator, checkpoint_dir, result, epochs_done)
+        raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", crash_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe, Path("crashed.toml"))
+    folder = tmp_path / "crashed"
+    progress = json.loads((folder / "checkpoint" / "progress.json").read_text())
+    assert progress["epochs_done"] == 1 and not (folder / "metrics.json").exists()
+    monkeypatch.setattr(train_module, "_save_checkpoint", real_save)
+
+    with pytest.raises(RunFolderError, match="differs"):
+        run_recipe(
+            tiny_recipe(tiny_bert, data_folder, tmp_path, "full", train={"epochs": 4}),
+            Path("x.toml"),
+            resume=folder,
+        )
+    resumed = run_recipe(recipe, Path("crashed.toml"), resume=folder)
+    assert resumed == folder
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["train"]["epochs"] == 3 and metrics["train"]["steps"] == 18
+    assert rundir.read_jsonl(folder / "predictions.jsonl") == reference
+    with pytest.raises(RunFolderError, match="already finished"):
+        run_recipe(recipe, Path("crashed.toml"), resume=folder)
