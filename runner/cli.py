@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from runner import recipe as recipes
-from runner.errors import FtrunError
+from runner.errors import FtrunError, RecipeError
 
 USER_ERROR_EXIT = 2
 
@@ -90,6 +90,80 @@ def show(
     set_: SetOption = None,
 ) -> None:
     typer.echo(recipes.to_toml(recipes.load(recipe_path, set_ or [])), nl=False)
+
+
+@app.command(
+    help="Compare finished runs: accuracy with CI, latency, cost; McNemar tests within each eval set.\n\n"
+    "Example: ftrun compare outputs/ --sort latency --report reports/imdb"
+)
+def compare(
+    directories: Annotated[
+        list[Path], typer.Argument(metavar="DIR...", help="Folders searched for run folders.")
+    ],
+    sort: Annotated[
+        str, typer.Option(help="accuracy, f1, latency, train_time, trainable or name.")
+    ] = "accuracy",
+    method: Annotated[
+        list[str] | None, typer.Option("--method", help="Only runs of this method (repeatable).")
+    ] = None,
+    format_: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write the export to this file instead of stdout.")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write report.md and PNG plots into this folder.")
+    ] = None,
+) -> None:
+    from runner import compare as comparing
+
+    if sort not in comparing.SORT_KEYS:
+        raise RecipeError(f"--sort {sort!r}: choose one of {', '.join(comparing.SORT_KEYS)}")
+    exports = {"markdown": comparing.to_markdown, "csv": comparing.to_csv, "json": comparing.to_json}
+    if format_ != "table" and format_ not in exports:
+        raise RecipeError(f"--format {format_!r}: choose one of table, {', '.join(exports)}")
+    result = comparing.compare(directories, sort=sort, methods=method)
+    if format_ == "table":
+        _print_tables(result)
+    else:
+        text = exports[format_](result)
+        if out:
+            out.write_text(text)
+            typer.echo(f"wrote {out}", err=True)
+        else:
+            typer.echo(text, nl=False)
+    if report:
+        from runner.report import write_report
+
+        for path in write_report(result, report):
+            typer.echo(f"wrote {path}", err=True)
+
+
+def _print_tables(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from runner.compare import COLUMNS, display_cells
+
+    # Piped output is not squeezed to 80 columns: the table is meant to be read whole.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    for number, group in enumerate(result.groups, start=1):
+        size = group[0].metrics["data"]["eval_size"]
+        table = Table(title=f"eval set {number}: {size} examples (hash {group[0].eval_key[0]})")
+        for name in COLUMNS:
+            table.add_column(name, justify="left" if name in ("run", "method", "model") else "right")
+        for row in result.rows:
+            if row["group"] == number:
+                table.add_row(*display_cells(row))
+        console.print(table)
+    if len(result.groups) > 1:
+        console.print(
+            "[yellow]Runs on different eval sets (size or hash) are not ranked against each other.[/]"
+        )
+    for summary in result.seed_summaries:
+        console.print(
+            f"{summary['method']} on {summary['model']}, seeds {summary['seeds']}: accuracy "
+            f"{summary['accuracy_mean']:.1%} ± {summary['accuracy_std']:.1%} (mean ± std)"
+        )
+    for folder, reason in result.skipped:
+        console.print(f"[dim]skipped {folder}: {reason}[/]")
 
 
 def main() -> None:

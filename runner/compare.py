@@ -1,0 +1,281 @@
+"""Read finished run folders and compare them honestly.
+
+Runs are ranked only against runs scored on the same eval set (same `eval_hash` and size); within
+such a group, each run is tested against the group's best with an exact McNemar test on the saved
+predictions. Runs of one recipe that differ only in `train.seed` are also summarised as mean ± std.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import rundir
+from runner.errors import RunFolderError
+from runner.stats import mcnemar_p_value
+
+SIGNIFICANCE = 0.05
+SORT_KEYS = {
+    "accuracy": (lambda r: r.metrics["accuracy"], True),
+    "f1": (lambda r: r.metrics["macro_f1"], True),
+    "latency": (lambda r: (r.metrics.get("latency") or {}).get("batch1_ms_p50", float("inf")), False),
+    "train_time": (lambda r: r.metrics["train"]["seconds"], False),
+    "trainable": (lambda r: r.metrics["params"]["trainable"], False),
+    "name": (lambda r: r.name, False),
+}
+
+
+@dataclass
+class Run:
+    folder: Path
+    metrics: dict[str, Any]
+    recipe_text: str
+    name: str = ""  # the folder relative to the directory it was found in
+
+    @property
+    def eval_key(self) -> tuple[str, int]:
+        return (self.metrics["data"]["eval_hash"], self.metrics["data"]["eval_size"])
+
+    def correct_by_id(self) -> dict[Any, bool]:
+        rows = rundir.read_jsonl(self.folder / "predictions.jsonl")
+        return {row["id"]: row["gold"] == row["predicted"] for row in rows}
+
+
+@dataclass
+class Comparison:
+    groups: list[list[Run]]  # runs sharing one eval set, best first under the chosen sort
+    skipped: list[tuple[Path, str]]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    seed_summaries: list[dict[str, Any]] = field(default_factory=list)
+    pairwise: list[dict[str, Any]] = field(default_factory=list)
+
+
+def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] | None = None) -> Comparison:
+    runs, skipped = find_runs(directories)
+    if methods:
+        runs = [run for run in runs if run.metrics["method"] in methods]
+    if not runs:
+        where = ", ".join(map(str, directories))
+        reason = f" ({len(skipped)} skipped: {skipped[0][1]})" if skipped else ""
+        raise RunFolderError(f"no finished runs found in {where}{reason}")
+    key, descending = SORT_KEYS[sort]
+    by_eval: dict[tuple[str, int], list[Run]] = {}
+    for run in runs:
+        by_eval.setdefault(run.eval_key, []).append(run)
+    groups = [sorted(group, key=key, reverse=descending) for group in by_eval.values()]
+    groups.sort(key=lambda g: -len(g))
+    result = Comparison(groups, skipped)
+    for number, group in enumerate(groups, start=1):
+        best = max(group, key=lambda r: r.metrics["accuracy"])
+        tests = {run.name: _mcnemar(best, run) for run in group if run is not best}
+        for run in group:
+            result.rows.append(_row(run, number, best, tests.get(run.name)))
+        result.pairwise += [
+            {"group": number, "a": a.name, "b": b.name, **_mcnemar(a, b)}
+            for i, a in enumerate(group)
+            for b in group[i + 1 :]
+        ]
+    result.seed_summaries = _seed_summaries(runs)
+    return result
+
+
+def find_runs(directories: list[Path]) -> tuple[list[Run], list[tuple[Path, str]]]:
+    """Every run folder under the directories; unreadable ones are listed with the reason, never fatal."""
+    runs: list[Run] = []
+    skipped: list[tuple[Path, str]] = []
+    for directory in directories:
+        if not directory.is_dir():
+            raise RunFolderError(f"not a directory: {directory}")
+        candidates = {p.parent for p in directory.rglob("recipe.toml")} | {
+            p.parent for p in directory.rglob("metrics.json")
+        }
+        for folder in sorted(candidates):
+            if folder.name == rundir.CHECKPOINT:
+                continue
+            run, reason = _read_run(folder)
+            if run is not None:
+                run.name = str(folder.relative_to(directory)) if folder != directory else folder.name
+                runs.append(run)
+            else:
+                skipped.append((folder, reason))
+    return runs, skipped
+
+
+def _read_run(folder: Path) -> tuple[Run | None, str]:
+    metrics_path = folder / "metrics.json"
+    if not metrics_path.exists():
+        return None, "unfinished: no metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return None, f"corrupt metrics.json: {error}"
+    if not isinstance(metrics, dict):
+        return None, "corrupt metrics.json: not an object"
+    version = metrics.get("schema_version")
+    if version != rundir.SCHEMA_VERSION:
+        return None, f"metrics.json schema_version {version!r}, this ftrun reads {rundir.SCHEMA_VERSION}"
+    if metrics.get("status") != "finished":
+        return None, f"status {metrics.get('status')!r}, not finished"
+    if not (folder / "predictions.jsonl").exists():
+        return None, "no predictions.jsonl"
+    recipe_path = folder / "recipe.toml"
+    return Run(folder, metrics, recipe_path.read_text() if recipe_path.exists() else ""), ""
+
+
+def _mcnemar(a: Run, b: Run) -> dict[str, Any]:
+    right_a, right_b = a.correct_by_id(), b.correct_by_id()
+    shared = right_a.keys() & right_b.keys()
+    only_a = sum(1 for i in shared if right_a[i] and not right_b[i])
+    only_b = sum(1 for i in shared if right_b[i] and not right_a[i])
+    p = mcnemar_p_value(only_a, only_b)
+    return {"only_a_right": only_a, "only_b_right": only_b, "p_value": p, "significant": p < SIGNIFICANCE}
+
+
+def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[str, Any]:
+    m = run.metrics
+    latency = m.get("latency") or {}
+    low, high = m["accuracy_ci95"]
+    return {
+        "group": group,
+        "run": run.name,
+        "method": m["method"],
+        "model": m["model"],
+        "train_size": m["data"]["train_size"],
+        "eval_size": m["data"]["eval_size"],
+        "accuracy": m["accuracy"],
+        "accuracy_ci_low": low,
+        "accuracy_ci_high": high,
+        "macro_f1": m["macro_f1"],
+        "latency_p50_ms": latency.get("batch1_ms_p50"),
+        "latency_p95_ms": latency.get("batch1_ms_p95"),
+        "throughput_per_s": latency.get("throughput_examples_per_s"),
+        "trainable_params": m["params"]["trainable"],
+        "trainable_fraction": m["params"]["trainable_fraction"],
+        "train_seconds": m["train"]["seconds"],
+        "peak_memory_mb": max(m.get("peak_memory_mb", {}).values(), default=None),
+        "vs_best_p": None if test is None else test["p_value"],
+        "vs_best": "best" if run is best else ("significant" if test and test["significant"] else "n.s."),
+    }
+
+
+def _seed_summaries(runs: list[Run]) -> list[dict[str, Any]]:
+    """Mean ± std over runs whose resolved recipes differ only in the training seed and run name."""
+    by_recipe: dict[str, list[Run]] = {}
+    for run in runs:
+        by_recipe.setdefault(_recipe_without_seed(run.recipe_text), []).append(run)
+    summaries = []
+    for group in by_recipe.values():
+        seeds = {run.metrics["seed"] for run in group}
+        if len(seeds) < 2:
+            continue
+        accuracies = [run.metrics["accuracy"] for run in group]
+        summaries.append(
+            {
+                "method": group[0].metrics["method"],
+                "model": group[0].metrics["model"],
+                "runs": [run.name for run in group],
+                "seeds": sorted(seeds),
+                "accuracy_mean": statistics.fmean(accuracies),
+                "accuracy_std": statistics.stdev(accuracies),
+            }
+        )
+    return summaries
+
+
+def _recipe_without_seed(text: str) -> str:
+    from runner.recipe import tomllib
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return text
+    raw.get("train", {}).pop("seed", None)
+    raw.get("output", {}).pop("run_name", None)
+    return json.dumps(raw, sort_keys=True)
+
+
+# --- export formats -------------------------------------------------------------------------------
+
+COLUMNS = [
+    "run",
+    "method",
+    "model",
+    "train/eval",
+    "accuracy (95% CI)",
+    "F1",
+    "p50/p95 ms",
+    "ex/s",
+    "trainable",
+    "train s",
+    "peak MB",
+    "vs best (McNemar)",
+]
+
+
+def display_cells(row: dict[str, Any]) -> list[str]:
+    def number(value: Any, spec: str) -> str:
+        return "–" if value is None else format(value, spec)
+
+    vs_best = row["vs_best"] if row["vs_best_p"] is None else f"{row['vs_best']} (p={row['vs_best_p']:.3g})"
+    return [
+        row["run"],
+        row["method"],
+        row["model"],
+        f"{row['train_size']}/{row['eval_size']}",
+        f"{row['accuracy']:.1%} ({row['accuracy_ci_low']:.1%}–{row['accuracy_ci_high']:.1%})",
+        f"{row['macro_f1']:.3f}",
+        f"{number(row['latency_p50_ms'], '.1f')}/{number(row['latency_p95_ms'], '.1f')}",
+        number(row["throughput_per_s"], ".1f"),
+        f"{row['trainable_params']:,} ({100 * row['trainable_fraction']:.3g}%)",
+        number(row["train_seconds"], ".1f"),
+        number(row["peak_memory_mb"], ".0f"),
+        vs_best,
+    ]
+
+
+def to_markdown(comparison: Comparison) -> str:
+    lines = []
+    for number, group in enumerate(comparison.groups, start=1):
+        size = group[0].metrics["data"]["eval_size"]
+        lines.append(f"**Eval set {number}** ({size} examples, hash `{group[0].eval_key[0]}`)\n")
+        lines.append("| " + " | ".join(COLUMNS) + " |")
+        lines.append("|" + "---|" * len(COLUMNS))
+        for row in comparison.rows:
+            if row["group"] == number:
+                lines.append("| " + " | ".join(display_cells(row)) + " |")
+        lines.append("")
+    if len(comparison.groups) > 1:
+        lines.append("Runs on different eval sets are not ranked against each other.\n")
+    for summary in comparison.seed_summaries:
+        lines.append(
+            f"- {summary['method']} on {summary['model']} over seeds {summary['seeds']}: accuracy "
+            f"{summary['accuracy_mean']:.1%} ± {summary['accuracy_std']:.1%} (mean ± std)"
+        )
+    for folder, reason in comparison.skipped:
+        lines.append(f"- skipped {folder}: {reason}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_csv(comparison: Comparison) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(comparison.rows[0]))
+    writer.writeheader()
+    writer.writerows(comparison.rows)
+    return buffer.getvalue()
+
+
+def to_json(comparison: Comparison) -> str:
+    return json.dumps(
+        {
+            "runs": comparison.rows,
+            "pairwise_mcnemar": comparison.pairwise,
+            "seed_summaries": comparison.seed_summaries,
+            "skipped": [{"folder": str(f), "reason": r} for f, r in comparison.skipped],
+        },
+        indent=2,
+    )

@@ -1,0 +1,165 @@
+"""`ftrun compare --report DIR`: report.md and PNG plots that can be pasted into a write-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner import rundir
+from runner.compare import Comparison, to_markdown
+
+COLORS = {"full": "#4C72B0", "lora": "#DD8452", "linear": "#55A868", "prompt-linear": "#C44E52"}
+
+
+def write_report(comparison: Comparison, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = [
+        _accuracy_bars(comparison.rows, folder / "accuracy.png"),
+        _latency_bars(comparison.rows, folder / "latency.png"),
+        _accuracy_vs_trainable(comparison.rows, folder / "accuracy_vs_trainable.png"),
+        _loss_curves(comparison, folder / "loss.png"),
+    ]
+    plots = [p for p in drawn if p is not None]
+    lines = ["# ftrun comparison", "", to_markdown(comparison)]
+    lines += [f"![{p.stem}]({p.name})" for p in plots]
+    if comparison.pairwise:
+        lines += [
+            "",
+            "## Pairwise McNemar tests (same eval set)",
+            "",
+            "| group | a | b | only a right | only b right | p | significant at 5% |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {t['group']} | {t['a']} | {t['b']} | {t['only_a_right']} | {t['only_b_right']} | "
+            f"{t['p_value']:.3g} | {'yes' if t['significant'] else 'no'} |"
+            for t in comparison.pairwise
+        ]
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    return [folder / "report.md", *plots]
+
+
+def _labels(rows: list[dict[str, Any]]) -> list[str]:
+    several_sets = len({row["group"] for row in rows}) > 1
+    labels = []
+    for row in rows:
+        label = row["run"] if row["run"] == row["method"] else f"{row['run']}\n({row['method']})"
+        # Bars from different eval sets share a chart but not a ranking: say which set each is on.
+        labels.append(f"{label}\n[eval set {row['group']}]" if several_sets else label)
+    return labels
+
+
+def _figure(count: int) -> Any:
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(max(5.0, 1.3 * count + 2), 4.2), layout="constrained")
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def _accuracy_bars(rows: list[dict[str, Any]], path: Path) -> Path:
+    fig, ax = _figure(len(rows))
+    accuracy = [100 * r["accuracy"] for r in rows]
+    errors = [
+        [100 * (r["accuracy"] - r["accuracy_ci_low"]) for r in rows],
+        [100 * (r["accuracy_ci_high"] - r["accuracy"]) for r in rows],
+    ]
+    bars = ax.bar(
+        range(len(rows)),
+        accuracy,
+        yerr=errors,
+        capsize=5,
+        color=[COLORS.get(r["method"], "#8172B3") for r in rows],
+    )
+    ax.bar_label(
+        bars, labels=[f"{a:.1f}%" for a in accuracy], label_type="center", color="white", fontweight="bold"
+    )
+    ax.set_xticks(range(len(rows)), _labels(rows))
+    ax.set_ylabel("accuracy on the eval set (%)")
+    ax.set_ylim(min(50.0, min(accuracy) - 5), 100)
+    ax.set_title("Accuracy with 95% confidence intervals")
+    return _save(fig, path)
+
+
+def _latency_bars(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    timed = [r for r in rows if r["latency_p50_ms"] is not None]
+    if not timed:
+        return None
+    fig, ax = _figure(len(timed))
+    p50 = [r["latency_p50_ms"] for r in timed]
+    bars = ax.bar(
+        range(len(timed)), p50, color=[COLORS.get(r["method"], "#8172B3") for r in timed], label="p50"
+    )
+    ax.scatter(
+        range(len(timed)),
+        [r["latency_p95_ms"] for r in timed],
+        marker="_",
+        s=600,
+        color="black",
+        zorder=3,
+        label="p95",
+    )
+    ax.bar_label(
+        bars, labels=[f"{v:.1f}" for v in p50], label_type="center", color="white", fontweight="bold"
+    )
+    ax.set_xticks(range(len(timed)), _labels(timed))
+    ax.set_ylabel("batch-1 latency per example (ms)")
+    ax.set_title("Inference latency, batch size 1 (bar: median, mark: p95)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
+def _accuracy_vs_trainable(rows: list[dict[str, Any]], path: Path) -> Path:
+    fig, ax = _figure(4)
+    for row in rows:
+        x = 100 * row["trainable_fraction"]
+        ax.errorbar(
+            x,
+            100 * row["accuracy"],
+            yerr=[
+                [100 * (row["accuracy"] - row["accuracy_ci_low"])],
+                [100 * (row["accuracy_ci_high"] - row["accuracy"])],
+            ],
+            fmt="o",
+            capsize=4,
+            color=COLORS.get(row["method"], "#8172B3"),
+        )
+        ax.annotate(row["run"], (x, 100 * row["accuracy"]), textcoords="offset points", xytext=(6, 4))
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters (% of total, log scale)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy against the share of weights trained")
+    return _save(fig, path)
+
+
+def _loss_curves(comparison: Comparison, path: Path) -> Path | None:
+    fig, ax = _figure(4)
+    drawn = 0
+    for group in comparison.groups:
+        for run in group:
+            log_path = run.folder / "train_log.jsonl"
+            rows = [r for r in rundir.read_jsonl(log_path) if "loss" in r] if log_path.exists() else []
+            if rows:
+                ax.plot(
+                    [r["step"] for r in rows],
+                    [r["loss"] for r in rows],
+                    marker=".",
+                    label=f"{run.folder.name} ({run.metrics['method']})",
+                )
+                drawn += 1
+    if not drawn:
+        return None
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (cross-entropy)")
+    ax.set_title("Training loss")
+    ax.legend()
+    return _save(fig, path)
