@@ -53,7 +53,10 @@ def run_recipe(
     from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
     _quiet_libraries()
-    state = PartialState()
+    # Launched as several processes (accelerate launch --multi_gpu, torchrun) on a machine without
+    # GPUs: run them on the CPU over gloo rather than as independent single-process runs.
+    on_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    state = PartialState(cpu=on_cpu)
     console = Console(stderr=True, quiet=not state.is_main_process)
     say = console.print
     set_seed(recipe.train.seed)
@@ -78,11 +81,11 @@ def run_recipe(
     train_ids = method.encode(data.train.texts, tokenizer, recipe, data.train)
     eval_ids = method.encode(data.eval.texts, tokenizer, recipe, data.train)
 
-    folder = _run_folder(recipe, recipe_path, overwrite, resume, state.is_main_process)
-    folder = Path(broadcast_object_list([str(folder)])[0])
+    folder = _shared_run_folder(recipe, recipe_path, overwrite, resume, state, broadcast_object_list)
     # Accelerate keeps one precision per process; a second run in the same process may want another.
     AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(
+        cpu=on_cpu,
         mixed_precision=_mixed_precision(recipe.train.precision),
         gradient_accumulation_steps=recipe.train.gradient_accumulation,
         log_with=recipe.train.log_with or None,
@@ -302,11 +305,24 @@ def _write_outputs(
     return metrics
 
 
-def _run_folder(
-    recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None, is_main: bool
-) -> Path | None:
-    if not is_main:
-        return None
+def _shared_run_folder(
+    recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None, state: Any, broadcast: Any
+) -> Path:
+    """The main process picks (or checks) the run folder; every process learns it, or the error."""
+    chosen: list[str | None] = [None, None]
+    if state.is_main_process:
+        try:
+            chosen[0] = str(_run_folder(recipe, recipe_path, overwrite, resume))
+        except RunFolderError as error:
+            chosen[1] = str(error)
+    if state.num_processes > 1:
+        chosen = broadcast(chosen)
+    if chosen[1] is not None:
+        raise RunFolderError(chosen[1])
+    return Path(str(chosen[0]))
+
+
+def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None) -> Path:
     if resume is not None:
         folder = rundir.existing_run_folder(resume)
         started_with = recipes.load(folder / "recipe.toml")

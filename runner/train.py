@@ -72,8 +72,9 @@ def fit(
     checkpoint_dir: Path | None,
 ) -> TrainResult:
     """Train `model` (already prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`."""
-    batches_per_epoch = len(make_train_loader(0))
-    steps_per_epoch = math.ceil(batches_per_epoch / cfg.gradient_accumulation)
+    processes = accelerator.num_processes
+    batches_per_process = math.ceil(len(make_train_loader(0)) / processes)
+    steps_per_epoch = math.ceil(batches_per_process / cfg.gradient_accumulation)
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
@@ -81,8 +82,13 @@ def fit(
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     from transformers import get_scheduler
 
+    # Accelerate steps a prepared scheduler once per process per optimizer step, so the schedule
+    # is laid out in those units; warm-up and length stay counted in real optimizer steps.
     scheduler = get_scheduler(
-        cfg.scheduler, optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps
+        cfg.scheduler,
+        optimizer,
+        num_warmup_steps=cfg.warmup_steps * processes,
+        num_training_steps=total_steps * processes,
     )
     optimizer, scheduler = accelerator.prepare(optimizer, scheduler)
     result = TrainResult()
