@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner import methods, recipe as recipes, rundir
+from runner import methods, rundir
+from runner import recipe as recipes
 from runner.batches import collate
 from runner.data import load_data
 from runner.saved import load_saved
