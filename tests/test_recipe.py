@@ -77,10 +77,12 @@ def test_show_prints_a_resolved_recipe_that_loads_back_identically(tmp_path, mon
 
 
 def test_every_shipped_recipe_validates(monkeypatch, capsys):
-    paths = sorted(str(p) for p in (REPO / "recipes").glob("*.toml"))
+    paths = sorted(
+        str(p) for p in [*(REPO / "recipes").glob("*.toml"), *(REPO / "benchmarks").rglob("*.toml")]
+    )
     code, out, err = ftrun(monkeypatch, capsys, "validate", *paths)
     assert code == 0, err
-    assert out.count("ok ") == len(paths) >= 6
+    assert out.count("ok ") == len(paths) >= 11
 
 
 def test_seed_method_recipes_share_everything_but_the_method():

@@ -179,3 +179,27 @@ def test_resume_continues_an_interrupted_run_from_its_last_epoch(
     assert rundir.read_jsonl(folder / "predictions.jsonl") == reference
     with pytest.raises(RunFolderError, match="already finished"):
         run_recipe(recipe, Path("crashed.toml"), resume=folder)
+
+
+def test_gradient_accumulation_takes_one_optimizer_step_per_group_of_batches(
+    tiny_bert, data_folder, tmp_path
+):
+    recipe = tiny_recipe(
+        tiny_bert,
+        data_folder,
+        tmp_path,
+        "full",
+        train={"epochs": 1, "gradient_accumulation": 3, "log_every": 1},
+    )
+    metrics = json.loads((run_recipe(recipe, Path("accumulate.toml")) / "metrics.json").read_text())
+    assert metrics["train"]["steps"] == 2  # 48 examples = 6 batches of 8 = 2 steps of 3 batches
+    assert metrics["train"]["effective_batch_size"] == 24
+
+
+def test_log_with_tensorboard_writes_event_files_in_the_run_folder(tiny_bert, data_folder, tmp_path):
+    pytest.importorskip("tensorboard")
+    recipe = tiny_recipe(
+        tiny_bert, data_folder, tmp_path, "linear", train={"epochs": 1, "log_with": "tensorboard"}
+    )
+    folder = run_recipe(recipe, Path("tracked.toml"))
+    assert list(folder.rglob("events.out.tfevents.*"))

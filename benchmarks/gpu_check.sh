@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One GPU: seed recipes in bf16 on a random OPT-350m (samples/s, peak memory) and the embedded MiniLM
+# (fp16 weights) on 4,000 / 2,000 IMDb reviews (accuracy). Needs .devcarry/ (prepare_device_carry.sh).
+# Writes $OUT/gpu_runs.json, $OUT/compare.md, $OUT/log.txt. EXTRA="--set ..." is added to every run
+# (a CPU dry run: EXTRA="--set train.max_steps=2 --set data.train_size=16 --set data.eval_size=8").
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl
+export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+runs=/tmp/gpu-runs; rm -rf $runs
+{
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import torch, transformers, peft, accelerate, datasets, pyarrow; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'accelerate', accelerate.__version__, 'datasets', datasets.__version__, 'pyarrow', pyarrow.__version__)"
+python3 benchmarks/random_model.py /tmp/opt350m-random .devcarry/minilm16
+for m in full lora linear prompt-linear; do
+  python3 -m runner recipes/$m.toml --set 'model.name="/tmp/opt350m-random"' --set 'data.source="./.devcarry/imdb"' \
+    --set data.train_size=1600 --set data.eval_size=400 --set train.epochs=1 --set train.precision=bf16 \
+    --set eval.latency_examples=100 --set "output.dir=\"$runs/opt350m-random\"" --set "output.run_name=\"$m\"" ${EXTRA:-}
+done
+for m in full lora linear prompt-linear; do
+  lr=5e-5; [ $m = lora ] && lr=5e-4; [[ $m == *linear ]] && lr=1e-3
+  python3 -m runner recipes/quickstart.toml --set 'model.name="./.devcarry/minilm16"' --set 'data.source="./.devcarry/imdb"' \
+    --set data.train_size=0 --set data.eval_size=0 --set method.name=\"$m\" --set train.epochs=3 --set train.lr=$lr \
+    --set train.warmup_steps=100 --set train.precision=bf16 --set eval.latency_examples=100 \
+    --set "output.dir=\"$runs/minilm\"" --set "output.run_name=\"$m\"" ${EXTRA:-}
+done
+python3 -m runner compare $runs --format markdown > "$OUT/compare.md"
+python3 - "$runs" "$OUT/gpu_runs.json" <<'PY'
+import json, pathlib, sys
+rows = {}
+for p in sorted(pathlib.Path(sys.argv[1]).rglob("metrics.json")):
+    m = json.loads(p.read_text())
+    rows[str(p.parent.relative_to(sys.argv[1]))] = {k: m[k] for k in ("method", "model", "accuracy", "accuracy_ci95", "latency", "train", "params", "peak_memory_mb", "precision", "device", "data", "versions")}
+pathlib.Path(sys.argv[2]).write_text(json.dumps(rows, indent=1))
+PY
+} 2>&1 | tee "$OUT/log.txt"

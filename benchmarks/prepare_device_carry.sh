@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds .devcarry/ (ignored by git) for benchmarks/gpu_check.sh on a machine that has no network:
+# wheels the GPU image lacks, the embedded MiniLM in fp16, and an IMDb subset from ../shared.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf .devcarry && mkdir -p .devcarry/whl .devcarry/imdb
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+  -d .devcarry/whl datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 tomli-w==1.2.0
+python3 - <<'PY'
+import gzip, itertools, torch
+from transformers import AutoModel, AutoTokenizer
+from runner.model import resolve_source
+from runner.schema import ModelSection
+src = resolve_source(ModelSection()).name_or_path
+AutoModel.from_pretrained(src, dtype=torch.float16).save_pretrained(".devcarry/minilm16")
+AutoTokenizer.from_pretrained(src).save_pretrained(".devcarry/minilm16")
+for split, n in (("train", 4000), ("test", 2000)):  # the shared files are shuffled: the head is fair
+    with gzip.open(f"../shared/data/imdb/{split}.jsonl.gz", "rt") as f, gzip.open(f".devcarry/imdb/{split}.jsonl.gz", "wt") as g:
+        g.writelines(itertools.islice(f, n))
+PY
+du -sh .devcarry
