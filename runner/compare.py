@@ -157,7 +157,10 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "trainable_params": m["params"]["trainable"],
         "trainable_fraction": m["params"]["trainable_fraction"],
         "train_seconds": m["train"]["seconds"],
-        "peak_memory_mb": max(m.get("peak_memory_mb", {}).values(), default=None),
+        # GPU memory where there was a GPU, else the process's peak resident memory.
+        "peak_memory_mb": m.get("peak_memory_mb", {}).get(
+            "gpu", m.get("peak_memory_mb", {}).get("process_rss")
+        ),
         "vs_best_p": None if test is None else test["p_value"],
         "vs_best": "best" if run is best else ("significant" if test and test["significant"] else "n.s."),
     }
