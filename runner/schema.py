@@ -131,7 +131,9 @@ class EvalSection:
     latency_examples: int = option(
         50, "Examples timed one at a time for batch-1 latency (0: skip latency).", minimum=0
     )
-    latency_warmup: int = option(5, "Untimed batch-1 calls before timing.", minimum=0)
+    latency_warmup: int = option(
+        1, "Untimed passes over the timed examples first, so each input shape is seen once.", minimum=0
+    )
 
 
 @dataclass
