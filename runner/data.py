@@ -174,7 +174,8 @@ def _select(
     if len(keep) < len(texts):
         bad = len(texts) - len(keep)
         if cfg.bad_texts == "fail":
-            first = [rows[i] for i in range(len(texts)) if i not in set(keep)][:5]
+            kept = set(keep)
+            first = [rows[i] for i in range(len(texts)) if i not in kept][:5]
             raise DataError(
                 f"{key}: {bad} empty or non-string texts in column {cfg.text_column!r} (rows {first}); "
                 'set data.bad_texts = "skip" to drop them'

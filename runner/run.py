@@ -1,14 +1,11 @@
-"""One run, top to bottom: data -> model -> method -> train -> evaluate -> latency -> run folder."""
+"""One run, top to bottom: data -> model -> method -> train -> evaluate -> run folder."""
 
 from __future__ import annotations
 
-import datetime
-import importlib.metadata
 import os
-import platform
-import resource
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +19,64 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from torch import nn
 from torch.utils.data import Dataset
 
 from runner import methods, rundir
 from runner import recipe as recipes
 from runner.batches import FeatureDataset, TokenDataset, inference_batches, make_loader, training_batches
-from runner.data import load_data
+from runner.data import LoadedData, load_data
 from runner.errors import RecipeError, RunFolderError
-from runner.latency import measure_latency
-from runner.metrics import classification_metrics
+from runner.methods.base import Method
 from runner.model import (
     Classifier,
     Head,
+    ModelSource,
     choose_pooling,
     hidden_size,
     load_backbone,
     load_tokenizer,
     resolve_source,
 )
+from runner.results import print_summary, write_results
 from runner.schema import Recipe
-from runner.train import fit, logits_from_features, logits_from_tokens, predict
+from runner.train import Forward, fit, logits_from_features, logits_from_tokens, predict
+
+
+@dataclass
+class Setup:
+    """What a run has loaded before training: examples, tokenizer, model, method, token ids."""
+
+    recipe: Recipe
+    recipe_path: Path
+    data: LoadedData
+    source: ModelSource
+    tokenizer: Any
+    classifier: Classifier
+    method: Method
+    train_ids: list[list[int]]
+    eval_ids: list[list[int]]
+    trainable: int
+    total: int
+
+
+@dataclass
+class TrainingInputs:
+    """What the loop trains and reads: the whole classifier, or only the head over cached features."""
+
+    model: nn.Module
+    forward: Forward
+    train_set: Dataset
+    lengths: list[int]
+    eval_loader: Any
+    feature_seconds: float = 0.0
 
 
 def run_recipe(
     recipe: Recipe, recipe_path: Path, overwrite: bool = False, resume: Path | None = None
 ) -> Path:
-    from accelerate import Accelerator, PartialState
-    from accelerate.state import AcceleratorState
-    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list, set_seed
 
     _quiet_libraries()
     # Launched as several processes (accelerate launch --multi_gpu, torchrun) on a machine without
@@ -58,30 +84,92 @@ def run_recipe(
     on_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     state = PartialState(cpu=on_cpu)
     console = Console(stderr=True, quiet=not state.is_main_process)
-    say = console.print
     set_seed(recipe.train.seed)
 
-    say(f"[bold]ftrun[/] {recipe_path} · method [cyan]{recipe.method.name}[/] · model {recipe.model.name}")
+    setup = _set_up(recipe, recipe_path, console)
+    folder = _shared_run_folder(recipe, recipe_path, overwrite, resume, state, broadcast_object_list)
+    accelerator = _accelerator(recipe, folder, on_cpu)
+    console.print(
+        f"model: {type(setup.classifier.backbone).__name__}, pooling {setup.classifier.pooling}, "
+        f"{setup.trainable:,} of {setup.total:,} parameters train · {accelerator.device} "
+        f"· precision {accelerator.mixed_precision} · {accelerator.num_processes} process(es)"
+    )
+    checkpoint = folder / rundir.CHECKPOINT
+    with _progress(console, state.is_main_process) as progress:
+        inputs = _training_inputs(setup, accelerator, progress)
+
+        def evaluate() -> float:
+            probabilities = predict(
+                inputs.model, inputs.eval_loader, inputs.forward, accelerator, len(setup.eval_ids)
+            )
+            return float((probabilities.argmax(-1) == torch.tensor(setup.data.eval.labels)).float().mean())
+
+        result = fit(
+            inputs.model,
+            lambda epoch: make_loader(
+                inputs.train_set,
+                training_batches(inputs.lengths, recipe.train.batch_size, recipe.train.seed, epoch),
+                setup.tokenizer.pad_token_id,
+            ),
+            inputs.forward,
+            recipe.train,
+            accelerator,
+            progress,
+            evaluate if recipe.eval.every_epoch else None,
+            checkpoint,
+        )
+        logits = predict(inputs.model, inputs.eval_loader, inputs.forward, accelerator, len(setup.eval_ids))
+
+    if not setup.method.frozen_base:
+        setup.classifier = accelerator.unwrap_model(inputs.model)
+    if accelerator.is_main_process:
+        metrics = write_results(
+            folder, setup, logits.softmax(-1), result, accelerator, inputs.feature_seconds
+        )
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        print_summary(console, folder, metrics)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return folder
+
+
+def _set_up(recipe: Recipe, recipe_path: Path, console: Console) -> Setup:
+    console.print(
+        f"[bold]ftrun[/] {recipe_path} · method [cyan]{recipe.method.name}[/] · model {recipe.model.name}"
+    )
     data = load_data(recipe.data)
     for note in data.notes:
-        say(f"[yellow]{note}[/]")
-    say(f"data: {len(data.train)} train / {len(data.eval)} eval examples from {recipe.data.source}")
-
+        console.print(f"[yellow]{note}[/]")
+    console.print(f"data: {len(data.train)} train / {len(data.eval)} eval examples from {recipe.data.source}")
     source = resolve_source(recipe.model)
     tokenizer = load_tokenizer(source)
     backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
-    pooling = choose_pooling(recipe.method.pooling, backbone.config)
     head = Head(
         hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
     )
     method = methods.get(recipe.method.name)
+    pooling = choose_pooling(recipe.method.pooling, backbone.config)
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
-    trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in classifier.parameters())
-    train_ids = method.encode(data.train.texts, tokenizer, recipe, data.train)
-    eval_ids = method.encode(data.eval.texts, tokenizer, recipe, data.train)
+    return Setup(
+        recipe,
+        recipe_path,
+        data,
+        source,
+        tokenizer,
+        classifier,
+        method,
+        train_ids=method.encode(data.train.texts, tokenizer, recipe, data.train),
+        eval_ids=method.encode(data.eval.texts, tokenizer, recipe, data.train),
+        trainable=sum(p.numel() for p in classifier.parameters() if p.requires_grad),
+        total=sum(p.numel() for p in classifier.parameters()),
+    )
 
-    folder = _shared_run_folder(recipe, recipe_path, overwrite, resume, state, broadcast_object_list)
+
+def _accelerator(recipe: Recipe, folder: Path, on_cpu: bool) -> Any:
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs
+
     # Accelerate keeps one precision per process; a second run in the same process may want another.
     AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(
@@ -95,13 +183,61 @@ def run_recipe(
     )
     if recipe.train.log_with:
         accelerator.init_trackers(folder.name)
-    say(
-        f"model: {type(backbone).__name__}, pooling {pooling}, {trainable:,} of {total:,} parameters train "
-        f"· {accelerator.device} · precision {accelerator.mixed_precision} "
-        f"· {accelerator.num_processes} process(es)"
+    return accelerator
+
+
+def _training_inputs(setup: Setup, accelerator: Any, progress: Progress) -> TrainingInputs:
+    pad, batch_size = setup.tokenizer.pad_token_id, setup.recipe.eval.batch_size
+    eval_tokens = accelerator.prepare(
+        make_loader(
+            TokenDataset(setup.eval_ids, setup.data.eval.labels),
+            inference_batches(_lengths(setup.eval_ids), batch_size),
+            pad,
+        )
+    )
+    if not setup.method.frozen_base:
+        return TrainingInputs(
+            accelerator.prepare(setup.classifier),
+            logits_from_tokens,
+            TokenDataset(setup.train_ids, setup.data.train.labels),
+            _lengths(setup.train_ids),
+            eval_tokens,
+        )
+    # The base never changes: run it once over every text, then train the head on the features.
+    setup.classifier.to(accelerator.device)
+    started = time.perf_counter()
+    train_tokens = accelerator.prepare(
+        make_loader(
+            TokenDataset(setup.train_ids, setup.data.train.labels),
+            inference_batches(_lengths(setup.train_ids), batch_size),
+            pad,
+        )
+    )
+    task = progress.add_task("features", total=len(setup.train_ids) + len(setup.eval_ids), info="")
+    train_features = _features(
+        setup.classifier, train_tokens, accelerator, len(setup.train_ids), progress, task
+    )
+    eval_features = _features(setup.classifier, eval_tokens, accelerator, len(setup.eval_ids), progress, task)
+    progress.remove_task(task)
+    no_lengths = [0] * len(setup.eval_ids)  # features all have one size: batch them in order
+    return TrainingInputs(
+        accelerator.prepare(setup.classifier.head),
+        logits_from_features,
+        FeatureDataset(train_features, setup.data.train.labels),
+        [0] * len(setup.train_ids),
+        accelerator.prepare(
+            make_loader(
+                FeatureDataset(eval_features, setup.data.eval.labels),
+                inference_batches(no_lengths, batch_size),
+                pad,
+            )
+        ),
+        time.perf_counter() - started,
     )
 
-    progress = Progress(
+
+def _progress(console: Console, is_main: bool) -> Progress:
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -109,200 +245,8 @@ def run_recipe(
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
         console=console,
-        disable=not state.is_main_process,
+        disable=not is_main,
     )
-    pad = tokenizer.pad_token_id
-    eval_tokens = TokenDataset(eval_ids, data.eval.labels)
-    eval_token_loader = accelerator.prepare(
-        make_loader(eval_tokens, inference_batches(_lengths(eval_ids), recipe.eval.batch_size), pad)
-    )
-    checkpoint = folder / rundir.CHECKPOINT
-    feature_seconds = 0.0
-    with progress:
-        if method.frozen_base:
-            # The base never changes: run it once over every text, then train the head on the features.
-            classifier.to(accelerator.device)
-            started = time.perf_counter()
-            train_loader = accelerator.prepare(
-                make_loader(
-                    TokenDataset(train_ids, data.train.labels),
-                    inference_batches(_lengths(train_ids), recipe.eval.batch_size),
-                    pad,
-                )
-            )
-            task = progress.add_task("features", total=len(train_ids) + len(eval_ids), info="")
-            train_features = _features(classifier, train_loader, accelerator, len(train_ids), progress, task)
-            eval_features = _features(
-                classifier, eval_token_loader, accelerator, len(eval_ids), progress, task
-            )
-            progress.remove_task(task)
-            feature_seconds = time.perf_counter() - started
-            train_set: Dataset = FeatureDataset(train_features, data.train.labels)
-            eval_loader = accelerator.prepare(
-                make_loader(
-                    FeatureDataset(eval_features, data.eval.labels),
-                    inference_batches([0] * len(eval_ids), recipe.eval.batch_size),
-                    pad,
-                )
-            )
-            trained = accelerator.prepare(classifier.head)
-            forward, lengths = logits_from_features, [0] * len(train_ids)
-        else:
-            train_set = TokenDataset(train_ids, data.train.labels)
-            eval_loader = eval_token_loader
-            trained = accelerator.prepare(classifier)
-            forward, lengths = logits_from_tokens, _lengths(train_ids)
-
-        def evaluate() -> float:
-            probabilities = predict(trained, eval_loader, forward, accelerator, len(eval_ids)).softmax(-1)
-            return float((probabilities.argmax(-1) == torch.tensor(data.eval.labels)).float().mean())
-
-        result = fit(
-            trained,
-            lambda epoch: make_loader(
-                train_set, training_batches(lengths, recipe.train.batch_size, recipe.train.seed, epoch), pad
-            ),
-            forward,
-            recipe.train,
-            accelerator,
-            progress,
-            evaluate if recipe.eval.every_epoch else None,
-            checkpoint,
-        )
-        probabilities = predict(trained, eval_loader, forward, accelerator, len(eval_ids)).softmax(-1)
-
-    if not method.frozen_base:
-        classifier = accelerator.unwrap_model(trained)
-    predicted = probabilities.argmax(-1).tolist()
-    scores = classification_metrics(data.eval.labels, predicted, len(recipe.data.labels))
-    if accelerator.is_main_process:
-        metrics = _write_outputs(
-            folder,
-            recipe,
-            recipe_path,
-            method,
-            classifier,
-            tokenizer,
-            source,
-            pooling,
-            data,
-            probabilities,
-            predicted,
-            scores,
-            result,
-            accelerator,
-            trainable,
-            total,
-            feature_seconds,
-            eval_ids,
-        )
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        _print_summary(console, folder, recipe, metrics)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return folder
-
-
-def _write_outputs(
-    folder: Path,
-    recipe: Recipe,
-    recipe_path: Path,
-    method: Any,
-    classifier: Classifier,
-    tokenizer: Any,
-    source: Any,
-    pooling: str,
-    data: Any,
-    probabilities: torch.Tensor,
-    predicted: list[int],
-    scores: dict[str, Any],
-    result: Any,
-    accelerator: Any,
-    trainable: int,
-    total: int,
-    feature_seconds: float,
-    eval_ids: list[list[int]],
-) -> dict[str, Any]:
-    labels = recipe.data.labels
-    rundir.write_jsonl(
-        folder / "predictions.jsonl",
-        [
-            {
-                "id": data.eval.ids[i],
-                "gold": data.eval.labels[i],
-                "predicted": predicted[i],
-                "gold_label": labels[data.eval.labels[i]],
-                "predicted_label": labels[predicted[i]],
-                "probability": float(probabilities[i, predicted[i]]),
-            }
-            for i in range(len(predicted))
-        ],
-    )
-    rundir.write_jsonl(folder / "train_log.jsonl", result.log)
-    head_description = {
-        "base_model": source.name_or_path,
-        "gguf_file": source.gguf_file,
-        "method": recipe.method.name,
-        "pooling": pooling,
-        "in_features": classifier.head.in_features,
-        "hidden": recipe.method.head_hidden,
-        "labels": labels,
-        "max_length": recipe.model.max_length,
-    }
-    if recipe.output.save_model:
-        method.save(classifier, tokenizer, folder / "model", head_description)
-    latency = None
-    if recipe.eval.latency_examples:
-        served = method.for_inference(classifier)
-        latency = measure_latency(
-            served,
-            eval_ids,
-            tokenizer.pad_token_id,
-            recipe.eval.latency_examples,
-            recipe.eval.latency_warmup,
-            recipe.eval.batch_size,
-            accelerator,
-        )
-    train_seconds = result.seconds + feature_seconds
-    metrics = {
-        "schema_version": rundir.SCHEMA_VERSION,
-        "status": "finished",
-        "run_name": folder.name,
-        "recipe_path": str(recipe_path),
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "method": recipe.method.name,
-        "model": recipe.model.name,
-        "model_path": source.name_or_path,
-        "pooling": pooling,
-        "data": data.description,
-        **scores,
-        "latency": latency,
-        "train": {
-            "seconds": train_seconds,
-            "feature_extraction_seconds": feature_seconds,
-            "steps": result.steps,
-            "epochs": result.epochs_run,
-            "examples_seen": result.examples,
-            "examples_per_s": result.examples / result.seconds if result.seconds else 0.0,
-            "tokens_per_s": result.tokens / result.seconds if result.seconds and result.tokens else None,
-            "num_processes": accelerator.num_processes,
-            "effective_batch_size": recipe.train.batch_size
-            * accelerator.num_processes
-            * recipe.train.gradient_accumulation,
-        },
-        "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total},
-        "peak_memory_mb": _peak_memory_mb(accelerator),
-        "seed": recipe.train.seed,
-        "data_seed": recipe.data.seed,
-        "precision": accelerator.mixed_precision,
-        "device": _device_name(accelerator),
-        "versions": {
-            name: _version(name)
-            for name in ("torch", "transformers", "peft", "accelerate", "datasets", "ftrun")
-        },
-    }
-    rundir.write_json(folder / "metrics.json", metrics)  # last: its presence marks a finished run
-    return metrics
 
 
 def _shared_run_folder(
@@ -378,42 +322,5 @@ def _cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def _peak_memory_mb(accelerator: Any) -> dict[str, float]:
-    peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if accelerator.device.type == "cuda":
-        peak["gpu"] = torch.cuda.max_memory_allocated() / 2**20
-    return peak
-
-
-def _device_name(accelerator: Any) -> str:
-    if accelerator.device.type == "cuda":
-        return torch.cuda.get_device_name()
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _lengths(input_ids: list[list[int]]) -> list[int]:
     return [len(ids) for ids in input_ids]
-
-
-def _print_summary(console: Console, folder: Path, recipe: Recipe, metrics: dict[str, Any]) -> None:
-    low, high = metrics["accuracy_ci95"]
-    table = Table(title=f"{recipe.method.name} · {recipe.model.name}")
-    for column in ("accuracy (95% CI)", "macro-F1", "batch-1 p50 ms", "train s", "trainable"):
-        table.add_column(column, justify="right")
-    latency = metrics["latency"] or {}
-    table.add_row(
-        f"{metrics['accuracy']:.1%} ({low:.1%}–{high:.1%})",
-        f"{metrics['macro_f1']:.3f}",
-        f"{latency['batch1_ms_p50']:.1f}" if latency else "–",
-        f"{metrics['train']['seconds']:.1f}",
-        f"{100 * metrics['params']['trainable_fraction']:.3g}%",
-    )
-    console.print(table)
-    console.print(f"run folder: [bold]{folder}[/]")
