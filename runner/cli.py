@@ -121,7 +121,7 @@ def compare(
         raise RecipeError(f"--format {format_!r}: choose one of table, {', '.join(exports)}")
     result = comparing.compare(directories, sort=sort, methods=method)
     if format_ == "table":
-        _print_tables(result)
+        comparing.print_tables(result)
     else:
         text = exports[format_](result)
         if out:
@@ -134,36 +134,6 @@ def compare(
 
         for path in write_report(result, report):
             typer.echo(f"wrote {path}", err=True)
-
-
-def _print_tables(result: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from runner.compare import COLUMNS, display_cells
-
-    # Piped output is not squeezed to 80 columns: the table is meant to be read whole.
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    for number, group in enumerate(result.groups, start=1):
-        size = group[0].metrics["data"]["eval_size"]
-        table = Table(title=f"eval set {number}: {size} examples (hash {group[0].eval_key[0]})")
-        for name in COLUMNS:
-            table.add_column(name, justify="left" if name in ("run", "method", "model") else "right")
-        for row in result.rows:
-            if row["group"] == number:
-                table.add_row(*display_cells(row))
-        console.print(table)
-    if len(result.groups) > 1:
-        console.print(
-            "[yellow]Runs on different eval sets (size or hash) are not ranked against each other.[/]"
-        )
-    for summary in result.seed_summaries:
-        console.print(
-            f"{summary['method']} on {summary['model']}, seeds {summary['seeds']}: accuracy "
-            f"{summary['accuracy_mean']:.1%} ± {summary['accuracy_std']:.1%} (mean ± std)"
-        )
-    for folder, reason in result.skipped:
-        console.print(f"[dim]skipped {folder}: {reason}[/]")
 
 
 def main() -> None:

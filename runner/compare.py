@@ -252,16 +252,44 @@ def to_markdown(comparison: Comparison) -> str:
             if row["group"] == number:
                 lines.append("| " + " | ".join(display_cells(row)) + " |")
         lines.append("")
-    if len(comparison.groups) > 1:
-        lines.append("Runs on different eval sets are not ranked against each other.\n")
-    for summary in comparison.seed_summaries:
-        lines.append(
-            f"- {summary['method']} on {summary['model']} over seeds {summary['seeds']}: accuracy "
-            f"{summary['accuracy_mean']:.1%} ± {summary['accuracy_std']:.1%} (mean ± std)"
-        )
-    for folder, reason in comparison.skipped:
-        lines.append(f"- skipped {folder}: {reason}")
+    lines += [f"- {note}" for note in notes(comparison)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def notes(comparison: Comparison) -> list[str]:
+    """What the tables do not show: the grouping rule, seed aggregates, skipped folders."""
+    lines = []
+    if len(comparison.groups) > 1:
+        lines.append("Runs on different eval sets (size or hash) are not ranked against each other.")
+    lines += [
+        f"{s['method']} on {s['model']} over seeds {s['seeds']}: accuracy "
+        f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%} (mean ± std)"
+        for s in comparison.seed_summaries
+    ]
+    lines += [f"skipped {folder}: {reason}" for folder, reason in comparison.skipped]
+    return lines
+
+
+def print_tables(comparison: Comparison) -> None:
+    """One rich table per eval set, then the notes."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    # Piped output is not squeezed to 80 columns: the table is meant to be read whole.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    for number, group in enumerate(comparison.groups, start=1):
+        size = group[0].metrics["data"]["eval_size"]
+        table = Table(title=f"eval set {number}: {size} examples (hash {group[0].eval_key[0]})")
+        for name in COLUMNS:
+            table.add_column(name, justify="left" if name in ("run", "method", "model") else "right")
+        for row in comparison.rows:
+            if row["group"] == number:
+                table.add_row(*display_cells(row))
+        console.print(table)
+    for note in notes(comparison):
+        console.print(note, markup=False)
 
 
 def to_csv(comparison: Comparison) -> str:

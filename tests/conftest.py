@@ -124,3 +124,35 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
     done = subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, cwd=REPO)
     return done.returncode, done.stdout, done.stderr
+
+
+def ftrun_in_process(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run `ftrun ARGS` in this process: exit code, stdout, stderr (fast; no interpreter start)."""
+    from runner.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["ftrun", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def reload_probabilities(folder: Path):
+    """Eval-set probabilities from a run's saved model, reloaded through `runner.saved`."""
+    import torch
+
+    from runner import methods
+    from runner import recipe as recipes
+    from runner.batches import collate
+    from runner.data import load_data
+    from runner.saved import load_saved
+
+    recipe = recipes.load(folder / "recipe.toml")
+    classifier, tokenizer = load_saved(folder / "model")
+    data = load_data(recipe.data)
+    ids = methods.get(recipe.method.name).encode(data.eval.texts, tokenizer, recipe, data.train)
+    batch = collate(
+        [{"index": i, "input_ids": x, "label": 0} for i, x in enumerate(ids)], tokenizer.pad_token_id
+    )
+    with torch.no_grad():
+        return classifier(batch["input_ids"], batch["attention_mask"]).softmax(-1)

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,11 @@ import pytest
 from runner import compare as comparing
 from runner import recipe as recipes
 from runner import rundir
-from runner.cli import main
 from runner.errors import RunFolderError
 from runner.run import run_recipe
 from runner.stats import mcnemar_p_value, wilson_interval
 
-from .conftest import sentiment_rows, write_jsonl
-
-
-def ftrun(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["ftrun", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    return exited.value.code, out, err
+from .conftest import ftrun_in_process, sentiment_rows, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +76,7 @@ def test_seed_runs_of_one_recipe_are_aggregated_as_mean_and_std(outputs):
 
 
 def test_table_output_lists_every_run_and_the_grouping(outputs, monkeypatch, capsys):
-    code, out, _ = ftrun(monkeypatch, capsys, "compare", str(outputs))
+    code, out, _ = ftrun_in_process(monkeypatch, capsys, "compare", str(outputs))
     assert code == 0
     for name in ("linear-s1", "linear-s2", "full", "other-eval", "accuracy (95% CI)", "McNemar"):
         assert name in out
@@ -95,13 +85,15 @@ def test_table_output_lists_every_run_and_the_grouping(outputs, monkeypatch, cap
 
 
 def test_markdown_csv_and_json_exports(outputs, monkeypatch, capsys, tmp_path):
-    _, markdown, _ = ftrun(monkeypatch, capsys, "compare", str(outputs), "--format", "markdown")
+    _, markdown, _ = ftrun_in_process(monkeypatch, capsys, "compare", str(outputs), "--format", "markdown")
     assert markdown.count("| linear-s") == 2 and "**Eval set 2**" in markdown
-    _, text, _ = ftrun(monkeypatch, capsys, "compare", str(outputs), "--format", "csv")
+    _, text, _ = ftrun_in_process(monkeypatch, capsys, "compare", str(outputs), "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 4 and {"accuracy", "accuracy_ci_low", "latency_p50_ms", "vs_best_p"} <= set(rows[0])
     target = tmp_path / "runs.json"
-    code, _, _ = ftrun(monkeypatch, capsys, "compare", str(outputs), "--format", "json", "--out", str(target))
+    code, _, _ = ftrun_in_process(
+        monkeypatch, capsys, "compare", str(outputs), "--format", "json", "--out", str(target)
+    )
     exported = json.loads(target.read_text())
     assert code == 0 and len(exported["runs"]) == 4
     assert len(exported["pairwise_mcnemar"]) == 3  # the three pairs in the shared eval set only
@@ -110,7 +102,9 @@ def test_markdown_csv_and_json_exports(outputs, monkeypatch, capsys, tmp_path):
 def test_report_writes_markdown_and_valid_pngs(outputs, tmp_path, monkeypatch, capsys):
     from PIL import Image
 
-    code, _, err = ftrun(monkeypatch, capsys, "compare", str(outputs), "--report", str(tmp_path / "report"))
+    code, _, err = ftrun_in_process(
+        monkeypatch, capsys, "compare", str(outputs), "--report", str(tmp_path / "report")
+    )
     assert code == 0
     report = (tmp_path / "report" / "report.md").read_text()
     for plot in ("accuracy.png", "latency.png", "accuracy_vs_trainable.png", "loss.png"):
@@ -179,12 +173,12 @@ def test_broken_run_folders_are_skipped_with_a_reason(outputs, tmp_path, monkeyp
     reasons = {folder.name: reason for folder, reason in result.skipped}
     assert "corrupt" in reasons["corrupt"] and "schema_version 0" in reasons["old"]
     assert "unfinished" in reasons["unfinished"]
-    code, out, _ = ftrun(monkeypatch, capsys, "compare", str(root))
+    code, out, _ = ftrun_in_process(monkeypatch, capsys, "compare", str(root))
     assert code == 0 and "skipped" in out and "good" in out
 
 
 def test_a_directory_without_runs_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
-    code, _, err = ftrun(monkeypatch, capsys, "compare", str(tmp_path))
+    code, _, err = ftrun_in_process(monkeypatch, capsys, "compare", str(tmp_path))
     assert code == 2 and "no finished runs" in err and err.count("\n") == 1
     with pytest.raises(RunFolderError):
         comparing.compare([tmp_path / "missing"])

@@ -147,3 +147,11 @@ def test_shared_official_imdb_split_reads_as_a_folder_source():
     # Stratified: the subsample keeps the split's label shares (12,266 negative of 24,678).
     assert abs(Counter(data.eval.labels)[0] - 400 * 12266 / 24678) <= 1
     assert data.description["train_eval_overlap"] == 0
+
+
+def test_hub_loader_turns_a_dataset_dict_into_named_splits(data_folder):
+    """The hub path is `datasets.load_dataset(name)`; a local folder stands in for a hub repo here."""
+    from runner.data import _hub_dataset
+
+    splits = _hub_dataset(str(data_folder))
+    assert sorted(splits) == ["test", "train"] and len(splits["train"]) == 48

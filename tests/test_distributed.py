@@ -12,13 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner import methods, rundir
-from runner import recipe as recipes
-from runner.batches import collate
-from runner.data import load_data
-from runner.saved import load_saved
+from runner import rundir
 
-from .conftest import REPO
+from .conftest import REPO, reload_probabilities
 
 RECIPE = """
 [model]
@@ -69,18 +65,6 @@ def launch(recipe_path: Path, *entry: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
 
 
-def single_process_probabilities(folder: Path) -> torch.Tensor:
-    recipe = recipes.load(folder / "recipe.toml")
-    classifier, tokenizer = load_saved(folder / "model")
-    data = load_data(recipe.data)
-    ids = methods.get(recipe.method.name).encode(data.eval.texts, tokenizer, recipe, data.train)
-    batch = collate(
-        [{"index": i, "input_ids": x, "label": 0} for i, x in enumerate(ids)], tokenizer.pad_token_id
-    )
-    with torch.no_grad():
-        return classifier(batch["input_ids"], batch["attention_mask"]).softmax(-1)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("method, entry", [("lora", ("-m", "runner")), ("linear", ("ftrun-script",))])
 def test_two_process_launch_counts_every_eval_example_once(method, entry, tiny_bert, data_folder, tmp_path):
@@ -103,7 +87,7 @@ def test_two_process_launch_counts_every_eval_example_once(method, entry, tiny_b
 
     predictions = rundir.read_jsonl(folder / "predictions.jsonl")
     assert sorted(p["id"] for p in predictions) == list(range(21))  # 21 is not a multiple of 2 x 4
-    expected = single_process_probabilities(folder)
+    expected = reload_probabilities(folder)
     assert [p["predicted"] for p in predictions] == expected.argmax(-1).tolist()
     torch.testing.assert_close(
         torch.tensor([p["probability"] for p in predictions]), expected.max(-1).values, atol=1e-5, rtol=1e-5

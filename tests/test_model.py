@@ -102,3 +102,12 @@ def test_embedded_gguf_decoder_classifies_batches_like_single_texts():
     batched = logits(classifier, tokenizer, TEXTS[:2])
     single = torch.cat([logits(classifier, tokenizer, [text]) for text in TEXTS[:2]])
     torch.testing.assert_close(batched, single, atol=1e-4, rtol=1e-3)
+
+
+def test_hub_model_id_passes_through_and_fails_offline_with_a_model_error():
+    from runner.errors import ModelError
+
+    source = resolve_source(ModelSection(name="facebook/opt-350m"))
+    assert (source.name_or_path, source.gguf_file) == ("facebook/opt-350m", None)
+    with pytest.raises(ModelError, match="facebook/opt-350m"):
+        load_tokenizer(source)  # HF_HUB_OFFLINE=1 in tests: the hub cannot be reached

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from runner import recipe as recipes
-from runner.cli import main
 from runner.schema import Recipe
 
-from .conftest import REPO, run_cli
-
-
-def ftrun(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["ftrun", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    return exited.value.code, out, err
+from .conftest import REPO, ftrun_in_process, run_cli
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -69,7 +59,7 @@ def test_set_parses_values_to_the_key_type(tmp_path):
 
 
 def test_show_prints_a_resolved_recipe_that_loads_back_identically(tmp_path, monkeypatch, capsys):
-    code, out, _ = ftrun(monkeypatch, capsys, "show", str(REPO / "recipes" / "lora.toml"))
+    code, out, _ = ftrun_in_process(monkeypatch, capsys, "show", str(REPO / "recipes" / "lora.toml"))
     assert code == 0
     assert "[method]" in out and 'name = "lora"' in out and "lr = 2e-05" in out
     again = recipes.load(write(tmp_path, "shown.toml", out))
@@ -80,7 +70,7 @@ def test_every_shipped_recipe_validates(monkeypatch, capsys):
     paths = sorted(
         str(p) for p in [*(REPO / "recipes").glob("*.toml"), *(REPO / "benchmarks").rglob("*.toml")]
     )
-    code, out, err = ftrun(monkeypatch, capsys, "validate", *paths)
+    code, out, err = ftrun_in_process(monkeypatch, capsys, "validate", *paths)
     assert code == 0, err
     assert out.count("ok ") == len(paths) >= 11
 
@@ -116,7 +106,7 @@ BAD_RECIPES = {
 def test_bad_recipe_is_one_line_naming_the_key_and_exit_2(case, tmp_path, monkeypatch, capsys):
     text, named = BAD_RECIPES[case]
     path = write(tmp_path, "bad.toml", text)
-    code, out, err = ftrun(monkeypatch, capsys, "validate", str(path))
+    code, out, err = ftrun_in_process(monkeypatch, capsys, "validate", str(path))
     assert code == 2
     assert named in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -124,13 +114,13 @@ def test_bad_recipe_is_one_line_naming_the_key_and_exit_2(case, tmp_path, monkey
 
 def test_unknown_key_suggests_the_close_one(tmp_path, monkeypatch, capsys):
     path = write(tmp_path, "bad.toml", "[train]\nepoch = 2\n")
-    _, _, err = ftrun(monkeypatch, capsys, "validate", str(path))
+    _, _, err = ftrun_in_process(monkeypatch, capsys, "validate", str(path))
     assert "did you mean train.epochs?" in err
 
 
 def test_misspelled_method_lists_the_methods(tmp_path, monkeypatch, capsys):
     path = write(tmp_path, "bad.toml", '[method]\nname = "lorra"\n')
-    _, _, err = ftrun(monkeypatch, capsys, "validate", str(path))
+    _, _, err = ftrun_in_process(monkeypatch, capsys, "validate", str(path))
     assert "did you mean lora?" in err and "prompt-linear" in err
 
 
@@ -144,7 +134,7 @@ def test_misspelled_method_lists_the_methods(tmp_path, monkeypatch, capsys):
 def test_bad_extends_is_one_line_and_exit_2(files, named, tmp_path, monkeypatch, capsys):
     for name, text in files.items():
         write(tmp_path, name, text)
-    code, _, err = ftrun(monkeypatch, capsys, "show", str(tmp_path / "a.toml"))
+    code, _, err = ftrun_in_process(monkeypatch, capsys, "show", str(tmp_path / "a.toml"))
     assert code == 2 and named in err and err.count("\n") == 1
 
 
@@ -159,7 +149,7 @@ def test_bad_extends_is_one_line_and_exit_2(files, named, tmp_path, monkeypatch,
     ],
 )
 def test_bad_set_is_one_line_and_exit_2(override, named, monkeypatch, capsys):
-    code, _, err = ftrun(
+    code, _, err = ftrun_in_process(
         monkeypatch, capsys, "show", str(REPO / "recipes" / "quickstart.toml"), "--set", override
     )
     assert code == 2 and named in err and err.count("\n") == 1
@@ -167,7 +157,7 @@ def test_bad_set_is_one_line_and_exit_2(override, named, monkeypatch, capsys):
 
 @pytest.mark.parametrize("target", ["missing.toml", "."])
 def test_bad_recipe_path_is_one_line_and_exit_2(target, tmp_path, monkeypatch, capsys):
-    code, _, err = ftrun(monkeypatch, capsys, str(tmp_path / target))
+    code, _, err = ftrun_in_process(monkeypatch, capsys, str(tmp_path / target))
     assert code == 2 and str(tmp_path) in err and err.count("\n") == 1
 
 
@@ -178,5 +168,5 @@ def test_console_script_runs_a_recipe_path_without_a_subcommand(tmp_path):
 
 
 def test_help_shows_examples(monkeypatch, capsys):
-    code, out, _ = ftrun(monkeypatch, capsys, "--help")
+    code, out, _ = ftrun_in_process(monkeypatch, capsys, "--help")
     assert code == 0 and "ftrun recipes/quickstart.toml" in out and "compare" in out

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner import methods, rundir
 from runner import recipe as recipes
-from runner.batches import collate
-from runner.data import load_data
+from runner import rundir
 from runner.errors import RunFolderError
 from runner.run import run_recipe
-from runner.saved import load_saved
+
+from .conftest import reload_probabilities
 
 EXPECTED_FILES = {"recipe.toml", "metrics.json", "predictions.jsonl", "train_log.jsonl", "model"}
 
@@ -35,18 +34,6 @@ def tiny_recipe(model: Path, data: Path, out: Path, method_name: str, **sections
     for name, values in sections.items():
         raw[name].update(values)
     return recipes.build(raw)
-
-
-def reload_probabilities(folder: Path, recipe) -> torch.Tensor:
-    """Probabilities from the saved model, through `runner.saved` (plain transformers/peft calls)."""
-    classifier, tokenizer = load_saved(folder / "model")
-    data = load_data(recipe.data)
-    ids = methods.get(recipe.method.name).encode(data.eval.texts, tokenizer, recipe, data.train)
-    batch = collate(
-        [{"index": i, "input_ids": x, "label": 0} for i, x in enumerate(ids)], tokenizer.pad_token_id
-    )
-    with torch.no_grad():
-        return classifier(batch["input_ids"], batch["attention_mask"]).softmax(-1)
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "linear", "prompt-linear"])
@@ -75,7 +62,7 @@ def test_each_method_writes_a_complete_run_folder_that_reloads_to_the_same_predi
     assert [row["step"] for row in log if "loss" in row] == [2, 4, 6, 8, 10, 12]
     assert any("eval_accuracy" in row for row in log)
 
-    reloaded = reload_probabilities(folder, recipe)
+    reloaded = reload_probabilities(folder)
     assert reloaded.argmax(-1).tolist() == [p["predicted"] for p in predictions]
     saved = torch.tensor([p["probability"] for p in predictions])
     torch.testing.assert_close(reloaded.max(-1).values, saved, atol=1e-5, rtol=1e-5)
