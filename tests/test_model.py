@@ -111,3 +111,18 @@ def test_hub_model_id_passes_through_and_fails_offline_with_a_model_error():
     assert (source.name_or_path, source.gguf_file) == ("facebook/opt-350m", None)
     with pytest.raises(ModelError, match="facebook/opt-350m"):
         load_tokenizer(source)  # HF_HUB_OFFLINE=1 in tests: the hub cannot be reached
+
+
+def test_lora_merges_into_a_plain_backbone_for_serving(tiny_bert):
+    from runner import methods
+    from runner.schema import Recipe
+
+    classifier, tokenizer = classifier_for(tiny_bert)
+    recipe = Recipe()
+    recipe.method.name = "lora"
+    lora = methods.get("lora")
+    adapted = lora.prepare(classifier, recipe)
+    before = logits(adapted, tokenizer, TEXTS)
+    served = lora.for_inference(adapted)
+    assert not any("lora" in name for name, _ in served.named_modules())
+    torch.testing.assert_close(logits(served, tokenizer, TEXTS), before, atol=1e-5, rtol=1e-4)
