@@ -143,3 +143,6 @@ def main() -> None:
     except FtrunError as error:
         print(f"ftrun: error: {error}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
+    except KeyboardInterrupt:
+        # The run already said how to resume; a traceback would only hide that line.
+        sys.exit(130)

@@ -110,7 +110,7 @@ def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> No
         f"{100 * metrics['params']['trainable_fraction']:.3g}%",
     )
     console.print(table)
-    console.print(f"run folder: [bold]{folder}[/]")
+    console.print(f"run folder: [bold]{folder}[/]", soft_wrap=True)
 
 
 def _head_description(setup: Setup) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from runner.model import (
 )
 from runner.results import print_summary, write_results
 from runner.schema import Recipe
-from runner.train import Forward, fit, logits_from_features, logits_from_tokens, predict
+from runner.train import Forward, TrainResult, fit, logits_from_features, logits_from_tokens, predict
 
 
 @dataclass
@@ -95,30 +95,22 @@ def run_recipe(
         f"· precision {accelerator.mixed_precision} · {accelerator.num_processes} process(es)"
     )
     checkpoint = folder / rundir.CHECKPOINT
-    with _progress(console, state.is_main_process) as progress:
-        inputs = _training_inputs(setup, accelerator, progress)
-
-        def evaluate() -> float:
-            probabilities = predict(
-                inputs.model, inputs.eval_loader, inputs.forward, accelerator, len(setup.eval_ids)
-            )
-            return float((probabilities.argmax(-1) == torch.tensor(setup.data.eval.labels)).float().mean())
-
-        result = fit(
-            inputs.model,
-            lambda epoch: make_loader(
-                inputs.train_set,
-                training_batches(inputs.lengths, recipe.train.batch_size, recipe.train.seed, epoch),
-                setup.tokenizer.pad_token_id,
-            ),
-            inputs.forward,
-            recipe.train,
-            accelerator,
-            progress,
-            evaluate if recipe.eval.every_epoch else None,
-            checkpoint,
+    try:
+        logits, result, inputs = _train_and_evaluate(
+            setup, accelerator, console, state.is_main_process, checkpoint
         )
-        logits = predict(inputs.model, inputs.eval_loader, inputs.forward, accelerator, len(setup.eval_ids))
+    except KeyboardInterrupt:
+        if (checkpoint / "progress.json").exists():
+            # soft_wrap: a command to copy must not be broken across lines
+            console.print(
+                f"[red]interrupted[/]: continue with  ftrun {recipe_path} --resume {folder}", soft_wrap=True
+            )
+        else:
+            console.print(
+                f"[red]interrupted[/] before the first epoch ended (no checkpoint yet in {folder})",
+                soft_wrap=True,
+            )
+        raise
 
     if not setup.method.frozen_base:
         setup.classifier = accelerator.unwrap_model(inputs.model)
@@ -131,6 +123,46 @@ def run_recipe(
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder
+
+
+def _train_and_evaluate(
+    setup: Setup, accelerator: Any, console: Console, is_main: bool, checkpoint: Path
+) -> tuple[torch.Tensor, TrainResult, TrainingInputs]:
+    """Train as the method says, then score the eval set: logits in eval-set order."""
+    recipe = setup.recipe
+    with _progress(console, is_main) as progress:
+        inputs = _training_inputs(setup, accelerator, progress)
+
+        def evaluate() -> torch.Tensor:
+            return _tracked_predict(
+                "evaluate",
+                inputs.model,
+                inputs.eval_loader,
+                inputs.forward,
+                accelerator,
+                len(setup.eval_ids),
+                progress,
+            )
+
+        def eval_accuracy() -> float:
+            return float((evaluate().argmax(-1) == torch.tensor(setup.data.eval.labels)).float().mean())
+
+        result = fit(
+            inputs.model,
+            lambda epoch: make_loader(
+                inputs.train_set,
+                training_batches(inputs.lengths, recipe.train.batch_size, recipe.train.seed, epoch),
+                setup.tokenizer.pad_token_id,
+            ),
+            inputs.forward,
+            recipe.train,
+            accelerator,
+            progress,
+            eval_accuracy if recipe.eval.every_epoch else None,
+            checkpoint,
+        )
+        logits = evaluate()
+    return logits, result, inputs
 
 
 def _set_up(recipe: Recipe, recipe_path: Path, console: Console) -> Setup:
@@ -213,12 +245,8 @@ def _training_inputs(setup: Setup, accelerator: Any, progress: Progress) -> Trai
             pad,
         )
     )
-    task = progress.add_task("features", total=len(setup.train_ids) + len(setup.eval_ids), info="")
-    train_features = _features(
-        setup.classifier, train_tokens, accelerator, len(setup.train_ids), progress, task
-    )
-    eval_features = _features(setup.classifier, eval_tokens, accelerator, len(setup.eval_ids), progress, task)
-    progress.remove_task(task)
+    train_features = _features(setup.classifier, train_tokens, accelerator, len(setup.train_ids), progress)
+    eval_features = _features(setup.classifier, eval_tokens, accelerator, len(setup.eval_ids), progress)
     no_lengths = [0] * len(setup.eval_ids)  # features all have one size: batch them in order
     return TrainingInputs(
         accelerator.prepare(setup.classifier.head),
@@ -279,16 +307,31 @@ def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path
     return folder
 
 
+def _tracked_predict(
+    label: str, model: Any, loader: Any, forward: Forward, accelerator: Any, size: int, progress: Progress
+) -> torch.Tensor:
+    """`predict` with a progress bar: evaluating or featurising a large split takes minutes."""
+    task = progress.add_task(label, total=size, info="")
+
+    def tracked(module: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        output = forward(module, batch)
+        progress.advance(task, len(batch["index"]) * accelerator.num_processes)
+        return output
+
+    try:
+        return predict(model, loader, tracked, accelerator, size)
+    finally:
+        progress.remove_task(task)
+
+
 def _features(
-    classifier: Classifier, loader: Any, accelerator: Any, size: int, progress: Any, task: Any
+    classifier: Classifier, loader: Any, accelerator: Any, size: int, progress: Progress
 ) -> torch.Tensor:
     def forward(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with accelerator.autocast():
-            out = model.features(batch["input_ids"], batch["attention_mask"])
-        progress.advance(task, len(batch["index"]) * accelerator.num_processes)
-        return out
+            return model.features(batch["input_ids"], batch["attention_mask"])
 
-    return predict(classifier, loader, forward, accelerator, size)
+    return _tracked_predict("features", classifier, loader, forward, accelerator, size, progress)
 
 
 def _quiet_libraries() -> None:

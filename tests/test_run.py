@@ -62,6 +62,8 @@ def test_each_method_writes_a_complete_run_folder_that_reloads_to_the_same_predi
     assert [row["step"] for row in log if "loss" in row] == [2, 4, 6, 8, 10, 12]
     assert any("eval_accuracy" in row for row in log)
 
+    head_info = json.loads((folder / "model" / "head.json").read_text())
+    assert ("prompt" in head_info) == (method == "prompt-linear")
     reloaded = reload_probabilities(folder)
     assert reloaded.argmax(-1).tolist() == [p["predicted"] for p in predictions]
     saved = torch.tensor([p["probability"] for p in predictions])
@@ -132,7 +134,7 @@ def test_same_recipe_and_seed_give_the_same_predictions(tiny_bert, data_folder, 
 
 
 def test_resume_continues_an_interrupted_run_from_its_last_epoch(
-    tiny_bert, data_folder, tmp_path, monkeypatch
+    tiny_bert, data_folder, tmp_path, monkeypatch, capsys
 ):
     import runner.train as train_module
 
@@ -149,6 +151,7 @@ def test_resume_continues_an_interrupted_run_from_its_last_epoch(
     with pytest.raises(KeyboardInterrupt):
         run_recipe(recipe, Path("crashed.toml"))
     folder = tmp_path / "crashed"
+    assert f"ftrun crashed.toml --resume {folder}" in capsys.readouterr().err
     progress = json.loads((folder / "checkpoint" / "progress.json").read_text())
     assert progress["epochs_done"] == 1 and not (folder / "metrics.json").exists()
     monkeypatch.setattr(train_module, "_save_checkpoint", real_save)

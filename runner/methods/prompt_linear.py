@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from runner.errors import RecipeError
@@ -33,7 +34,12 @@ class PromptLinear(Linear):
             for text, ids in zip(texts, text_ids, strict=True)
         ]
         encoded = tokenizer(wrapped, truncation=True, max_length=recipe.model.max_length)
+        self.prompt = {"before": before, "after": after}
         return list(encoded["input_ids"])
+
+    def save(self, classifier: Any, tokenizer: Any, folder: Path, head_description: dict[str, Any]) -> None:
+        # A reloaded head only makes sense around the same prompt: keep it beside the head.
+        super().save(classifier, tokenizer, folder, {**head_description, "prompt": self.prompt})
 
 
 def few_shot_prefix(recipe: Recipe, tokenizer: Any, train_examples: Any) -> str:
