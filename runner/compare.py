@@ -12,6 +12,7 @@ import io
 import json
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ class Run:
     def eval_key(self) -> tuple[str, int]:
         return (self.metrics["data"]["eval_hash"], self.metrics["data"]["eval_size"])
 
+    @cached_property
     def correct_by_id(self) -> dict[Any, bool]:
+        # Cached: every pairwise test of a group reads it, and predictions files can be large.
         rows = rundir.read_jsonl(self.folder / "predictions.jsonl")
         return {row["id"]: row["gold"] == row["predicted"] for row in rows}
 
@@ -128,7 +131,7 @@ def _read_run(folder: Path) -> tuple[Run | None, str]:
 
 
 def _mcnemar(a: Run, b: Run) -> dict[str, Any]:
-    right_a, right_b = a.correct_by_id(), b.correct_by_id()
+    right_a, right_b = a.correct_by_id, b.correct_by_id
     shared = right_a.keys() & right_b.keys()
     only_a = sum(1 for i in shared if right_a[i] and not right_b[i])
     only_b = sum(1 for i in shared if right_b[i] and not right_a[i])
@@ -139,6 +142,7 @@ def _mcnemar(a: Run, b: Run) -> dict[str, Any]:
 def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[str, Any]:
     m = run.metrics
     latency = m.get("latency") or {}
+    peak = m.get("peak_memory_mb", {})
     low, high = m["accuracy_ci95"]
     return {
         "group": group,
@@ -158,9 +162,7 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "trainable_fraction": m["params"]["trainable_fraction"],
         "train_seconds": m["train"]["seconds"],
         # GPU memory where there was a GPU, else the process's peak resident memory.
-        "peak_memory_mb": m.get("peak_memory_mb", {}).get(
-            "gpu", m.get("peak_memory_mb", {}).get("process_rss")
-        ),
+        "peak_memory_mb": peak.get("gpu", peak.get("process_rss")),
         "vs_best_p": None if test is None else test["p_value"],
         "vs_best": "best" if run is best else ("significant" if test and test["significant"] else "n.s."),
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 from runner import recipe as recipes
 from runner import splits
-from runner.errors import DataError
+from runner.errors import DataError, first_line
 from runner.schema import EMBEDDED_DATA, DataSection
 
 # The embedded IMDb reviews are only the official training half: ftrun holds out this many,
@@ -100,8 +100,7 @@ def _hub_dataset(name: str) -> dict[str, Any]:
     try:
         return dict(datasets.load_dataset(name))
     except Exception as error:  # the hub raises many types; all mean "could not get it"
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"data.source: cannot load hub dataset {name!r}: {first}") from None
+        raise DataError(f"data.source: cannot load hub dataset {name!r}: {first_line(error)}") from None
 
 
 def _load_files(files: dict[str, Path]) -> dict[str, Any]:
@@ -115,7 +114,9 @@ def _load_files(files: dict[str, Path]) -> dict[str, Any]:
     try:
         loaded = datasets.load_dataset(builder, data_files={k: str(v) for k, v in files.items()}, **options)
     except Exception as error:
-        raise DataError(f"data.source: cannot read {', '.join(map(str, files.values()))}: {error}") from None
+        raise DataError(
+            f"data.source: cannot read {', '.join(map(str, files.values()))}: {first_line(error)}"
+        ) from None
     return dict(loaded)
 
 

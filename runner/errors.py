@@ -6,6 +6,12 @@ Anything that is not an FtrunError is a bug and is allowed to traceback.
 from __future__ import annotations
 
 
+def first_line(error: BaseException) -> str:
+    """A library's error as one line: the CLI prints user errors on a single line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class FtrunError(Exception):
     """A mistake in what the user gave us (recipe, data, paths), never a bug."""
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from runner import recipe as recipes
-from runner.errors import ModelError
+from runner.errors import ModelError, first_line
 from runner.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, ModelSection
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -54,7 +54,7 @@ def load_tokenizer(source: ModelSource) -> Any:
         tokenizer = AutoTokenizer.from_pretrained(source.name_or_path, gguf_file=source.gguf_file)
     except (OSError, ValueError) as error:
         raise ModelError(
-            f"model.name: cannot load a tokenizer from {source.name_or_path}: {_first_line(error)}"
+            f"model.name: cannot load a tokenizer from {source.name_or_path}: {first_line(error)}"
         ) from None
     if tokenizer.pad_token is None:
         # Decoder LLMs ship without a pad token; batching needs one (it is masked out anyway).
@@ -71,7 +71,7 @@ def load_backbone(source: ModelSource, dtype: str, pad_token_id: int | None) -> 
             source.name_or_path, gguf_file=source.gguf_file, dtype=_DTYPES[dtype]
         )
     except (OSError, ValueError) as error:
-        raise ModelError(f"model.name: cannot load {source.name_or_path}: {_first_line(error)}") from None
+        raise ModelError(f"model.name: cannot load {source.name_or_path}: {first_line(error)}") from None
     if getattr(backbone.config, "pad_token_id", None) is None:
         backbone.config.pad_token_id = pad_token_id
     return backbone
@@ -175,8 +175,3 @@ def _package_folder(module: str, pip_name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(f"model.name: the embedded model needs `pip install {pip_name}`")
     return Path(list(spec.submodule_search_locations)[0])
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

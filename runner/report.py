@@ -42,6 +42,10 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
     return [folder / "report.md", *plots]
 
 
+def _color(method: str) -> str:
+    return COLORS.get(method, "#8172B3")
+
+
 def _labels(rows: list[dict[str, Any]]) -> list[str]:
     several_sets = len({row["group"] for row in rows}) > 1
     labels = []
@@ -78,7 +82,7 @@ def _accuracy_bars(rows: list[dict[str, Any]], path: Path) -> Path:
         accuracy,
         yerr=errors,
         capsize=5,
-        color=[COLORS.get(r["method"], "#8172B3") for r in rows],
+        color=[_color(r["method"]) for r in rows],
     )
     ax.bar_label(
         bars, labels=[f"{a:.1f}%" for a in accuracy], label_type="center", color="white", fontweight="bold"
@@ -96,9 +100,7 @@ def _latency_bars(rows: list[dict[str, Any]], path: Path) -> Path | None:
         return None
     fig, ax = _figure(len(timed))
     p50 = [r["latency_p50_ms"] for r in timed]
-    bars = ax.bar(
-        range(len(timed)), p50, color=[COLORS.get(r["method"], "#8172B3") for r in timed], label="p50"
-    )
+    bars = ax.bar(range(len(timed)), p50, color=[_color(r["method"]) for r in timed], label="p50")
     ax.scatter(
         range(len(timed)),
         [r["latency_p95_ms"] for r in timed],
@@ -131,7 +133,7 @@ def _accuracy_vs_trainable(rows: list[dict[str, Any]], path: Path) -> Path:
             ],
             fmt="o",
             capsize=4,
-            color=COLORS.get(row["method"], "#8172B3"),
+            color=_color(row["method"]),
         )
         ax.annotate(row["run"], (x, 100 * row["accuracy"]), textcoords="offset points", xytext=(6, 4))
     ax.set_xscale("log")
@@ -153,7 +155,7 @@ def _loss_curves(comparison: Comparison, path: Path) -> Path | None:
                     [r["step"] for r in rows],
                     [r["loss"] for r in rows],
                     marker=".",
-                    label=f"{run.folder.name} ({run.metrics['method']})",
+                    label=f"{run.name} ({run.metrics['method']})",
                 )
                 drawn += 1
     if not drawn:

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from runner.model import Classifier, load_head
 
 
@@ -32,10 +30,3 @@ def load_saved(model_dir: str | Path) -> tuple[Classifier, Any]:
     if getattr(backbone.config, "pad_token_id", None) is None:
         backbone.config.pad_token_id = tokenizer.pad_token_id
     return Classifier(backbone, head, description["pooling"]).eval(), tokenizer
-
-
-@torch.no_grad()
-def classify(classifier: Classifier, tokenizer: Any, texts: list[str], max_length: int) -> torch.Tensor:
-    """Class probabilities for already prompt-wrapped texts."""
-    batch = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-    return classifier(batch["input_ids"], batch["attention_mask"]).softmax(-1)
