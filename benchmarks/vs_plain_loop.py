@@ -18,11 +18,12 @@ from transformers import AutoModel, AutoTokenizer
 from runner import recipe as recipes
 from runner.data import load_data
 from runner.model import resolve_source
-from runner.run import _cpu_has_native_bf16, run_recipe
+from runner.devices import cpu_has_native_bf16
+from runner.run import run_recipe
 from runner.schema import DataSection, ModelSection
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 400
-BF16 = _cpu_has_native_bf16() or torch.cuda.is_available()
+BF16 = cpu_has_native_bf16() or torch.cuda.is_available()
 
 
 def plain_loop() -> float:

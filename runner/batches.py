@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -53,8 +54,11 @@ class Batches:
 def training_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> Batches:
     """Shuffled batches of similar-length texts: far less padding than random batches, still random.
 
-    Texts are shuffled, cut into pools of 50 batches, sorted by length inside each pool, batched,
-    and the batches shuffled again.
+    The scheme of transformers' `LengthGroupedSampler` (Trainer's `group_by_length`): texts are
+    shuffled, cut into pools of 50 batches, sorted by length inside each pool and batched; the batches
+    are shuffled again, and the one holding the longest text goes first, as there, so that a batch
+    too large for the device fails at step 1 rather than an hour in. Seeded per epoch, so a resumed
+    run can skip to the exact batch.
     """
     rng = random.Random(seed * 1_000_003 + epoch)
     order = list(range(len(lengths)))
@@ -65,6 +69,9 @@ def training_batches(lengths: list[int], batch_size: int, seed: int, epoch: int)
         chunk = sorted(order[start : start + pool], key=lambda i: lengths[i], reverse=True)
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
+    if batches:
+        longest = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]))
+        batches[0], batches[longest] = batches[longest], batches[0]
     return Batches(batches, batch_size)
 
 
@@ -74,11 +81,28 @@ def inference_batches(lengths: list[int], batch_size: int) -> Batches:
     return Batches([order[i : i + batch_size] for i in range(0, len(order), batch_size)], batch_size)
 
 
-def make_loader(dataset: Dataset, batches: Batches, pad_token_id: int) -> DataLoader:  # type: ignore[type-arg]
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=lambda rows: collate(rows, pad_token_id))
+def make_loader(
+    dataset: Dataset,  # type: ignore[type-arg]
+    batches: Batches,
+    pad_token_id: int,
+    pad_to_multiple_of: int = 1,
+) -> DataLoader:  # type: ignore[type-arg]
+    # Its own generator: starting an epoch then draws nothing from the global RNG, so a run resumed
+    # mid-epoch sees the same dropout masks as one that never stopped.
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=functools.partial(
+            collate, pad_token_id=pad_token_id, pad_to_multiple_of=pad_to_multiple_of
+        ),
+        generator=torch.Generator(),
+    )
 
 
-def collate(rows: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:
+def collate(
+    rows: list[dict[str, Any]], pad_token_id: int, pad_to_multiple_of: int = 1
+) -> dict[str, torch.Tensor]:
+    """Right-padded tensors; under mixed precision a width that is a multiple of 8 suits tensor cores."""
     batch = {
         "index": torch.tensor([row["index"] for row in rows]),
         "labels": torch.tensor([row["label"] for row in rows]),
@@ -86,12 +110,12 @@ def collate(rows: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Te
     if "features" in rows[0]:
         batch["features"] = torch.stack([row["features"] for row in rows])
         return batch
-    width = max(len(row["input_ids"]) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row["input_ids"])] = torch.tensor(row["input_ids"])
-        attention_mask[i, : len(row["input_ids"])] = 1
+    ids = [torch.as_tensor(row["input_ids"], dtype=torch.long) for row in rows]
+    width = -(-max(len(t) for t in ids) // pad_to_multiple_of) * pad_to_multiple_of
+    input_ids = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=pad_token_id)
+    lengths = torch.tensor([len(t) for t in ids])
+    if input_ids.shape[1] < width:
+        input_ids = torch.nn.functional.pad(input_ids, (0, width - input_ids.shape[1]), value=pad_token_id)
     batch["input_ids"] = input_ids
-    batch["attention_mask"] = attention_mask
+    batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
     return batch

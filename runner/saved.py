@@ -8,25 +8,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.model import Classifier, load_head
+from runner.model import Classifier, ModelSource, load_backbone, load_head, load_tokenizer
 
 
 def load_saved(model_dir: str | Path) -> tuple[Classifier, Any]:
     """The classifier and tokenizer saved in a run's `model/` folder, in eval mode."""
-    from transformers import AutoModel, AutoTokenizer
-
     folder = Path(model_dir)
     head, description = load_head(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = load_tokenizer(ModelSource(str(folder)))
+    base = ModelSource(description["base_model"], description["gguf_file"])
+    backbone: Any
     if (folder / "adapter_config.json").exists():
         from peft import PeftModel
 
-        base = AutoModel.from_pretrained(description["base_model"], gguf_file=description["gguf_file"])
-        backbone = PeftModel.from_pretrained(base, folder)
+        backbone = PeftModel.from_pretrained(load_backbone(base, "float32", tokenizer.pad_token_id), folder)
     elif (folder / "config.json").exists():
-        backbone = AutoModel.from_pretrained(folder)
+        backbone = load_backbone(ModelSource(str(folder)), "float32", tokenizer.pad_token_id)
     else:  # frozen-base methods save only the head: the base is the original model
-        backbone = AutoModel.from_pretrained(description["base_model"], gguf_file=description["gguf_file"])
-    if getattr(backbone.config, "pad_token_id", None) is None:
-        backbone.config.pad_token_id = tokenizer.pad_token_id
+        backbone = load_backbone(base, "float32", tokenizer.pad_token_id)
     return Classifier(backbone, head, description["pooling"]).eval(), tokenizer

@@ -7,10 +7,13 @@ The loader (`recipe.py`), `ftrun show`, and the README reference table all read 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.methods import REGISTRY
+# The registry is a leaf (names and import paths only): naming the methods loads none of them.
+from runner.methods import REGISTRY, options_class
 
 
 def option(
@@ -21,6 +24,7 @@ def option(
     minimum: float | None = None,
     maximum: float | None = None,
     positive: bool = False,
+    contains: str | None = None,
 ) -> Any:
     """A recipe key: its default, what it means, and the values it allows."""
     metadata = {
@@ -29,6 +33,7 @@ def option(
         "minimum": minimum,
         "maximum": maximum,
         "positive": positive,
+        "contains": contains,
     }
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
@@ -76,7 +81,17 @@ class DataSection:
 
 
 @dataclass
+class NoOptions:
+    """The options of a method that has none of its own."""
+
+
+@dataclass
 class MethodSection:
+    """Keys every method shares; a method's own keys (`lora_r`...) live in its `options` dataclass.
+
+    In TOML they all sit flat in `[method]`; reading `recipe.method.lora_r` reaches the options.
+    """
+
     name: str = option("full", "How to fine-tune.", choices=METHODS)
     head_hidden: int = option(
         1000, "Units in the head's hidden layer (the seed used 1000; 0: one linear layer).", minimum=0
@@ -87,18 +102,13 @@ class MethodSection:
         "Text vector fed to the head; `auto`: `last` for decoders, `mean` for encoders.",
         choices=("auto", "mean", "first", "last"),
     )
-    lora_r: int = option(8, "LoRA rank.", minimum=1)
-    lora_alpha: int = option(16, "LoRA scaling numerator (alpha / r scales the update).", minimum=1)
-    lora_dropout: float = option(0.1, "Dropout on the LoRA path.", minimum=0.0, maximum=0.95)
-    lora_target_modules: list[str] = option(
-        [], "Module names LoRA adapts (empty: attention projections for the architecture)."
-    )
-    prompt_template: str = option(
-        "Review: {text}\nSentiment:", "`prompt-linear` only: template with a `{text}` slot."
-    )
-    few_shot: int = option(
-        0, "`prompt-linear` only: labelled train examples shown before each text.", minimum=0
-    )
+    options: Any = field(default_factory=NoOptions, metadata={"nested": True})
+
+    def __getattr__(self, key: str) -> Any:
+        # Only called for names that are not fields; `options` may be unset while unpickling.
+        if key.startswith("__") or "options" not in self.__dict__:
+            raise AttributeError(key)
+        return getattr(self.options, key)
 
 
 @dataclass
@@ -122,6 +132,14 @@ class TrainSection:
     max_steps: int = option(0, "Stop after this many optimizer steps (0: no limit).", minimum=0)
     log_every: int = option(10, "Optimizer steps between `train_log.jsonl` rows.", minimum=1)
     log_with: str = option("", "Accelerate tracker, e.g. `tensorboard` (empty: none).")
+    checkpoint_every: int = option(
+        0,
+        "Optimizer steps between checkpoints that `ftrun resume` continues from (0: each epoch's end).",
+        minimum=0,
+    )
+    keep_checkpoints: int = option(
+        1, "Checkpoints kept; older ones are removed once a newer one is complete.", minimum=1
+    )
 
 
 @dataclass
@@ -158,8 +176,20 @@ def sections() -> dict[str, type]:
     return {f.name: type(f.default_factory()) for f in dataclasses.fields(Recipe)}  # type: ignore[misc,operator]
 
 
-def keys(section_class: type) -> dict[str, dataclasses.Field[Any]]:
-    return {f.name: f for f in dataclasses.fields(section_class)}
+def fields_of(options_class: type) -> dict[str, dataclasses.Field[Any]]:
+    """The recipe keys a section or options dataclass declares (a nested `options` is not a key)."""
+    return {f.name: f for f in dataclasses.fields(options_class) if not f.metadata.get("nested")}
+
+
+@functools.cache
+def field_types(options_class: type) -> dict[str, Any]:
+    """Each key's real type (`int`, `list[str]`...), read from the annotations, not their source text."""
+    return typing.get_type_hints(options_class)
+
+
+def method_options() -> dict[str, type]:
+    """Method name -> the dataclass of that method's own keys (imports the method modules)."""
+    return {name: options_class(name) for name in METHODS}
 
 
 def default_value(f: dataclasses.Field[Any]) -> Any:
@@ -168,23 +198,29 @@ def default_value(f: dataclasses.Field[Any]) -> Any:
     return f.default_factory()  # type: ignore[misc,operator]
 
 
-def type_name(f: dataclasses.Field[Any]) -> str:
-    # `from __future__ import annotations` keeps field types as their source text.
-    return {"list[str]": "list of strings"}.get(str(f.type), str(f.type))
+_TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", list[str]: "list of strings"}
+
+
+def type_name(options_class: type, name: str) -> str:
+    return _TYPE_NAMES[field_types(options_class)[name]]
 
 
 def reference_table() -> str:
     """The README's recipe reference, generated so it cannot drift from the schema."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for section, cls in sections().items():
-        for name, f in keys(cls).items():
-            default = default_value(f)
-            shown = repr(default).replace("'", '"') if not isinstance(default, bool) else str(default).lower()
-            allowed = f.metadata["choices"]
-            meaning = f.metadata["help"]
-            if allowed:
-                meaning += " One of " + ", ".join(f"`{c}`" for c in allowed) + "."
-            rows.append(
-                f"| `{section}.{name}` | {type_name(f)} | `{shown}` | {meaning.replace(chr(10), ' ')} |"
-            )
+        rows += [_reference_row(section, cls, name, "") for name in fields_of(cls)]
+        if section == "method":
+            for method, options in method_options().items():
+                rows += [_reference_row(section, options, name, method) for name in fields_of(options)]
     return "\n".join(rows)
+
+
+def _reference_row(section: str, cls: type, name: str, only_for: str) -> str:
+    f = fields_of(cls)[name]
+    default = default_value(f)
+    shown = repr(default).replace("'", '"') if not isinstance(default, bool) else str(default).lower()
+    meaning = (f"`{only_for}` only: " if only_for else "") + f.metadata["help"]
+    if f.metadata["choices"]:
+        meaning += " One of " + ", ".join(f"`{c}`" for c in f.metadata["choices"]) + "."
+    return f"| `{section}.{name}` | {type_name(cls, name)} | `{shown}` | {meaning.replace(chr(10), ' ')} |"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from runner.checkpoints import Checkpoints, Progress
+from runner.errors import TrainingError
+from runner.plan import StepPlan, plan_steps
 from runner.schema import TrainSection
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
@@ -25,16 +24,6 @@ def logits_from_tokens(model: nn.Module, batch: dict[str, torch.Tensor]) -> torc
 
 def logits_from_features(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(batch["features"])
-
-
-@dataclass
-class TrainResult:
-    steps: int = 0
-    examples: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
-    epochs_run: int = 0
-    log: list[dict[str, Any]] = field(default_factory=list)
 
 
 @torch.no_grad()
@@ -61,47 +50,97 @@ def predict(
     return result
 
 
-def fit(
-    model: nn.Module,
-    make_train_loader: Callable[[int], DataLoader],
-    forward: Forward,
-    cfg: TrainSection,
-    accelerator: Any,
-    progress: Any,
-    evaluate: Callable[[], float] | None,
-    checkpoint_dir: Path | None,
-) -> TrainResult:
-    """Train `model` (already prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`."""
-    processes = accelerator.num_processes
-    batches_per_process = math.ceil(len(make_train_loader(0)) / processes)
-    steps_per_epoch = math.ceil(batches_per_process / cfg.gradient_accumulation)
-    total_steps = steps_per_epoch * cfg.epochs
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+class RunningLoss:
+    """Loss and throughput since the last log row, kept on the device.
+
+    Reading a loss back (`.item()`) waits for the GPU to finish; doing it once per log row instead
+    of once per batch keeps the GPU fed. Non-finite losses are flagged on the device for the same reason.
+    """
+
+    def __init__(self, now: float, saved: dict[str, float] | None = None) -> None:
+        saved = saved or {}
+        self.total: torch.Tensor | float = saved.get("total", 0.0)
+        self.batches = int(saved.get("batches", 0))
+        self.examples = int(saved.get("examples", 0))
+        self.start = now - saved.get("elapsed", 0.0)
+        self.first_bad_step: torch.Tensor | None = None
+
+    def reset(self, now: float) -> None:
+        self.total, self.batches, self.examples, self.start = 0.0, 0, 0, now
+
+    def add(self, loss: torch.Tensor, examples: int, step: int) -> None:
+        loss = loss.detach()
+        bad = ~torch.isfinite(loss)
+        if self.first_bad_step is None:
+            self.first_bad_step = torch.full((), -1, device=loss.device)
+        self.first_bad_step = torch.where(bad & (self.first_bad_step < 0), step, self.first_bad_step)
+        self.total = self.total + loss
+        self.batches += 1
+        self.examples += examples
+
+    def check_finite(self) -> None:
+        if self.first_bad_step is not None and int(self.first_bad_step) >= 0:
+            raise TrainingError(
+                f"training diverged: the loss is not finite at step {int(self.first_bad_step)}; "
+                'lower train.lr, or use train.precision = "fp32" (the last good checkpoint is kept)'
+            )
+
+    def mean(self) -> float:
+        return float(self.total) / max(self.batches, 1)
+
+    def rate(self, now: float) -> float:
+        return self.examples / max(now - self.start, 1e-9)
+
+    def saved(self, now: float) -> dict[str, float]:
+        return {
+            "total": float(self.total),
+            "batches": self.batches,
+            "examples": self.examples,
+            "elapsed": now - self.start,
+        }
+
+
+def optimizer_and_scheduler(model: nn.Module, cfg: TrainSection, plan: StepPlan) -> tuple[Any, Any]:
     from transformers import get_scheduler
 
-    # Accelerate steps a prepared scheduler once per process per optimizer step, so the schedule
-    # is laid out in those units; warm-up and length stay counted in real optimizer steps.
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = get_scheduler(
         cfg.scheduler,
         optimizer,
-        num_warmup_steps=cfg.warmup_steps * processes,
-        num_training_steps=total_steps * processes,
+        num_warmup_steps=plan.scheduler_steps(cfg.warmup_steps),
+        num_training_steps=plan.scheduler_steps(plan.total_steps),
     )
-    optimizer, scheduler = accelerator.prepare(optimizer, scheduler)
-    result = TrainResult()
-    start_epoch = _resume(accelerator, checkpoint_dir, result)
+    return optimizer, scheduler
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Callable[[int], DataLoader],
+    forward: Forward,
+    cfg: TrainSection,
+    accelerator: Any,
+    *,
+    progress: Any,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    checkpoints: Checkpoints | None = None,
+) -> Progress:
+    """Train `model` (prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`, resuming if it can."""
+    plan = plan_steps(len(train_loader(0)), accelerator.num_processes, cfg)
+    optimizer, scheduler = accelerator.prepare(*optimizer_and_scheduler(model, cfg, plan))
+    done = checkpoints.resume(accelerator, progress.console.print) if checkpoints else Progress()
+    task = progress.add_task("train", total=plan.total_steps, completed=done.steps, info="")
+    started = time.perf_counter() - done.seconds
+    running = RunningLoss(time.perf_counter(), done.window)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     loss_fn = nn.CrossEntropyLoss()
-    task = progress.add_task("train", total=total_steps, completed=result.steps, info="")
-    started = time.perf_counter()
-    window_loss, window_batches, window_start, window_examples = 0.0, 0, started, 0
-    for epoch in range(start_epoch, cfg.epochs):
-        if result.steps >= total_steps:
+    for epoch in range(done.epoch, cfg.epochs):
+        if done.steps >= plan.total_steps:
             break
         model.train()
-        loader = accelerator.prepare(make_train_loader(epoch))
+        loader = accelerator.prepare(train_loader(epoch))
+        if done.batches_in_epoch:  # resumed mid-epoch: the epoch's order is seeded, so skip to the batch
+            loader = accelerator.skip_first_batches(loader, done.batches_in_epoch)
         for batch in loader:
             with accelerator.accumulate(model):
                 loss = loss_fn(forward(model, batch).float(), batch["labels"])
@@ -111,71 +150,70 @@ def fit(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            examples = len(batch["labels"]) * accelerator.num_processes
-            result.examples += examples
-            window_examples += examples
-            if "attention_mask" in batch:
-                result.tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
-            window_loss += loss.item()
-            window_batches += 1
+            _count(done, running, batch, loss, accelerator.num_processes)
             if not accelerator.sync_gradients:
                 continue
-            result.steps += 1
-            now = time.perf_counter()
-            rate = window_examples / max(now - window_start, 1e-9)
-            progress.update(
-                task, advance=1, info=f"loss {window_loss / window_batches:.4f} · {rate:.1f} ex/s"
-            )
-            if result.steps % cfg.log_every == 0 or result.steps == total_steps:
-                row = {
-                    "step": result.steps,
-                    "epoch": epoch + 1,
-                    "loss": window_loss / window_batches,
-                    "lr": scheduler.get_last_lr()[0],
-                    "examples_per_s": rate,
-                }
-                result.log.append(row)
-                accelerator.log({k: v for k, v in row.items() if k != "step"}, step=result.steps)
-                window_loss, window_batches, window_start, window_examples = 0.0, 0, now, 0
-            if result.steps >= total_steps:
+            done.steps += 1
+            progress.advance(task)
+            if done.steps % cfg.log_every == 0 or done.steps == plan.total_steps:
+                _log(done, running, epoch, scheduler, accelerator, progress, task)
+            if checkpoints and checkpoints.due(done.steps, epoch_ended=False):
+                _checkpoint(checkpoints, accelerator, done, running, started)
+            if done.steps >= plan.total_steps:
                 break
-        result.epochs_run = epoch + 1
-        if evaluate is not None and result.steps < total_steps:
-            accuracy = evaluate()
-            result.log.append({"step": result.steps, "epoch": epoch + 1, "eval_accuracy": accuracy})
-            accelerator.log({"eval_accuracy": accuracy}, step=result.steps)
+        running.check_finite()
+        done.epoch, done.batches_in_epoch = epoch + 1, 0
+        if evaluate is not None and done.steps < plan.total_steps:
+            scores = evaluate()
+            done.log.append({"step": done.steps, "epoch": epoch + 1, **scores})
+            accelerator.log(scores, step=done.steps)
             model.train()
-        _save_checkpoint(accelerator, checkpoint_dir, result, epoch + 1)
-    result.seconds += time.perf_counter() - started
+        if checkpoints and checkpoints.due(done.steps, epoch_ended=True):
+            _checkpoint(checkpoints, accelerator, done, running, started)
+    running.check_finite()
+    done.seconds = time.perf_counter() - started
     progress.remove_task(task)
-    return result
+    return done
 
 
-def _save_checkpoint(
-    accelerator: Any, checkpoint_dir: Path | None, result: TrainResult, epochs_done: int
+def _count(done: Progress, running: RunningLoss, batch: dict[str, Any], loss: Any, processes: int) -> None:
+    examples = len(batch["labels"]) * processes
+    done.batches_in_epoch += 1
+    done.examples += examples
+    if "attention_mask" in batch:
+        done.tokens += int(batch["attention_mask"].sum()) * processes
+    running.add(loss, examples, done.steps + 1)
+
+
+def _log(
+    done: Progress,
+    running: RunningLoss,
+    epoch: int,
+    scheduler: Any,
+    accelerator: Any,
+    progress: Any,
+    task: Any,
 ) -> None:
-    """Epoch-end state (weights, optimizer, scheduler, RNG) so a crashed run resumes where it was."""
-    if checkpoint_dir is None:
-        return
-    accelerator.save_state(str(checkpoint_dir))
-    if accelerator.is_main_process:
-        state = {
-            "epochs_done": epochs_done,
-            "steps": result.steps,
-            "examples": result.examples,
-            "tokens": result.tokens,
-            "seconds": result.seconds,
-            "log": result.log,
-        }
-        (checkpoint_dir / "progress.json").write_text(json.dumps(state))
-    accelerator.wait_for_everyone()
+    running.check_finite()
+    now = time.perf_counter()
+    row = {
+        "step": done.steps,
+        "epoch": epoch + 1,
+        "loss": running.mean(),
+        "lr": scheduler.get_last_lr()[0],
+        "examples_per_s": running.rate(now),
+    }
+    done.log.append(row)
+    accelerator.log({k: v for k, v in row.items() if k != "step"}, step=done.steps)
+    progress.update(task, info=f"loss {row['loss']:.4f} · {row['examples_per_s']:.1f} ex/s")
+    running.reset(now)
 
 
-def _resume(accelerator: Any, checkpoint_dir: Path | None, result: TrainResult) -> int:
-    if checkpoint_dir is None or not (checkpoint_dir / "progress.json").exists():
-        return 0
-    accelerator.load_state(str(checkpoint_dir))
-    state = json.loads((checkpoint_dir / "progress.json").read_text())
-    result.steps, result.examples, result.tokens = state["steps"], state["examples"], state["tokens"]
-    result.seconds, result.log, result.epochs_run = state["seconds"], state["log"], state["epochs_done"]
-    return int(state["epochs_done"])
+def _checkpoint(
+    checkpoints: Checkpoints, accelerator: Any, done: Progress, running: RunningLoss, started: float
+) -> None:
+    running.check_finite()  # never save a diverged state over the last good one
+    now = time.perf_counter()
+    done.seconds = now - started
+    done.window = running.saved(now)
+    checkpoints.save(accelerator, done)

@@ -38,6 +38,15 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Accelerate keeps one precision per process; each test may run a recipe with another."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     from runner.model import resolve_source
@@ -150,7 +159,8 @@ def reload_probabilities(folder: Path):
     recipe = recipes.load(folder / "recipe.toml")
     classifier, tokenizer = load_saved(folder / "model")
     data = load_data(recipe.data)
-    ids = methods.get(recipe.method.name).encode(data.eval.texts, tokenizer, recipe, data.train)
+    method = methods.get(recipe.method.name)
+    ids = method.encode(data.eval.texts, tokenizer, recipe, method.prompt(recipe, tokenizer, data.train))
     batch = collate(
         [{"index": i, "input_ids": x, "label": 0} for i, x in enumerate(ids)], tokenizer.pad_token_id
     )

@@ -8,18 +8,19 @@ from runner import methods
 from runner.data import Examples
 from runner.errors import RecipeError
 from runner.model import load_tokenizer, resolve_source
+from runner.recipe import build
 from runner.schema import ModelSection, Recipe
 
 TRAIN = Examples(["a fine film", "a dull film", "great fun", "awful mess"], [1, 0, 1, 0], [0, 1, 2, 3])
 
 
 def prompt_recipe(**method) -> Recipe:
-    recipe = Recipe()
-    recipe.method.name = "prompt-linear"
-    recipe.model.max_length = 40
-    for key, value in method.items():
-        setattr(recipe.method, key, value)
-    return recipe
+    return build({"method": {"name": "prompt-linear", **method}, "model": {"max_length": 40}})
+
+
+def encode(texts, tokenizer, recipe):
+    method = methods.get("prompt-linear")
+    return method.encode(texts, tokenizer, recipe, method.prompt(recipe, tokenizer, TRAIN))
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +30,14 @@ def tokenizer(minilm_path):
 
 def test_truncation_cuts_the_text_and_keeps_the_whole_template(tokenizer):
     recipe = prompt_recipe()
-    (ids,) = methods.get("prompt-linear").encode(["word " * 500], tokenizer, recipe, TRAIN)
+    (ids,) = encode(["word " * 500], tokenizer, recipe)
     decoded = tokenizer.decode(ids, skip_special_tokens=True)
     assert len(ids) == 40
     assert decoded.startswith("review :") and decoded.endswith("sentiment :")
 
 
 def test_short_texts_are_wrapped_unchanged(tokenizer):
-    (ids,) = methods.get("prompt-linear").encode(["a fine film"], tokenizer, prompt_recipe(), TRAIN)
+    (ids,) = encode(["a fine film"], tokenizer, prompt_recipe())
     assert tokenizer.decode(ids, skip_special_tokens=True) == "review : a fine film sentiment :"
 
 
@@ -44,18 +45,18 @@ def test_few_shot_examples_come_from_train_with_their_labels_and_the_data_seed(t
     method = methods.get("prompt-linear")
     recipe = prompt_recipe(few_shot=2)
     recipe.model.max_length = 64
-    first = method.encode(["x"], tokenizer, recipe, TRAIN)
-    assert method.encode(["x"], tokenizer, recipe, TRAIN) == first
+    first = encode(["x"], tokenizer, recipe)
+    assert encode(["x"], tokenizer, recipe) == first
     decoded = tokenizer.decode(first[0], skip_special_tokens=True)
     assert decoded.count("review :") == 3 and decoded.count("sentiment :") == 3
     assert ("positive" in decoded) or ("negative" in decoded)
-    assert method.prompt["before"].count("Review:") == 3  # kept for head.json
+    assert method.prompt(recipe, tokenizer, TRAIN)["before"].count("Review:") == 3  # kept for head.json
 
 
 def test_a_prompt_longer_than_max_length_is_a_recipe_error(tokenizer):
     recipe = prompt_recipe(prompt_template="Review: {text}\n" + "Be careful. " * 30 + "Sentiment:")
     with pytest.raises(RecipeError, match="no room for the text"):
-        methods.get("prompt-linear").encode(["x"], tokenizer, recipe, TRAIN)
+        encode(["x"], tokenizer, recipe)
 
 
 def test_every_registered_method_is_a_schema_choice_and_loads():

@@ -36,7 +36,7 @@ def tiny_recipe(model: Path, data: Path, out: Path, method_name: str, **sections
     return recipes.build(raw)
 
 
-@pytest.mark.parametrize("method", ["full", "lora", "linear", "prompt-linear"])
+@pytest.mark.parametrize("method", ["full", "lora", "ia3", "linear", "prompt-linear"])
 def test_each_method_writes_a_complete_run_folder_that_reloads_to_the_same_predictions(
     method, tiny_bert, data_folder, tmp_path
 ):
@@ -136,25 +136,26 @@ def test_same_recipe_and_seed_give_the_same_predictions(tiny_bert, data_folder, 
 def test_resume_continues_an_interrupted_run_from_its_last_epoch(
     tiny_bert, data_folder, tmp_path, monkeypatch, capsys
 ):
-    import runner.train as train_module
+    from runner.checkpoints import Checkpoints
 
     recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "full", train={"epochs": 3})
     reference = rundir.read_jsonl(run_recipe(recipe, Path("reference.toml")) / "predictions.jsonl")
 
-    real_save = train_module._save_checkpoint
+    real_save = Checkpoints.save
 
-    def crash_after_first_epoch(accelerator, checkpoint_dir, result, epochs_done):
-        real_save(accelerator, checkpoint_dir, result, epochs_done)
+    def crash_after_first_epoch(self, accelerator, progress):
+        real_save(self, accelerator, progress)
         raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", crash_after_first_epoch)
+    monkeypatch.setattr(Checkpoints, "save", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_recipe(recipe, Path("crashed.toml"))
     folder = tmp_path / "crashed"
-    assert f"ftrun crashed.toml --resume {folder}" in capsys.readouterr().err
-    progress = json.loads((folder / "checkpoint" / "progress.json").read_text())
-    assert progress["epochs_done"] == 1 and not (folder / "metrics.json").exists()
-    monkeypatch.setattr(train_module, "_save_checkpoint", real_save)
+    assert f"ftrun resume {folder}" in capsys.readouterr().err
+    (checkpoint,) = (folder / "checkpoint").iterdir()
+    progress = json.loads((checkpoint / "progress.json").read_text())
+    assert progress["epoch"] == 1 and not (folder / "metrics.json").exists()
+    monkeypatch.setattr(Checkpoints, "save", real_save)
 
     with pytest.raises(RunFolderError, match="differs"):
         run_recipe(

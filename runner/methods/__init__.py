@@ -1,25 +1,34 @@
 """Fine-tuning methods, one small plugin each. Adding a method: a new module and one line here.
 
-Entries are import paths so that reading the registry (the recipe schema does) loads no torch.
+A leaf: entries are import paths, so reading the registry (the recipe schema does) imports no method,
+no torch and nothing else of ftrun's.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from runner.methods.base import Method
+from typing import Any
 
 REGISTRY = {
     "full": "runner.methods.full:Full",
     "lora": "runner.methods.lora:Lora",
+    "ia3": "runner.methods.ia3:IA3",
     "linear": "runner.methods.linear:Linear",
     "prompt-linear": "runner.methods.prompt_linear:PromptLinear",
 }
 
 
-def get(name: str) -> Method:
+def method_class(name: str) -> Any:
     module_name, class_name = REGISTRY[name].split(":")
-    method: Method = getattr(importlib.import_module(module_name), class_name)()
-    return method
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def get(name: str) -> Any:
+    """A fresh instance of the method plugin `name` (a `runner.methods.base.Method`)."""
+    return method_class(name)()
+
+
+def options_class(name: str) -> type:
+    """The dataclass of method `name`'s own recipe keys. Method modules import no torch at load."""
+    options: type = method_class(name).options
+    return options

@@ -1,25 +1,45 @@
-"""What a fine-tuning method decides: what trains, how texts are encoded, what is saved."""
+"""What a fine-tuning method decides: what trains, how texts are encoded, what is saved.
+
+Method modules import torch, transformers and peft only inside their hooks, so that reading a
+method's options (the recipe loader does, for `ftrun validate`) stays instant.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.model import Classifier, save_head
-from runner.schema import Recipe
+from runner.schema import NoOptions
+
+if TYPE_CHECKING:
+    from runner.model import Classifier
+    from runner.schema import Recipe
 
 
 class Method:
     name = "base"
+    # The dataclass of this method's own recipe keys (`method.lora_r`...), checked by the schema.
+    options: type = NoOptions
     # A frozen base never changes, so its features are computed once and only the head trains.
     frozen_base = False
+    # Whether the trained backbone (or its adapter) is saved; a frozen base is the original model.
+    saves_backbone = True
+
+    def own_options(self, recipe: Recipe) -> Any:
+        """This method's options from the recipe; its defaults where the recipe names another method."""
+        options = recipe.method.options
+        return options if isinstance(options, self.options) else self.options()
 
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         """Freeze or wrap parts of the classifier before training."""
         return classifier
 
+    def prompt(self, recipe: Recipe, tokenizer: Any, train_examples: Any) -> dict[str, str] | None:
+        """The text put before and after each input (None: texts are used as they are)."""
+        return None
+
     def encode(
-        self, texts: list[str], tokenizer: Any, recipe: Recipe, train_examples: Any
+        self, texts: list[str], tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
     ) -> list[list[int]]:
         """Token ids per text, truncated to `model.max_length`."""
         encoded = tokenizer(texts, truncation=True, max_length=recipe.model.max_length)
@@ -29,6 +49,10 @@ class Method:
         self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
     ) -> None:
         """Write the trained parts so plain transformers/peft (plus the head file) reload them."""
+        from runner.model import save_head
+
+        if self.saves_backbone:
+            classifier.backbone.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         save_head(classifier.head, folder, head_description)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from runner.methods.base import Method, freeze
-from runner.model import Classifier
-from runner.schema import Recipe
+
+if TYPE_CHECKING:
+    from runner.model import Classifier
+    from runner.schema import Recipe
 
 
 class Linear(Method):
     name = "linear"
     frozen_base = True
+    saves_backbone = False
 
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         freeze(classifier.backbone)

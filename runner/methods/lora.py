@@ -2,45 +2,36 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from runner.errors import ModelError
-from runner.methods.base import Method
-from runner.model import Classifier
-from runner.schema import Recipe
+from runner.methods.adapters import PeftMethod
+from runner.schema import option
 
 
-class Lora(Method):
+@dataclass
+class LoraOptions:
+    lora_r: int = option(8, "LoRA rank.", minimum=1)
+    lora_alpha: int = option(16, "LoRA scaling numerator (alpha / r scales the update).", minimum=1)
+    lora_dropout: float = option(0.1, "Dropout on the LoRA path.", minimum=0.0, maximum=0.95)
+    lora_target_modules: list[str] = option(
+        [], "Module names LoRA adapts (empty: attention projections for the architecture)."
+    )
+
+
+class Lora(PeftMethod):
     name = "lora"
+    options = LoraOptions
+    target_key = "lora_target_modules"
 
-    def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
-        from peft import LoraConfig, TaskType, get_peft_model
+    def peft_config(self, options: LoraOptions) -> Any:
+        from peft import LoraConfig, TaskType
 
-        cfg = recipe.method
-        config = LoraConfig(
+        return LoraConfig(
             task_type=TaskType.FEATURE_EXTRACTION,
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
+            r=options.lora_r,
+            lora_alpha=options.lora_alpha,
+            lora_dropout=options.lora_dropout,
             # None lets peft pick the attention projections it knows for this architecture.
-            target_modules=cfg.lora_target_modules or None,
+            target_modules=options.lora_target_modules or None,
         )
-        try:
-            classifier.backbone = get_peft_model(classifier.backbone, config)
-        except ValueError as error:
-            raise ModelError(
-                f'method.lora_target_modules: {error}; name the modules to adapt, e.g. ["q_proj", "v_proj"]'
-            ) from None
-        return classifier
-
-    def save(
-        self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
-    ) -> None:
-        # The adapter (adapter_config.json + adapter_model.safetensors) and the head side by side.
-        classifier.backbone.save_pretrained(folder)
-        super().save(classifier, tokenizer, folder, head_description)
-
-    def for_inference(self, classifier: Classifier) -> Classifier:
-        classifier.backbone = classifier.backbone.merge_and_unload()
-        return classifier

@@ -3,27 +3,48 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import RecipeError
 from runner.methods.linear import Linear
-from runner.schema import Recipe
+from runner.schema import option
+
+if TYPE_CHECKING:
+    from runner.schema import Recipe
+
+
+@dataclass
+class PromptLinearOptions:
+    prompt_template: str = option(
+        "Review: {text}\nSentiment:", "Template with a `{text}` slot.", contains="{text}"
+    )
+    few_shot: int = option(0, "Labelled train examples shown before each text.", minimum=0)
 
 
 class PromptLinear(Linear):
     name = "prompt-linear"
+    options = PromptLinearOptions
+
+    def prompt(self, recipe: Recipe, tokenizer: Any, train_examples: Any) -> dict[str, str]:
+        """The text before each input (few-shot examples, then the template's head) and after it."""
+        options = self.own_options(recipe)
+        before, after = options.prompt_template.split("{text}", 1)
+        return {
+            "before": few_shot_prefix(recipe, options, tokenizer, train_examples) + before,
+            "after": after,
+        }
 
     def encode(
-        self, texts: list[str], tokenizer: Any, recipe: Recipe, train_examples: Any
+        self, texts: list[str], tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
     ) -> list[list[int]]:
-        before, after = recipe.method.prompt_template.split("{text}", 1)
-        before = few_shot_prefix(recipe, tokenizer, train_examples) + before
+        assert prompt is not None, "prompt-linear encodes around the prompt from Method.prompt"
+        before, after = prompt["before"], prompt["after"]
         fixed = len(tokenizer(before + after, truncation=False)["input_ids"])
         room = recipe.model.max_length - fixed
         if room < 1:
             raise RecipeError(
-                f"method.prompt_template with {recipe.method.few_shot} few-shot examples "
+                f"method.prompt_template with {self.own_options(recipe).few_shot} few-shot examples "
                 f"takes {fixed} tokens, "
                 f"leaving no room for the text in model.max_length = {recipe.model.max_length}"
             )
@@ -34,17 +55,12 @@ class PromptLinear(Linear):
             for text, ids in zip(texts, text_ids, strict=True)
         ]
         encoded = tokenizer(wrapped, truncation=True, max_length=recipe.model.max_length)
-        self.prompt = {"before": before, "after": after}
         return list(encoded["input_ids"])
 
-    def save(self, classifier: Any, tokenizer: Any, folder: Path, head_description: dict[str, Any]) -> None:
-        # A reloaded head only makes sense around the same prompt: keep it beside the head.
-        super().save(classifier, tokenizer, folder, {**head_description, "prompt": self.prompt})
 
-
-def few_shot_prefix(recipe: Recipe, tokenizer: Any, train_examples: Any) -> str:
+def few_shot_prefix(recipe: Recipe, options: PromptLinearOptions, tokenizer: Any, train_examples: Any) -> str:
     """k labelled train examples, drawn with the data seed, each cut short to leave room for the text."""
-    k = recipe.method.few_shot
+    k = options.few_shot
     if not k:
         return ""
     if k > len(train_examples.texts):
@@ -53,7 +69,7 @@ def few_shot_prefix(recipe: Recipe, tokenizer: Any, train_examples: Any) -> str:
         )
     rows = random.Random(recipe.data.seed).sample(range(len(train_examples.texts)), k)
     shot_tokens = max(8, recipe.model.max_length // (2 * (k + 1)))
-    before, after = recipe.method.prompt_template.split("{text}", 1)
+    before, after = options.prompt_template.split("{text}", 1)
     shots = []
     for row in rows:
         ids = tokenizer(train_examples.texts[row], add_special_tokens=False)["input_ids"][:shot_tokens]

@@ -1,0 +1,100 @@
+"""Checkpoints a crashed or interrupted run resumes from, written so a kill can never corrupt one.
+
+Each checkpoint is written into a `.partial` folder and renamed into place once complete (a rename
+within one folder is atomic), so at any instant the newest complete checkpoint is intact. Only
+then are older ones removed, down to `keep`.
+
+RUN/checkpoint/step-00000040/   accelerate's state (weights, optimizer, scheduler, RNG) + progress.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import RunFolderError
+
+PROGRESS = "progress.json"
+
+
+@dataclass
+class Progress:
+    """Where training stands: enough to continue at the exact batch, with its time and logs."""
+
+    steps: int = 0
+    epoch: int = 0  # epochs finished
+    batches_in_epoch: int = 0  # batches of the current epoch this process has trained on
+    examples: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    log: list[dict[str, Any]] = field(default_factory=list)
+    window: dict[str, float] = field(default_factory=dict)  # the loss-log window in progress
+
+
+class Checkpoints:
+    def __init__(self, folder: Path, every: int, keep: int) -> None:
+        self.folder = folder
+        self.every = every  # optimizer steps; 0: at each epoch's end
+        self.keep = keep
+
+    def due(self, steps: int, epoch_ended: bool) -> bool:
+        if epoch_ended:
+            return not self.every
+        return self.every > 0 and steps % self.every == 0
+
+    def save(self, accelerator: Any, progress: Progress) -> None:
+        final = self.folder / f"step-{progress.steps:08d}"
+        partial = final.with_name(final.name + ".partial")
+        if accelerator.is_main_process:
+            shutil.rmtree(partial, ignore_errors=True)  # left by a kill during an earlier write
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial))
+        if accelerator.is_main_process:
+            (partial / PROGRESS).write_text(json.dumps(asdict(progress)))
+            shutil.rmtree(final, ignore_errors=True)  # the same step saved at an epoch's end, too
+            partial.rename(final)
+            for old in self.complete()[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    def complete(self) -> list[Path]:
+        """Finished checkpoints, oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("step-*") if p.is_dir() and not p.name.endswith(".partial"))
+
+    def resume(self, accelerator: Any, warn: Any) -> Progress:
+        """Load the newest readable checkpoint; a corrupt one is named and the one before it used."""
+        candidates = self.complete()
+        for checkpoint in reversed(candidates):
+            problem = corruption(checkpoint)
+            if problem is None:
+                try:
+                    accelerator.load_state(str(checkpoint))
+                except Exception as error:  # torch and pickle raise many types for a damaged file
+                    problem = f"cannot load {checkpoint}: {type(error).__name__}"
+            if problem is None:
+                return Progress(**json.loads((checkpoint / PROGRESS).read_text()))
+            if checkpoint is candidates[0]:
+                raise RunFolderError(f"{problem}; no earlier checkpoint to fall back to")
+            warn(f"{problem}; falling back to the checkpoint before it")
+        return Progress()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def corruption(checkpoint: Path) -> str | None:
+    """What is wrong with a checkpoint folder, if anything can be seen without loading it."""
+    for file in sorted(checkpoint.iterdir()):
+        if file.is_file() and file.stat().st_size == 0:
+            return f"corrupt checkpoint file {file} (0 bytes)"
+    try:
+        progress = json.loads((checkpoint / PROGRESS).read_text())
+        Progress(**progress)
+    except (OSError, ValueError, TypeError):
+        return f"corrupt checkpoint file {checkpoint / PROGRESS}"
+    return None

@@ -1,0 +1,88 @@
+"""What the loop trains on: token batches for the whole classifier, or, for a frozen base, the base's
+features computed once (only the head trains on them)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from runner.batches import FeatureDataset, TokenDataset, inference_batches, make_loader, training_batches
+from runner.loaded import LoadedRun
+from runner.progress import tracked_predict
+from runner.train import Forward, logits_from_features, logits_from_tokens
+
+
+@dataclass
+class TrainingInputs:
+    model: nn.Module
+    forward: Forward
+    train_set: Dataset  # type: ignore[type-arg]
+    lengths: list[int]  # per training example, for length-grouped batches (all 0 for features)
+    eval_loader: Any
+    pad_token_id: int
+    pad_to_multiple_of: int
+    feature_seconds: float = 0.0
+
+    def train_loader(self, batch_size: int, seed: int, epoch: int) -> Any:
+        batches = training_batches(self.lengths, batch_size, seed, epoch)
+        return make_loader(self.train_set, batches, self.pad_token_id, self.pad_to_multiple_of)
+
+
+def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> TrainingInputs:
+    pad = loaded.tokenizer.pad_token_id
+    # Under mixed precision, widths that are multiples of 8 fit tensor-core tiles.
+    multiple = 8 if accelerator.mixed_precision in ("bf16", "fp16") else 1
+    eval_tokens = accelerator.prepare(
+        token_loader(loaded.eval_ids, loaded.data.eval.labels, loaded, multiple)
+    )
+    if not loaded.method.frozen_base:
+        return TrainingInputs(
+            accelerator.prepare(loaded.classifier),
+            logits_from_tokens,
+            TokenDataset(loaded.train_ids, loaded.data.train.labels),
+            [len(ids) for ids in loaded.train_ids],
+            eval_tokens,
+            pad,
+            multiple,
+        )
+    started = time.perf_counter()
+    loaded.classifier.to(accelerator.device)
+    train_tokens = accelerator.prepare(
+        token_loader(loaded.train_ids, loaded.data.train.labels, loaded, multiple)
+    )
+    train_features = extract_features(loaded.classifier, train_tokens, accelerator, progress)
+    eval_features = extract_features(loaded.classifier, eval_tokens, accelerator, progress)
+    # Features all have one size: batch them in order.
+    eval_batches = inference_batches([0] * len(loaded.eval_ids), loaded.recipe.eval.batch_size)
+    return TrainingInputs(
+        accelerator.prepare(loaded.classifier.head),
+        logits_from_features,
+        FeatureDataset(train_features, loaded.data.train.labels),
+        [0] * len(loaded.train_ids),
+        accelerator.prepare(
+            make_loader(FeatureDataset(eval_features, loaded.data.eval.labels), eval_batches, pad)
+        ),
+        pad,
+        1,
+        time.perf_counter() - started,
+    )
+
+
+def token_loader(ids: list[list[int]], labels: list[int], loaded: LoadedRun, multiple: int) -> Any:
+    """Longest-first batches at the eval batch size: for evaluation and feature extraction."""
+    batches = inference_batches([len(x) for x in ids], loaded.recipe.eval.batch_size)
+    return make_loader(TokenDataset(ids, labels), batches, loaded.tokenizer.pad_token_id, multiple)
+
+
+def extract_features(classifier: Any, loader: Any, accelerator: Any, progress: Any) -> torch.Tensor:
+    def forward(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with accelerator.autocast():
+            return model.features(batch["input_ids"], batch["attention_mask"])
+
+    size = len(loader.dataset)
+    return tracked_predict("features", classifier, loader, forward, accelerator, size, progress)

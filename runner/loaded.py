@@ -1,0 +1,71 @@
+"""What a run loads before training: examples, tokenizer, model, method, and the texts' token ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from runner import methods
+from runner.data import LoadedData, load_data
+from runner.model import (
+    Classifier,
+    Head,
+    ModelSource,
+    choose_pooling,
+    hidden_size,
+    load_backbone,
+    load_tokenizer,
+    resolve_source,
+)
+from runner.schema import Recipe
+
+
+@dataclass
+class LoadedRun:
+    recipe: Recipe
+    recipe_path: Path
+    data: LoadedData
+    source: ModelSource
+    tokenizer: Any
+    classifier: Classifier
+    method: Any  # runner.methods.base.Method
+    prompt: dict[str, str] | None  # the text around each input, for prompt methods
+    train_ids: list[list[int]]
+    eval_ids: list[list[int]]
+
+    @property
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.classifier.parameters() if p.requires_grad)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(p.numel() for p in self.classifier.parameters())
+
+
+def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
+    console.print(
+        f"[bold]ftrun[/] {recipe_path} · method [cyan]{recipe.method.name}[/] · model {recipe.model.name}"
+    )
+    data = load_data(recipe.data)
+    for note in data.notes:
+        console.print(f"[yellow]{note}[/]")
+    console.print(f"data: {len(data.train)} train / {len(data.eval)} eval examples from {recipe.data.source}")
+    source = resolve_source(recipe.model)
+    tokenizer = load_tokenizer(source)
+    method = methods.get(recipe.method.name)
+    # Before the model loads: a prompt too long for max_length or too many few-shot examples fail fast.
+    prompt = method.prompt(recipe, tokenizer, data.train)
+    train_ids = method.encode(data.train.texts, tokenizer, recipe, prompt)
+    eval_ids = method.encode(data.eval.texts, tokenizer, recipe, prompt)
+    backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
+    head = Head(
+        hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
+    )
+    pooling = choose_pooling(recipe.method.pooling, backbone.config)
+    classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
+    return LoadedRun(
+        recipe, recipe_path, data, source, tokenizer, classifier, method, prompt, train_ids, eval_ids
+    )
