@@ -119,6 +119,7 @@ def run_recipe(
             folder, setup, logits.softmax(-1), result, accelerator, inputs.feature_seconds
         )
         shutil.rmtree(checkpoint, ignore_errors=True)
+        folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
         print_summary(console, folder, metrics)
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -303,7 +304,7 @@ def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path
         return folder
     name = recipe.output.run_name or recipe_path.stem
     folder = rundir.new_run_folder(Path(recipe.output.dir), name, overwrite)
-    (folder / "recipe.toml").write_text(f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
+    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
     return folder
 
 
