@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import importlib.util
 import json
+import logging
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -121,19 +124,38 @@ def _load_files(files: dict[str, Path]) -> dict[str, Any]:
     options = {"delimiter": "\t"} if any(_plain_suffix(f) == ".tsv" for f in files.values()) else {}
     for path in files.values():
         _check_file(path)
+    data_files = {split: str(path) for split, path in files.items()}
     try:
-        loaded = datasets.load_dataset(builder, data_files={k: str(v) for k, v in files.items()}, **options)
+        with _library_errors_unlogged():
+            loaded = datasets.load_dataset(builder, data_files=data_files, **options)
     except Exception as error:
         # The library's own message is often generic ("An error occurred while generating the
-        # dataset") with the cause only in a log line: find the cause ourselves where we can.
+        # dataset"), its cause deeper in the chain: find the cause ourselves where we can.
         for path in files.values():
             problem = _unreadable_because(path)
             if problem:
                 raise DataError(f"data.source: {path} {problem}") from None
-        raise DataError(
-            f"data.source: cannot read {', '.join(map(str, files.values()))}: {first_line(error)}"
-        ) from None
+        cause = first_line(_root_cause(error))
+        raise DataError(f"data.source: cannot read {', '.join(data_files.values())}: {cause}") from None
     return dict(loaded)
+
+
+@contextlib.contextmanager
+def _library_errors_unlogged() -> Iterator[None]:
+    """`datasets` logs a file's failure on a line of its own; ftrun's one error line says it instead."""
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return error
 
 
 def _check_file(path: Path) -> None:
