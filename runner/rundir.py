@@ -100,6 +100,8 @@ def finish_run_folder(folder: Path) -> Path:
 
 
 def existing_run_folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise RunFolderError(f"--resume {folder}: no such folder")
     if not (folder / "recipe.toml").is_file():
         raise RunFolderError(f"--resume {folder}: not a run folder (no recipe.toml)")
     if (folder / "metrics.json").is_file():
