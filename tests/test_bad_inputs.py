@@ -17,7 +17,7 @@ import pytest
 from runner import recipe as recipes
 from runner.run import run_recipe
 
-from .conftest import ftrun_in_process, sentiment_rows, write_jsonl
+from .conftest import ftrun_in_process, run_cli, sentiment_rows, write_jsonl
 
 
 @dataclass(frozen=True)
@@ -135,13 +135,44 @@ CASES = {
         "{ws}/broken-model",
         files={"broken-model/config.json": b"{not json"},
     ),
+    "model folder of an unknown type": recipe_case(
+        '[model]\nname = "{ws}/weird-model"\n',
+        "{ws}/weird-model",
+        files={"weird-model/config.json": b'{"model_type": "nosuch"}'},
+    ),
+    "gguf file missing": recipe_case('[model]\ngguf_file = "nope.gguf"\n', "nope.gguf"),
+    "lora target modules missing": recipe_case(
+        '[method]\nname = "lora"\nlora_target_modules = ["nosuch"]\n', "method.lora_target_modules"
+    ),
+    "few-shot more than the data": recipe_case(
+        '[method]\nname = "prompt-linear"\nfew_shot = 100\n', "method.few_shot"
+    ),
     # --- --resume ---------------------------------------------------------------------------------
     "resume a folder that is not a run": recipe_case("", "{ws}/data", "--resume", "{ws}/data"),
     "resume a missing folder": recipe_case("", "{ws}/gone: no such folder", "--resume", "{ws}/gone"),
     "resume a finished run": recipe_case("", "already finished", "--resume", OUT + "/finished"),
+    "resume a run started with another recipe": recipe_case(
+        "",
+        "differs",
+        "--resume",
+        "{ws}/unfinished",
+        files={"unfinished/recipe.toml": b"[train]\nepochs = 5\n"},
+    ),
+    "resume a run whose recipe is corrupt": recipe_case(
+        "",
+        "unfinished/recipe.toml",
+        "--resume",
+        "{ws}/unfinished",
+        files={"unfinished/recipe.toml": b"[train"},
+    ),
     # --- compare ----------------------------------------------------------------------------------
     "compare a missing folder": compare_case("{ws}/gone", named="{ws}/gone"),
     "compare a folder without runs": compare_case("{ws}/data", named="{ws}/data"),
+    "compare a folder whose only run is damaged": compare_case(
+        "{ws}/damaged",
+        named="corrupt metrics.json",
+        files={"damaged/run/metrics.json": b"{", "damaged/run/recipe.toml": b""},
+    ),
     "compare an unknown method": compare_case(OUT, "--method", "nosuch", named="'nosuch'"),
     "compare an unknown sort": compare_case(OUT, "--sort", "speed", named="--sort"),
     "compare an unknown format": compare_case(OUT, "--format", "xml", named="--format"),
@@ -247,3 +278,13 @@ def test_bad_input_is_one_error_line_exit_2_and_harms_no_run(
 
 def test_there_are_at_least_forty_cases():
     assert len(CASES) >= 40
+
+
+def test_the_console_script_shows_no_library_log_lines_around_the_error(workspace, case_files, tmp_path):
+    """In a real process the libraries' loggers write to the terminal too: only ftrun's line may."""
+    case = CASES["malformed jsonl line"]
+    args = prepare(case, workspace, tmp_path / "scratch")
+    code, _, err = run_cli(*args)
+    assert code == 2 and "Traceback" not in err and "Failed to" not in err
+    assert err.rstrip("\n").splitlines()[-1].startswith("ftrun: error: data.source:")
+    assert err.count("ftrun: error:") == 1
