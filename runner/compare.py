@@ -180,15 +180,24 @@ def _read_metrics(path: Path) -> dict[str, Any]:
         )
     if metrics.get("status") != "finished":
         raise RunFolderError(f"status {metrics.get('status')!r}, not finished")
+    _check_fields(metrics)
+    return metrics
+
+
+def _check_fields(metrics: dict[str, Any]) -> None:
+    """Every value the tables read is there with its type: a hand-edited file is skipped, never a crash."""
     for key, kind in REQUIRED_METRICS.items():
         value: Any = metrics
         for part in key.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         if value is None or isinstance(value, bool) or not isinstance(value, kind):
             raise RunFolderError(f"metrics.json has no valid {key} (found {value!r})")
-    if len(metrics["accuracy_ci95"]) != 2:
-        raise RunFolderError(f"metrics.json accuracy_ci95 is not [low, high]: {metrics['accuracy_ci95']!r}")
-    return metrics
+    interval = metrics["accuracy_ci95"]
+    if len(interval) != 2 or not all(isinstance(v, _NUMBER) for v in interval):
+        raise RunFolderError(f"metrics.json accuracy_ci95 is not [low, high]: {interval!r}")
+    for key in ("latency", "peak_memory_mb"):  # optional sections, read with .get() when present
+        if not isinstance(metrics.get(key) or {}, dict):
+            raise RunFolderError(f"metrics.json {key} is not an object: {metrics[key]!r}")
 
 
 def _read_correctness(path: Path, eval_size: int) -> dict[Any, bool]:

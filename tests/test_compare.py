@@ -203,6 +203,14 @@ def damage_without_key(key: str):
     return damage
 
 
+def damage_setting(key: str, value):
+    def damage(folder: Path) -> None:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        rundir.write_json(folder / "metrics.json", {**metrics, key: value})
+
+    return damage
+
+
 DAMAGES = {
     "predictions cut mid-line": (damage_truncated_mid_line, "not valid JSON"),
     "predictions cut at a line end": (damage_truncated_at_a_line_end, "truncated?"),
@@ -216,6 +224,8 @@ DAMAGES = {
     "metrics without data": (damage_without_key("data"), "data.eval_hash"),
     "metrics without method": (damage_without_key("method"), "method"),
     "metrics a list": (lambda f: (f / "metrics.json").write_text("[]"), "not an object"),
+    "latency a string": (damage_setting("latency", "fast"), "latency is not an object"),
+    "interval of strings": (damage_setting("accuracy_ci95", ["low", "high"]), "accuracy_ci95"),
 }
 
 
