@@ -150,3 +150,20 @@ def test_a_truncated_jsonl_file_is_a_run_folder_error_naming_the_line(tmp_path):
     path.write_text('{"id": 0}\n{"id": 1, "go')
     with pytest.raises(RunFolderError, match=r"predictions.jsonl line 2"):
         rundir.read_jsonl(path)
+
+
+def test_a_run_with_overwrite_ends_in_the_old_folder_and_leaves_nothing_beside_it(
+    tiny_bert, data_folder, tmp_path
+):
+    from runner.run import run_recipe
+
+    from .test_run import tiny_recipe
+
+    outputs = tmp_path / "outputs"
+    first = tiny_recipe(tiny_bert, data_folder, outputs, "linear", train={"epochs": 1, "seed": 1})
+    folder = run_recipe(first, Path("same.toml"))
+    second = tiny_recipe(tiny_bert, data_folder, outputs, "linear", train={"epochs": 1, "seed": 2})
+    assert run_recipe(second, Path("same.toml"), overwrite=True) == folder
+    assert [p.name for p in outputs.iterdir()] == ["same"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["seed"] == 2 and metrics["run_name"] == "same"
