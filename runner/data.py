@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import hashlib
 import importlib.util
+import io
 import json
 import logging
 import random
@@ -13,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from runner import recipe as recipes
 from runner import splits
@@ -153,8 +154,11 @@ def _library_errors_unlogged() -> Iterator[None]:
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    """The innermost exception of a chain, where a library's generic message hides the cause."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
     return error
 
 
@@ -222,8 +226,8 @@ def _parses(text: str) -> bool:
     return True
 
 
-def _open_bytes(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # type: ignore[return-value]
+def _open_bytes(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def _aclimdb_folder(path: Path) -> dict[str, Any]:
