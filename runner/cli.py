@@ -128,26 +128,31 @@ def compare(
     ] = None,
 ) -> None:
     from runner import compare as comparing
+    from runner import report as reports
 
     if sort not in comparing.SORT_KEYS:
         raise RecipeError(f"--sort {sort!r}: choose one of {', '.join(comparing.SORT_KEYS)}")
     exports = {"markdown": comparing.to_markdown, "csv": comparing.to_csv, "json": comparing.to_json}
     if format_ != "table" and format_ not in exports:
         raise RecipeError(f"--format {format_!r}: choose one of table, {', '.join(exports)}")
+    if out and format_ == "table":
+        raise RecipeError(
+            f"--out {out}: give --format markdown, csv or json too (the table is for the terminal)"
+        )
+    if out:
+        comparing.check_export_file(out)
+    if report:
+        reports.check_report_folder(report)
     result = comparing.compare(directories, sort=sort, methods=method)
     if format_ == "table":
         comparing.print_tables(result)
+    elif out:
+        comparing.write_export(out, exports[format_](result))
+        typer.echo(f"wrote {out}", err=True)
     else:
-        text = exports[format_](result)
-        if out:
-            out.write_text(text)
-            typer.echo(f"wrote {out}", err=True)
-        else:
-            typer.echo(text, nl=False)
+        typer.echo(exports[format_](result), nl=False)
     if report:
-        from runner.report import write_report
-
-        for path in write_report(result, report):
+        for path in reports.write_report(result, report):
             typer.echo(f"wrote {path}", err=True)
 
 

@@ -12,12 +12,11 @@ import io
 import json
 import statistics
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from runner import rundir
-from runner.errors import RunFolderError
+from runner.errors import RunFolderError, first_line
 from runner.stats import mcnemar_p_value
 
 SIGNIFICANCE = 0.05
@@ -31,22 +30,41 @@ SORT_KEYS = {
 }
 
 
+# What the tables, tests and seed summaries read from metrics.json, with the type each must have.
+_NUMBER = (int, float)
+REQUIRED_METRICS: dict[str, Any] = {
+    "method": str,
+    "model": str,
+    "accuracy": _NUMBER,
+    "accuracy_ci95": list,
+    "macro_f1": _NUMBER,
+    "seed": int,
+    "data.eval_hash": str,
+    "data.eval_size": int,
+    "data.train_size": int,
+    "params.trainable": int,
+    "params.trainable_fraction": _NUMBER,
+    "train.seconds": _NUMBER,
+}
+
+
 @dataclass
 class Run:
     folder: Path
     metrics: dict[str, Any]
     recipe_text: str
+    correct_by_id: dict[Any, bool]  # read once: every pairwise test of a group needs it
     name: str = ""  # the folder relative to the directory it was found in
 
     @property
     def eval_key(self) -> tuple[str, int]:
         return (self.metrics["data"]["eval_hash"], self.metrics["data"]["eval_size"])
 
-    @cached_property
-    def correct_by_id(self) -> dict[Any, bool]:
-        # Cached: every pairwise test of a group reads it, and predictions files can be large.
-        rows = rundir.read_jsonl(self.folder / "predictions.jsonl")
-        return {row["id"]: row["gold"] == row["predicted"] for row in rows}
+    @property
+    def notes(self) -> list[str]:
+        """The warnings the run recorded: data notes and a top-level `warnings` list, if any."""
+        found = [self.metrics["data"].get("notes"), self.metrics.get("warnings")]
+        return [note for notes in found if isinstance(notes, list) for note in notes if isinstance(note, str)]
 
 
 @dataclass
@@ -57,13 +75,23 @@ class Comparison:
     seed_summaries: list[dict[str, Any]] = field(default_factory=list)
     pairwise: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def run_notes(self) -> dict[str, list[str]]:
+        """Each distinct run warning and the runs that recorded it, in table order."""
+        by_note: dict[str, list[str]] = {}
+        for group in self.groups:
+            for run in group:
+                for note in run.notes:
+                    by_note.setdefault(note, []).append(run.name)
+        return by_note
+
 
 def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] | None = None) -> Comparison:
     runs, skipped = find_runs(directories)
+    where = ", ".join(map(str, directories))
     if methods:
-        runs = [run for run in runs if run.metrics["method"] in methods]
+        runs = _with_methods(runs, methods, where)
     if not runs:
-        where = ", ".join(map(str, directories))
         reason = f" ({len(skipped)} skipped: {skipped[0][1]})" if skipped else ""
         raise RunFolderError(f"no finished runs found in {where}{reason}")
     key, descending = SORT_KEYS[sort]
@@ -87,6 +115,17 @@ def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] 
     return result
 
 
+def _with_methods(runs: list[Run], methods: list[str], where: str) -> list[Run]:
+    chosen = [run for run in runs if run.metrics["method"] in methods]
+    if runs and not chosen:
+        found = sorted({run.metrics["method"] for run in runs})
+        asked = ", ".join(repr(m) for m in methods)
+        raise RunFolderError(
+            f"--method: no run in {where} has method {asked}; the runs there have: {', '.join(found)}"
+        )
+    return chosen
+
+
 def find_runs(directories: list[Path]) -> tuple[list[Run], list[tuple[Path, str]]]:
     """Every run folder under the directories; unreadable ones are listed with the reason, never fatal."""
     runs: list[Run] = []
@@ -100,34 +139,84 @@ def find_runs(directories: list[Path]) -> tuple[list[Run], list[tuple[Path, str]
         for folder in sorted(candidates):
             if folder.name == rundir.CHECKPOINT:
                 continue
-            run, reason = _read_run(folder)
-            if run is not None:
-                run.name = str(folder.relative_to(directory)) if folder != directory else folder.name
-                runs.append(run)
-            else:
-                skipped.append((folder, reason))
+            try:
+                run = _read_run(folder)
+            except RunFolderError as error:
+                skipped.append((folder, str(error)))
+                continue
+            run.name = str(folder.relative_to(directory)) if folder != directory else folder.name
+            runs.append(run)
     return runs, skipped
 
 
-def _read_run(folder: Path) -> tuple[Run | None, str]:
-    metrics_path = folder / "metrics.json"
-    if not metrics_path.exists():
-        return None, "unfinished: no metrics.json"
+def _read_run(folder: Path) -> Run:
+    """A finished run, or a RunFolderError saying why the folder cannot be compared."""
+    replaces = rundir.staged_for(folder)
+    if replaces is not None:
+        raise RunFolderError(f"an --overwrite run of {replaces} that has not finished moving into place")
+    metrics = _read_metrics(folder / "metrics.json")
+    correct = _read_correctness(folder / "predictions.jsonl", metrics["data"]["eval_size"])
+    recipe_path = folder / "recipe.toml"
     try:
-        metrics = json.loads(metrics_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return None, f"corrupt metrics.json: {error}"
+        recipe_text = recipe_path.read_text() if recipe_path.exists() else ""
+    except (OSError, UnicodeDecodeError):
+        recipe_text = ""  # only the seed summary reads it
+    return Run(folder, metrics, recipe_text, correct)
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise RunFolderError("unfinished: no metrics.json")
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise RunFolderError(f"corrupt metrics.json: {first_line(error)}") from None
     if not isinstance(metrics, dict):
-        return None, "corrupt metrics.json: not an object"
+        raise RunFolderError("corrupt metrics.json: not an object")
     version = metrics.get("schema_version")
     if version != rundir.SCHEMA_VERSION:
-        return None, f"metrics.json schema_version {version!r}, this ftrun reads {rundir.SCHEMA_VERSION}"
+        raise RunFolderError(
+            f"metrics.json schema_version {version!r}, this ftrun reads {rundir.SCHEMA_VERSION}"
+        )
     if metrics.get("status") != "finished":
-        return None, f"status {metrics.get('status')!r}, not finished"
-    if not (folder / "predictions.jsonl").exists():
-        return None, "no predictions.jsonl"
-    recipe_path = folder / "recipe.toml"
-    return Run(folder, metrics, recipe_path.read_text() if recipe_path.exists() else ""), ""
+        raise RunFolderError(f"status {metrics.get('status')!r}, not finished")
+    _check_fields(metrics)
+    return metrics
+
+
+def _check_fields(metrics: dict[str, Any]) -> None:
+    """Every value the tables read is there with its type: a hand-edited file is skipped, never a crash."""
+    for key, kind in REQUIRED_METRICS.items():
+        value: Any = metrics
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or isinstance(value, bool) or not isinstance(value, kind):
+            raise RunFolderError(f"metrics.json has no valid {key} (found {value!r})")
+    interval = metrics["accuracy_ci95"]
+    if len(interval) != 2 or not all(isinstance(v, _NUMBER) for v in interval):
+        raise RunFolderError(f"metrics.json accuracy_ci95 is not [low, high]: {interval!r}")
+    for key in ("latency", "peak_memory_mb"):  # optional sections, read with .get() when present
+        if not isinstance(metrics.get(key) or {}, dict):
+            raise RunFolderError(f"metrics.json {key} is not an object: {metrics[key]!r}")
+
+
+def _read_correctness(path: Path, eval_size: int) -> dict[Any, bool]:
+    """Whether each eval example was predicted right, by id: what McNemar's test compares."""
+    if not path.exists():
+        raise RunFolderError("no predictions.jsonl")
+    rows = rundir.read_jsonl(path)
+    if not rows:
+        raise RunFolderError("predictions.jsonl is empty: nothing to test the run on")
+    if len(rows) != eval_size:
+        raise RunFolderError(
+            f"predictions.jsonl has {len(rows)} rows but metrics.json has eval_size {eval_size}; truncated?"
+        )
+    correct = {}
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or not {"id", "gold", "predicted"} <= row.keys():
+            raise RunFolderError(f"predictions.jsonl row {number} lacks id, gold or predicted")
+        correct[row["id"]] = row["gold"] == row["predicted"]
+    return correct
 
 
 def _mcnemar(a: Run, b: Run) -> dict[str, Any]:
@@ -259,7 +348,7 @@ def to_markdown(comparison: Comparison) -> str:
 
 
 def notes(comparison: Comparison) -> list[str]:
-    """What the tables do not show: the grouping rule, seed aggregates, skipped folders."""
+    """What the tables do not show: the grouping rule, seed aggregates, runs' warnings, skipped folders."""
     lines = []
     if len(comparison.groups) > 1:
         lines.append("Runs on different eval sets (size or hash) are not ranked against each other.")
@@ -268,6 +357,7 @@ def notes(comparison: Comparison) -> list[str]:
         f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%} (mean ± std)"
         for s in comparison.seed_summaries
     ]
+    lines += [f"{', '.join(runs)}: {note}" for note, runs in comparison.run_notes.items()]
     lines += [f"skipped {folder}: {reason}" for folder, reason in comparison.skipped]
     return lines
 
@@ -294,6 +384,21 @@ def print_tables(comparison: Comparison) -> None:
         console.print(note, markup=False)
 
 
+def check_export_file(path: Path) -> None:
+    """--out must name a file in an existing folder: checked before any comparing."""
+    if path.is_dir():
+        raise RunFolderError(f"--out {path}: is a folder; give a file name, e.g. {path / 'runs.csv'}")
+    if not path.parent.is_dir():
+        raise RunFolderError(f"--out {path}: folder {path.parent} does not exist")
+
+
+def write_export(path: Path, text: str) -> None:
+    try:
+        rundir.write_text(path, text)
+    except OSError as error:
+        raise RunFolderError(f"--out {path}: cannot write it: {error.strerror}") from None
+
+
 def to_csv(comparison: Comparison) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(comparison.rows[0]))
@@ -308,6 +413,7 @@ def to_json(comparison: Comparison) -> str:
             "runs": comparison.rows,
             "pairwise_mcnemar": comparison.pairwise,
             "seed_summaries": comparison.seed_summaries,
+            "run_notes": [{"note": note, "runs": runs} for note, runs in comparison.run_notes.items()],
             "skipped": [{"folder": str(f), "reason": r} for f, r in comparison.skipped],
         },
         indent=2,

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
+import io
+import json
+import logging
 import random
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,7 @@ def load_data(cfg: DataSection) -> LoadedData:
     notes = [source_note] if source_note else []
     train = _select(raw_splits, cfg, cfg.train_split, cfg.train_size, "data.train_split", notes)
     evaluation = _select(raw_splits, cfg, cfg.eval_split, cfg.eval_size, "data.eval_split", notes)
+    notes += _missing_class_notes(train, evaluation, cfg)
     overlap = len(set(train.texts) & set(evaluation.texts))
     if overlap:
         notes.append(f"warning: {overlap} eval texts also appear in the train split")
@@ -86,6 +93,11 @@ def _load_source(source: str) -> tuple[dict[str, Any], str]:
             raise DataError(f"data.source: no csv/tsv/json/jsonl/parquet files in folder {path}")
         return _load_files(files), ""
     if path.is_file():
+        if not _builder(path):
+            raise DataError(
+                f"data.source: {path}: unsupported file type {path.suffix or '(no extension)'}; "
+                "ftrun reads .csv, .tsv, .json, .jsonl or .parquet files (optionally .gz), or a folder"
+            )
         return _load_files({"train": path}), ""
     if sources.looks_like_path(source):
         raise DataError(f"data.source: file or folder not found: {source}")
@@ -109,13 +121,111 @@ def _load_files(files: dict[str, Path]) -> dict[str, Any]:
         raise DataError(f"data.source: mixed file types in one source: {sorted(map(str, files.values()))}")
     builder = builders.pop()
     options = {"delimiter": "\t"} if any(_plain_suffix(f) == ".tsv" for f in files.values()) else {}
+    for path in files.values():
+        _check_file(path)
+    data_files = {split: str(path) for split, path in files.items()}
     try:
-        loaded = datasets.load_dataset(builder, data_files={k: str(v) for k, v in files.items()}, **options)
+        with _library_errors_unlogged():
+            loaded = datasets.load_dataset(builder, data_files=data_files, **options)
     except Exception as error:
-        raise DataError(
-            f"data.source: cannot read {', '.join(map(str, files.values()))}: {first_line(error)}"
-        ) from None
+        # The library's own message is often generic ("An error occurred while generating the
+        # dataset"), its cause deeper in the chain: find the cause ourselves where we can.
+        for path in files.values():
+            problem = _unreadable_because(path)
+            if problem:
+                raise DataError(f"data.source: {path} {problem}") from None
+        cause = first_line(_root_cause(error))
+        raise DataError(f"data.source: cannot read {', '.join(data_files.values())}: {cause}") from None
     return dict(loaded)
+
+
+@contextlib.contextmanager
+def _library_errors_unlogged() -> Iterator[None]:
+    """`datasets` logs a file's failure on a line of its own; ftrun's one error line says it instead."""
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of a chain, where a library's generic message hides the cause."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    return error
+
+
+def _check_file(path: Path) -> None:
+    """Mistakes visible before loading, each named plainly (the library's messages for them are not)."""
+    if path.stat().st_size == 0:
+        raise DataError(f"data.source: {path} is empty (0 bytes)")
+    if path.suffix == ".gz":
+        with path.open("rb") as handle:
+            if handle.read(2) != b"\x1f\x8b":
+                raise DataError(f"data.source: {path} ends in .gz but is not gzip-compressed")
+    if _builder(path) != "parquet":
+        line = _first_non_utf8_line(path)
+        if line:
+            raise DataError(f"data.source: {path} line {line} is not UTF-8 text; save the file as UTF-8")
+
+
+def _first_non_utf8_line(path: Path) -> int | None:
+    done = 0
+    with _open_bytes(path) as handle:
+        # About a MiB of lines at a time: fast for valid files, line-exact for invalid ones.
+        while lines := handle.readlines(1 << 20):
+            try:
+                b"".join(lines).decode("utf-8")
+            except UnicodeDecodeError:
+                for number, line in enumerate(lines, start=done + 1):
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return number
+            done += len(lines)
+    return None
+
+
+def _unreadable_because(path: Path) -> str | None:
+    """Why the library could not read a (UTF-8) text file, where that can be told: no rows, bad JSON."""
+    if _builder(path) == "parquet":
+        return None
+    with _open_bytes(path) as handle:
+        text = handle.read().decode("utf-8")
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        return "has no rows (only blank lines)"
+    if _builder(path) == "csv":
+        return "has a header line but no rows" if len(lines) == 1 else None
+    if _plain_suffix(path) == ".json" and not _parses(lines[0][1]):
+        try:  # one JSON document (an array or object of rows), not one row per line
+            json.loads(text)
+        except json.JSONDecodeError as error:
+            return f"line {error.lineno}: not valid JSON ({error.msg})"
+        return None
+    for number, line in lines:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as error:
+            return f"line {number}: not valid JSON ({error.msg})"
+    return None
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _open_bytes(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def _aclimdb_folder(path: Path) -> dict[str, Any]:
@@ -180,6 +290,12 @@ def _select(
         notes.append(f"{key}: skipped {bad} empty or non-string texts")
     if size and size < len(keep):
         keep = sorted(keep[i] for i in _stratified([labels[i] for i in keep], size, cfg.seed))
+    elif size > len(keep):
+        size_key = key.removesuffix("_split") + "_size"
+        notes.append(
+            f"warning: {size_key} = {size} but {key} = {expression!r} has {len(keep)} usable rows; "
+            f"using all {len(keep)}"
+        )
     if not keep:
         raise DataError(f"{key} = {expression!r} has no usable rows")
     return Examples([texts[i] for i in keep], [labels[i] for i in keep], [rows[i] for i in keep])
@@ -212,6 +328,32 @@ def _label_ids(values: list[Any], rows: list[int], names: list[str], key: str) -
         shown = ", ".join(f"row {row}: {value!r}" for row, value in bad[:5])
         raise DataError(f"{key}: {len(bad)} labels are not among data.labels = {names} ({shown})")
     return [i for i in ids if i is not None]
+
+
+def _missing_class_notes(train: Examples, evaluation: Examples, cfg: DataSection) -> list[str]:
+    """A label with no training example can never be predicted; with one label left, nothing is learnt."""
+    names, trained = cfg.labels, set(train.labels)
+    missing_train = [name for i, name in enumerate(names) if i not in trained]
+    if len(trained) == 1:
+        (only,) = trained
+        raise DataError(
+            f"data.train_split = {cfg.train_split!r}: all {len(train)} training examples have label "
+            f"{names[only]!r} (none of {missing_train}); a classifier cannot learn from one class"
+        )
+    notes = []
+    if missing_train:
+        notes.append(
+            f"warning: data.train_split = {cfg.train_split!r} has no examples of {missing_train} "
+            f"(data.labels = {names}): the model can never predict them"
+        )
+    evaluated = set(evaluation.labels)
+    missing_eval = [name for i, name in enumerate(names) if i not in evaluated]
+    if missing_eval:
+        notes.append(
+            f"warning: data.eval_split = {cfg.eval_split!r} has no examples of {missing_eval}: "
+            "their recall and F1 cannot be measured"
+        )
+    return notes
 
 
 def _stratified(labels: list[int], size: int, seed: int) -> list[int]:

@@ -7,15 +7,26 @@ from typing import Any
 
 from runner import rundir
 from runner.compare import Comparison, to_markdown
+from runner.errors import RunFolderError
 
 COLORS = {"full": "#4C72B0", "lora": "#DD8452", "linear": "#55A868", "prompt-linear": "#C44E52"}
+
+
+def check_report_folder(folder: Path) -> None:
+    """--report must name a folder ftrun can write into: checked before any comparing or drawing."""
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"--report {folder}: is a file; give a folder for report.md and the plots")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(f"--report {folder}: cannot create the folder: {error.strerror}") from None
 
 
 def write_report(comparison: Comparison, folder: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
-    folder.mkdir(parents=True, exist_ok=True)
+    check_report_folder(folder)
     drawn = [
         _accuracy_bars(comparison.rows, folder / "accuracy.png"),
         _latency_bars(comparison.rows, folder / "latency.png"),
@@ -38,7 +49,7 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
             f"{t['p_value']:.3g} | {'yes' if t['significant'] else 'no'} |"
             for t in comparison.pairwise
         ]
-    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    rundir.write_text(folder / "report.md", "\n".join(lines) + "\n")
     return [folder / "report.md", *plots]
 
 
@@ -148,8 +159,7 @@ def _loss_curves(comparison: Comparison, path: Path) -> Path | None:
     drawn = 0
     for group in comparison.groups:
         for run in group:
-            log_path = run.folder / "train_log.jsonl"
-            rows = [r for r in rundir.read_jsonl(log_path) if "loss" in r] if log_path.exists() else []
+            rows = _loss_rows(run.folder / "train_log.jsonl")
             if rows:
                 ax.plot(
                     [r["step"] for r in rows],
@@ -165,3 +175,12 @@ def _loss_curves(comparison: Comparison, path: Path) -> Path | None:
     ax.set_title("Training loss")
     ax.legend()
     return _save(fig, path)
+
+
+def _loss_rows(path: Path) -> list[dict[str, Any]]:
+    """A run's logged losses; a missing or damaged log only leaves its curve out of the plot."""
+    try:
+        rows = rundir.read_jsonl(path) if path.exists() else []
+    except RunFolderError:
+        return []
+    return [r for r in rows if isinstance(r, dict) and "loss" in r and "step" in r]

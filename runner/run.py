@@ -53,10 +53,12 @@ def run_recipe(
     if not loaded.method.frozen_base:
         loaded.classifier = accelerator.unwrap_model(inputs.model)
     if accelerator.is_main_process:
-        _write_run_folder(
-            folder, loaded, probabilities, progress, inputs.feature_seconds, accelerator, console
+        metrics = _write_run_folder(
+            folder, loaded, probabilities, progress, inputs.feature_seconds, accelerator
         )
         checkpoints.remove()
+        folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
+        results.print_summary(console, folder, metrics)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder
@@ -106,8 +108,7 @@ def _write_run_folder(
     progress: Progress,
     feature_seconds: float,
     accelerator: Any,
-    console: Console,
-) -> None:
+) -> dict[str, Any]:
     """The run folder's files, in an order that matters: the model is saved before latency is timed
     (LoRA merges into the base in place), and metrics.json comes last (it marks a finished run)."""
     recipe, labels = loaded.recipe, loaded.recipe.data.labels
@@ -139,7 +140,7 @@ def _write_run_folder(
         environment=results.environment(accelerator),
     )
     rundir.write_json(folder / "metrics.json", metrics)
-    results.print_summary(console, folder, metrics)
+    return metrics
 
 
 def _latency(loaded: LoadedRun, accelerator: Any) -> dict[str, Any] | None:
@@ -195,7 +196,7 @@ def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path
         return folder
     name = recipe.output.run_name or recipe_path.stem
     folder = rundir.new_run_folder(Path(recipe.output.dir), name, overwrite)
-    (folder / "recipe.toml").write_text(f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
+    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
     return folder
 
 

@@ -5,36 +5,103 @@ outputs/<run>/metrics.json        results and provenance (`schema_version` below
 outputs/<run>/predictions.jsonl   one row per eval example
 outputs/<run>/train_log.jsonl     step, loss, lr, throughput (and eval accuracy per epoch)
 outputs/<run>/model/              weights in save_pretrained form (or adapter) + head.safetensors
+
+A run replacing an older one (`--overwrite`) is built in outputs/.<run>.partial-XXXX/<run>/ and moved
+to outputs/<run> only when it finishes, so a run that fails or is killed never costs the old one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from runner.errors import RunFolderError
 
 SCHEMA_VERSION = 1
 CHECKPOINT = "checkpoint"
+_STAGING_MARK = ".partial-"
+
+
+def check_run_name(name: str, key: str = "output.run_name") -> None:
+    """A run name must be one folder name: anything else could write or delete outside output.dir."""
+    problem = None
+    if not name.strip():
+        problem = "is empty"
+    elif name in (".", ".."):
+        problem = "is not a folder name"
+    elif "/" in name or "\\" in name:
+        problem = "contains a path separator"
+    elif "\0" in name:
+        problem = "contains a NUL character"
+    if problem:
+        raise RunFolderError(f"{key} = {name!r} {problem}; it must be a single folder name, like 'lora-r8'")
 
 
 def new_run_folder(parent: Path, name: str, overwrite: bool) -> Path:
-    """A fresh folder for the run: `name`, or `name-2`, `name-3`... so no run is ever overwritten."""
-    parent.mkdir(parents=True, exist_ok=True)
-    folder = parent / name
-    if overwrite and folder.exists():
-        shutil.rmtree(folder)
-    suffix = 2
-    while folder.exists():
-        folder = parent / f"{name}-{suffix}"
-        suffix += 1
-    folder.mkdir()
-    return folder
+    """A fresh folder for the run: `name`, or `name-2`, `name-3`... so no run is ever overwritten.
+
+    With `overwrite` and an existing `name`, the new run goes to a staging folder beside it;
+    `finish_run_folder` swaps it in once the run has finished.
+    """
+    check_run_name(name)
+    _ensure_output_dir(parent)
+    existing = parent / name
+    if overwrite and (existing.exists() or existing.is_symlink()):
+        if not (existing / "recipe.toml").is_file() and not (existing / "metrics.json").is_file():
+            raise RunFolderError(
+                f"--overwrite: {existing} is not a run folder (no recipe.toml); remove it yourself "
+                "or choose another output.run_name"
+            )
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}{_STAGING_MARK}", dir=parent))
+        (staging / name).mkdir()
+        return staging / name
+    for suffix in range(1, 10_000):
+        candidate = parent / (name if suffix == 1 else f"{name}-{suffix}")
+        try:
+            # mkdir itself is the check: of two runs racing for one name, exactly one gets it.
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise RunFolderError(
+                f"output.dir = {str(parent)!r}: cannot create {candidate}: {error.strerror}"
+            ) from None
+    raise RunFolderError(f"output.dir = {str(parent)!r}: {name}-2 ... {name}-9999 are all taken")
+
+
+def staged_for(folder: Path) -> Path | None:
+    """The run folder that `folder` will replace when it finishes, or None if it is not staged."""
+    staging = folder.parent
+    if staging.name.startswith(f".{folder.name}{_STAGING_MARK}"):
+        return staging.parent / folder.name
+    return None
+
+
+def finish_run_folder(folder: Path) -> Path:
+    """Move a finished staged run into place (the old run is removed only now); other runs stay put."""
+    final = staged_for(folder)
+    if final is None:
+        return folder
+    staging = folder.parent
+    if final.exists() or final.is_symlink():
+        # Renamed into the staging folder, then removed with it: a symlink is removed, never followed.
+        final.rename(staging / ".replaced")
+    folder.rename(final)
+    shutil.rmtree(staging)
+    return final
 
 
 def existing_run_folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise RunFolderError(f"--resume {folder}: no such folder")
     if not (folder / "recipe.toml").is_file():
         raise RunFolderError(f"--resume {folder}: not a run folder (no recipe.toml)")
     if (folder / "metrics.json").is_file():
@@ -42,16 +109,58 @@ def existing_run_folder(folder: Path) -> Path:
     return folder
 
 
+def write_text(path: Path, text: str) -> None:
+    with _replacing(path) as handle:
+        handle.write(text)
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w") as handle:
+    with _replacing(path) as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open() as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The rows of a JSON-lines file; a truncated or corrupt one is a RunFolderError naming the line."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return [_json_line(path, number, line) for number, line in enumerate(handle, 1) if line.strip()]
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{path}: not UTF-8 text; corrupt?") from None
+
+
+def _json_line(path: Path, number: int, line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise RunFolderError(f"{path} line {number}: not valid JSON ({error.msg}); truncated?") from None
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[IO[str]]:
+    """Write to a temporary file beside `path`, then rename it over `path`: readers (and a crash)
+    see the old file or the complete new one, never half of it."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temporary.open("x", encoding="utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _ensure_output_dir(parent: Path) -> None:
+    if parent.exists() and not parent.is_dir():
+        raise RunFolderError(f"output.dir = {str(parent)!r} is a file, not a folder")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(f"output.dir = {str(parent)!r}: cannot create it: {error.strerror}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunFolderError(f"output.dir = {str(parent)!r} is not writable")

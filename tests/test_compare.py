@@ -182,3 +182,135 @@ def test_a_directory_without_runs_exits_2_with_one_line(tmp_path, monkeypatch, c
     assert code == 2 and "no finished runs" in err and err.count("\n") == 1
     with pytest.raises(RunFolderError):
         comparing.compare([tmp_path / "missing"])
+
+
+def damage_truncated_mid_line(folder: Path) -> None:
+    text = (folder / "predictions.jsonl").read_text()
+    (folder / "predictions.jsonl").write_text(text[: len(text) // 2])
+
+
+def damage_truncated_at_a_line_end(folder: Path) -> None:
+    lines = (folder / "predictions.jsonl").read_text().splitlines(keepends=True)
+    (folder / "predictions.jsonl").write_text("".join(lines[:5]))
+
+
+def damage_without_key(key: str):
+    def damage(folder: Path) -> None:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        del metrics[key]
+        rundir.write_json(folder / "metrics.json", metrics)
+
+    return damage
+
+
+def damage_setting(key: str, value):
+    def damage(folder: Path) -> None:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        rundir.write_json(folder / "metrics.json", {**metrics, key: value})
+
+    return damage
+
+
+DAMAGES = {
+    "predictions cut mid-line": (damage_truncated_mid_line, "not valid JSON"),
+    "predictions cut at a line end": (damage_truncated_at_a_line_end, "truncated?"),
+    "empty predictions": (lambda f: (f / "predictions.jsonl").write_text(""), "empty"),
+    "predictions not utf-8": (lambda f: (f / "predictions.jsonl").write_bytes(b"\xff\xfe"), "UTF-8"),
+    "prediction rows without gold": (
+        lambda f: rundir.write_jsonl(f / "predictions.jsonl", [{"id": i} for i in range(30)]),
+        "lacks id, gold",
+    ),
+    "metrics without accuracy": (damage_without_key("accuracy"), "accuracy"),
+    "metrics without data": (damage_without_key("data"), "data.eval_hash"),
+    "metrics without method": (damage_without_key("method"), "method"),
+    "metrics a list": (lambda f: (f / "metrics.json").write_text("[]"), "not an object"),
+    "latency a string": (damage_setting("latency", "fast"), "latency is not an object"),
+    "interval of strings": (damage_setting("accuracy_ci95", ["low", "high"]), "accuracy_ci95"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGES))
+def test_a_damaged_run_is_skipped_with_a_reason_and_never_ranked(
+    case, outputs, tmp_path, monkeypatch, capsys
+):
+    damage, reason = DAMAGES[case]
+    root = tmp_path / "mixed"
+    shutil.copytree(outputs / "full", root / "good")
+    shutil.copytree(outputs / "full", root / "damaged")
+    damage(root / "damaged")
+    result = comparing.compare([root])
+    assert [row["run"] for row in result.rows] == ["good"]
+    ((folder, why),) = result.skipped
+    assert folder.name == "damaged" and reason in why
+    code, out, err = ftrun_in_process(monkeypatch, capsys, "compare", str(root))
+    assert code == 0 and f"skipped {root / 'damaged'}" in out and "Traceback" not in err
+
+
+def test_an_unfinished_overwrite_run_is_skipped_not_compared(outputs, tmp_path):
+    shutil.copytree(outputs / "full", tmp_path / "full")
+    staged = rundir.new_run_folder(tmp_path, "full", overwrite=True)
+    shutil.copytree(outputs / "full", staged, dirs_exist_ok=True)
+    result = comparing.compare([tmp_path])
+    assert [row["run"] for row in result.rows] == ["full"]
+    assert "--overwrite" in result.skipped[0][1]
+
+
+def test_each_runs_warnings_are_listed_once_with_the_runs_that_recorded_them(outputs, tmp_path):
+    for name in ("a", "b"):
+        shutil.copytree(outputs / "full", tmp_path / name)
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        metrics["data"]["notes"] = ["warning: data.eval_split: no eval examples of label 'positive'"]
+        metrics["warnings"] = [f"warning: {name} predicted one class for every eval example"]
+        rundir.write_json(tmp_path / name / "metrics.json", metrics)
+    lines = comparing.notes(comparing.compare([tmp_path], sort="name"))
+    assert "a, b: warning: data.eval_split: no eval examples of label 'positive'" in lines
+    assert "a: warning: a predicted one class for every eval example" in lines
+
+
+def test_an_unknown_method_filter_lists_the_methods_found(outputs, monkeypatch, capsys):
+    code, _, err = ftrun_in_process(monkeypatch, capsys, "compare", str(outputs), "--method", "nosuch")
+    assert code == 2 and err.count("\n") == 1
+    assert "no run" in err and "'nosuch'" in err and "full, linear" in err
+
+
+@pytest.mark.parametrize(
+    "option, target, named",
+    [
+        ("--report", "a-file", "is a file"),
+        ("--report", "a-file/sub", "cannot create"),
+        ("--out", "a-folder", "is a folder"),
+        ("--out", "missing/runs.csv", "does not exist"),
+    ],
+)
+def test_report_and_out_paths_that_cannot_be_written_are_one_line(
+    option, target, named, outputs, tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "a-file").write_text("keep me")
+    (tmp_path / "a-folder").mkdir()
+    path = tmp_path / target
+    code, _, err = ftrun_in_process(
+        monkeypatch, capsys, "compare", str(outputs), "--format", "csv", option, str(path)
+    )
+    assert code == 2 and err.count("\n") == 1 and str(path) in err and named in err
+    assert (tmp_path / "a-file").read_text() == "keep me"
+
+
+def test_out_without_an_export_format_is_refused(outputs, tmp_path, monkeypatch, capsys):
+    code, _, err = ftrun_in_process(
+        monkeypatch, capsys, "compare", str(outputs), "--out", str(tmp_path / "x")
+    )
+    assert code == 2 and "--format" in err and not (tmp_path / "x").exists()
+
+
+def test_a_damaged_train_log_only_leaves_its_loss_curve_out(outputs, tmp_path):
+    from runner.report import write_report
+
+    shutil.copytree(outputs / "full", tmp_path / "runs" / "full")
+    (tmp_path / "runs" / "full" / "train_log.jsonl").write_text('{"step": 1, "lo')
+    written = write_report(comparing.compare([tmp_path / "runs"]), tmp_path / "report")
+    assert {p.name for p in written} == {
+        "report.md",
+        "accuracy.png",
+        "latency.png",
+        "accuracy_vs_trainable.png",
+    }

@@ -60,7 +60,8 @@ def test_aclimdb_folder_with_string_labels(tmp_path):
 
 @pytest.mark.parametrize("written, expected", [("positive", 1), ("NEG", 0), ("1", 1), (0, 0), ("pos", 1)])
 def test_labels_map_from_names_prefixes_and_integers(tmp_path, written, expected):
-    path = write_jsonl(tmp_path / "d.jsonl", [{"text": "a b c", "label": written}, {"text": "d", "label": 0}])
+    rows = [{"text": "a b c", "label": written}, {"text": "d", "label": 0}, {"text": "e", "label": 1}]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
     assert load_data(section(source=str(path), eval_split="train")).train.labels[0] == expected
 
 
@@ -155,3 +156,98 @@ def test_hub_loader_turns_a_dataset_dict_into_named_splits(data_folder):
 
     splits = _hub_dataset(str(data_folder))
     assert sorted(splits) == ["test", "train"] and len(splits["train"]) == 48
+
+
+def write_bytes(tmp_path, name: str, content: bytes):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+BAD_FILES = {
+    "zero bytes": ("train.jsonl", b"", "is empty (0 bytes)"),
+    "only blank lines": ("train.jsonl", b"\n\n", "has no rows"),
+    "csv header only": ("train.csv", b"text,label\n", "header line but no rows"),
+    "unsupported .txt": ("reviews.txt", b"a fine film\n", "unsupported file type .txt"),
+    "gz that is not gzip": ("train.jsonl.gz", b'{"text": "a", "label": 0}\n', "not gzip-compressed"),
+    "malformed jsonl line": (
+        "train.jsonl",
+        b'{"text": "a", "label": 0}\n{"text": "b", "lab\n{"text": "c", "label": 1}\n',
+        "line 2: not valid JSON",
+    ),
+    "malformed json document": ("train.json", b'[{"text": "a", "label": 0},\n {"text" "b"}]\n', "line 2"),
+    "latin-1 csv": ("train.csv", b"text,label\ncaf\xe9,0\nok,1\n", "line 2 is not UTF-8"),
+    "latin-1 jsonl": (
+        "train.jsonl",
+        b'{"text": "ok", "label": 1}\n{"text": "caf\xe9", "label": 0}\n',
+        "line 2",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_a_bad_data_file_is_one_line_naming_the_file_and_the_cause(case, tmp_path):
+    name, content, cause = BAD_FILES[case]
+    path = write_bytes(tmp_path, name, content)
+    with pytest.raises(DataError) as raised:
+        load_data(section(source=str(path), eval_split="train"))
+    message = str(raised.value)
+    assert str(path) in message and cause in message and "\n" not in message
+
+
+def test_a_bad_file_inside_a_folder_source_is_named(data_folder):
+    (data_folder / "test.jsonl").write_bytes(b"")
+    with pytest.raises(DataError, match="test.jsonl is empty"):
+        load_data(section(source=str(data_folder)))
+
+
+def test_a_valid_gzipped_file_still_reads(tmp_path):
+    import gzip
+
+    rows = "".join(f'{{"text": "review {i}", "label": {i % 2}}}\n' for i in range(6)).encode()
+    path = write_bytes(tmp_path, "train.jsonl.gz", gzip.compress(rows))
+    assert len(load_data(section(source=str(path), eval_split="train")).train) == 6
+
+
+def test_training_data_of_one_class_is_an_error_naming_the_missing_labels(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": f"t{i}", "label": 0} for i in range(4)])
+    with pytest.raises(
+        DataError, match=r"all 4 training examples have label 'negative' \(none of \['positive'\]\)"
+    ):
+        load_data(section(source=str(path), eval_split="train"))
+
+
+def test_aclimdb_folder_with_an_empty_pos_folder_is_refused(tmp_path):
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            (tmp_path / split / label).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / split / "neg" / f"{i}_2.txt").write_text(f"bad review {i}")
+    with pytest.raises(DataError, match="'positive'"):
+        load_data(section(source=str(tmp_path)))
+
+
+def test_training_data_missing_one_of_three_labels_warns(tmp_path):
+    rows = [{"text": f"t{i}", "label": i % 2} for i in range(6)]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    data = load_data(
+        section(source=str(path), eval_split="train", labels=["negative", "positive", "neutral"])
+    )
+    assert any("data.train_split" in n and "['neutral']" in n for n in data.notes)
+    assert any("data.eval_split" in n and "['neutral']" in n for n in data.notes)
+    assert data.description["notes"] == data.notes  # what metrics.json records
+
+
+def test_an_eval_split_missing_a_class_warns(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", sentiment_rows(8, seed=1))
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "fine", "label": 1}, {"text": "good", "label": 1}])
+    data = load_data(section(source=str(tmp_path)))
+    assert [n for n in data.notes if "data.eval_split" in n and "['negative']" in n]
+    assert not [n for n in data.notes if "data.train_split" in n]
+
+
+def test_sizes_larger_than_the_data_warn_and_use_all_rows(data_folder):
+    data = load_data(section(source=str(data_folder), train_size=500, eval_size=21))
+    assert len(data.train) == 48 and len(data.eval) == 21
+    (note,) = [n for n in data.notes if "size" in n]
+    assert "data.train_size = 500" in note and "using all 48" in note
