@@ -46,6 +46,16 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def check_tracker(name: str) -> None:
+    """The tracker `train.log_with` names is installed (the schema already checked its name)."""
+    import accelerate.utils
+
+    if name and not getattr(accelerate.utils, f"is_{name}_available")():
+        raise RecipeError(
+            f"train.log_with = {name!r}: the {name} package is not installed (pip install {name})"
+        )
+
+
 def make_accelerator(recipe: Recipe, folder: Path) -> Any:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs

@@ -47,12 +47,16 @@ class LoadedRun:
 
 def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     console.print(
-        f"[bold]ftrun[/] {recipe_path} · method [cyan]{recipe.method.name}[/] · model {recipe.model.name}"
+        f"[bold]ftrun[/] {recipe_path} · method [cyan]{recipe.method.name}[/] · model {recipe.model.name}",
+        soft_wrap=True,
     )
     data = load_data(recipe.data)
     for note in data.notes:
         console.print(f"[yellow]{note}[/]")
-    console.print(f"data: {len(data.train)} train / {len(data.eval)} eval examples from {recipe.data.source}")
+    console.print(
+        f"data: {len(data.train)} train / {len(data.eval)} eval examples from {recipe.data.source}",
+        soft_wrap=True,
+    )
     source = resolve_source(recipe.model)
     tokenizer = load_tokenizer(source)
     method = methods.get(recipe.method.name)

@@ -14,8 +14,8 @@ from typing import Any
 
 import tomli_w
 
-from runner import schema, sources, splits
-from runner.errors import RecipeError
+from runner import rundir, schema, sources, splits
+from runner.errors import RecipeError, RunFolderError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -143,7 +143,30 @@ def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
     for key, name in (("model.name", recipe.model.name), ("data.source", recipe.data.source)):
         if sources.looks_like_path(name) and not Path(name).expanduser().exists():
             problems.append(f"{origin}: {key}: file or folder not found: {name}")
+    problems += [f"{origin}: {problem}" for problem in _gguf_problems(recipe.model)]
+    if recipe.output.run_name:
+        try:
+            rundir.check_run_name(recipe.output.run_name)
+        except RunFolderError as error:
+            problems += error.problems
     return problems
+
+
+def _gguf_problems(model: schema.ModelSection) -> list[str]:
+    """A GGUF file name that would be ignored, or that is not where it is looked for."""
+    gguf, path = model.gguf_file, Path(model.name).expanduser()
+    if not gguf:
+        return []
+    if model.name == schema.EMBEDDED_MODEL:
+        return [f"model.gguf_file = {gguf!r}: {schema.EMBEDDED_MODEL} is not a GGUF model; leave it empty"]
+    if path.is_file():
+        return [
+            f"model.gguf_file = {gguf!r}: model.name already names a file ({model.name}); give one of them"
+        ]
+    if path.is_dir() and not (path / gguf).is_file():
+        found = sorted(p.name for p in path.glob("*.gguf"))
+        return [f"model.gguf_file = {gguf!r}: no such file in {model.name} (GGUF files there: {found})"]
+    return []
 
 
 def to_toml(recipe: schema.Recipe) -> str:

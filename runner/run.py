@@ -11,7 +11,7 @@ from rich.console import Console
 from runner import recipe as recipes
 from runner import results, rundir
 from runner.checkpoints import Checkpoints, Progress
-from runner.devices import launched_on_cpu, make_accelerator, mixed_precision
+from runner.devices import check_tracker, launched_on_cpu, make_accelerator, mixed_precision
 from runner.errors import RunFolderError
 from runner.inputs import TrainingInputs, training_inputs
 from runner.latency import measure_latency
@@ -30,7 +30,7 @@ def run_recipe(
     quiet_libraries()
     state = PartialState(cpu=launched_on_cpu())
     console = Console(stderr=True, quiet=not state.is_main_process)
-    mixed_precision(recipe.train.precision)  # a precision this machine lacks fails before anything loads
+    _check_before_loading(recipe, recipe_path, resume)
     set_seed(recipe.train.seed)
 
     loaded = load_run(recipe, recipe_path, console)
@@ -187,15 +187,32 @@ def _shared_run_folder(
     return Path(str(chosen[0]))
 
 
+def _check_before_loading(recipe: Recipe, recipe_path: Path, resume: Path | None) -> None:
+    """Every check that needs neither data nor model: a mistake costs a second, not a model load."""
+    mixed_precision(recipe.train.precision)
+    check_tracker(recipe.train.log_with)
+    if resume is not None:
+        _resumed_folder(recipe, resume)
+    else:
+        rundir.check_run_name(_run_name(recipe, recipe_path))
+        rundir.ensure_output_dir(Path(recipe.output.dir))
+
+
+def _run_name(recipe: Recipe, recipe_path: Path) -> str:
+    return recipe.output.run_name or recipe_path.stem
+
+
+def _resumed_folder(recipe: Recipe, resume: Path) -> Path:
+    folder = rundir.existing_run_folder(resume)
+    if recipes.load(folder / "recipe.toml") != recipe:
+        raise RunFolderError(f"--resume {folder}: the recipe differs from the one this run started with")
+    return folder
+
+
 def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None) -> Path:
     if resume is not None:
-        folder = rundir.existing_run_folder(resume)
-        started_with = recipes.load(folder / "recipe.toml")
-        if started_with != recipe:
-            raise RunFolderError(f"--resume {folder}: the recipe differs from the one this run started with")
-        return folder
-    name = recipe.output.run_name or recipe_path.stem
-    folder = rundir.new_run_folder(Path(recipe.output.dir), name, overwrite)
+        return _resumed_folder(recipe, resume)
+    folder = rundir.new_run_folder(Path(recipe.output.dir), _run_name(recipe, recipe_path), overwrite)
     rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
     return folder
 

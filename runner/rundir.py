@@ -51,7 +51,7 @@ def new_run_folder(parent: Path, name: str, overwrite: bool) -> Path:
     `finish_run_folder` swaps it in once the run has finished.
     """
     check_run_name(name)
-    _ensure_output_dir(parent)
+    ensure_output_dir(parent)
     existing = parent / name
     if overwrite and (existing.exists() or existing.is_symlink()):
         if not (existing / "recipe.toml").is_file() and not (existing / "metrics.json").is_file():
@@ -155,7 +155,8 @@ def _replacing(path: Path) -> Iterator[IO[str]]:
         temporary.unlink(missing_ok=True)
 
 
-def _ensure_output_dir(parent: Path) -> None:
+def ensure_output_dir(parent: Path) -> None:
+    """output.dir exists (it is created) and a run folder can be made in it."""
     if parent.exists() and not parent.is_dir():
         raise RunFolderError(f"output.dir = {str(parent)!r} is a file, not a folder")
     try:

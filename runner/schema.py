@@ -131,7 +131,22 @@ class TrainSection:
     seed: int = option(42, "Seed of initialisation, shuffling and dropout.")
     max_steps: int = option(0, "Stop after this many optimizer steps (0: no limit).", minimum=0)
     log_every: int = option(10, "Optimizer steps between `train_log.jsonl` rows.", minimum=1)
-    log_with: str = option("", "Accelerate tracker, e.g. `tensorboard` (empty: none).")
+    log_with: str = option(
+        "",
+        "Accelerate tracker (empty: none).",
+        choices=(
+            "",
+            "tensorboard",
+            "wandb",
+            "mlflow",
+            "comet_ml",
+            "aim",
+            "clearml",
+            "dvclive",
+            "swanlab",
+            "trackio",
+        ),
+    )
     checkpoint_every: int = option(
         0,
         "Optimizer steps between checkpoints that `ftrun resume` continues from (0: each epoch's end).",
