@@ -68,14 +68,17 @@ def run(
             raise RecipeError(
                 f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
             )
-        sweeps.load_combinations(recipe_path, set_ or [])  # every combination checked before torch loads
-        from runner.run import run_recipe
-
-        raise typer.Exit(sweeps.run_sweep(recipe_path, set_ or [], run_recipe, rerun=overwrite))
+        raise typer.Exit(sweeps.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
     from runner.run import run_recipe  # heavy imports only once a recipe is valid
 
     resolved = recipes.load(recipe_path, set_ or [])
     run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
+
+
+def _run_recipe(*args: Any, **options: Any) -> Path:
+    from runner.run import run_recipe  # heavy imports only once every combination of a sweep is valid
+
+    return run_recipe(*args, **options)
 
 
 @app.command(

@@ -330,6 +330,8 @@ def _failures_line(path: Path, failures: list[tuple[str, str]], total: int) -> s
     by_message: dict[str, list[str]] = {}
     for name, message in failures:
         by_message.setdefault(message, []).append(name)
+    if len(failures) == total and len(by_message) == 1:
+        return f"{path}: {failures[0][1]} (in all {total} combinations)"  # a mistake outside the axes
     parts = []
     for message, names in by_message.items():
         which = names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} more)"

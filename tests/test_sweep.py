@@ -152,9 +152,20 @@ def test_every_combination_is_validated_and_all_bad_ones_named_in_one_line(tmp_p
 
 
 def test_the_same_error_in_many_combinations_is_named_once(tmp_path):
-    path = write_sweep(tmp_path, '[train]\nlr = -1.0\n[sweep]\n"train.seed" = [1, 2, 3]\n')
-    with pytest.raises(RecipeError, match=r"full-seed1 \(and 2 more\): train.lr = -1.0 must be greater"):
+    path = write_sweep(tmp_path, '[sweep]\n"train.seed" = [1, 2, 3]\n"train.epochs" = [1, 0]\n')
+    with pytest.raises(RecipeError) as raised:
         sweep.load_combinations(path)
+    assert str(raised.value).endswith(
+        "3 of 6 combinations are invalid: "
+        "sweep combination full-epochs0-seed1 (and 2 more): train.epochs = 0 must be at least 1"
+    )
+
+
+def test_a_mistake_outside_the_axes_is_reported_once_for_the_recipe(tmp_path):
+    path = write_sweep(tmp_path, '[train]\nlr = -1.0\n[sweep]\n"train.seed" = [1, 2, 3]\n')
+    with pytest.raises(RecipeError) as raised:
+        sweep.load_combinations(path)
+    assert str(raised.value) == f"{path}: train.lr = -1.0 must be greater than 0 (in all 3 combinations)"
 
 
 def test_each_combination_runs_into_the_sweep_folder_under_its_own_name(grid, tmp_path):
