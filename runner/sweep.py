@@ -116,8 +116,7 @@ def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] =
     # Check against the table as written: a pinned method must not turn its sub-table into an error.
     expand(table, str(base_method), origin)
     combinations = expand(_without(table, pinned), str(base_method), origin)
-    output = raw.get("output", {})
-    folder = Path(output.get("dir", schema.OutputSection.dir)) / (output.get("run_name") or path.stem)
+    folder = _sweep_folder(raw, path)
     built: list[schema.Recipe] = []
     failures: list[tuple[str, str]] = []
     for combination in combinations:
@@ -316,12 +315,24 @@ def _without(table: dict[str, Any], pinned: set[str]) -> dict[str, Any]:
     }
 
 
+def _sweep_folder(raw: recipes.Raw, path: Path) -> Path:
+    """<output.dir>/<output.run_name or the file's stem>, checked here: each combination replaces both."""
+    output = raw.get("output")
+    output = output if isinstance(output, dict) else {}
+    directory, name = output.get("dir", schema.OutputSection.dir), output.get("run_name", "")
+    for key, value in (("output.dir", directory), ("output.run_name", name)):
+        if not isinstance(value, str):
+            raise RecipeError(f"{path}: {key} must be a string, got {value!r}")
+    return Path(directory) / (name or path.stem)
+
+
 def _combined(raw: recipes.Raw, combination: Combination, folder: Path) -> recipes.Raw:
     merged = copy.deepcopy(raw)
     settings = {**combination.overrides, "output.dir": str(folder), "output.run_name": combination.name}
     for key, value in settings.items():
         section, _, name = key.partition(".")
-        merged.setdefault(section, {})[name] = value
+        if isinstance(merged.setdefault(section, {}), dict):  # else `build` names the malformed section
+            merged[section][name] = value
     return merged
 
 

@@ -184,6 +184,13 @@ def test_each_combination_runs_into_the_sweep_folder_under_its_own_name(grid, tm
     assert (third.output.dir, third.output.run_name) == (str(planned.folder), "linear-lr1e-3-seed1")
 
 
+def test_output_run_name_names_the_sweep_folder(tmp_path):
+    path = write_sweep(
+        tmp_path, '[output]\ndir = "out"\nrun_name = "seed-sweep"\n[sweep]\n"train.seed" = [1]\n'
+    )
+    assert sweep.load_combinations(path).folder == Path("out") / "seed-sweep"
+
+
 def test_set_pins_a_key_and_drops_its_axis(grid):
     planned = sweep.load_combinations(grid, ["train.seed=7", "train.epochs=2"])
     assert [c.name for c in planned.combinations] == ["full", "linear-lr1e-3", "linear-lr1e-2"]
