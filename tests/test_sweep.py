@@ -384,3 +384,34 @@ dir = "{tmp_path / "outputs"}"
         metrics = json.loads((folder / name / "metrics.json").read_text())
         assert metrics["status"] == "finished" and metrics["run_name"] == name
     assert "linear-lr1e-2" in (folder / "report" / "report.md").read_text()
+
+
+# --- the shipped sweeps ---------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+needs_validation_key = pytest.mark.skipif(
+    "validation_size" not in recipes.schema.keys(recipes.schema.DataSection),
+    reason="the shipped sweeps use data.validation_size, which the schema does not have yet",
+)
+
+
+@needs_validation_key
+def test_the_seed_sweep_is_four_methods_at_three_learning_rates_and_three_seeds():
+    planned = sweep.load_combinations(REPO / "recipes" / "seed" / "sweep.toml")
+    assert len(planned.combinations) == 36 and planned.folder == Path("outputs") / "seed-sweep"
+    assert planned.combinations[0].name == "full-lr1e-5-seed1"
+    assert planned.combinations[-1].name == "prompt-linear-lr1e-2-seed3"
+    for recipe in planned.recipes:
+        assert (recipe.model.name, recipe.data.source) == ("facebook/opt-350m", "stanfordnlp/imdb")
+        assert (recipe.train.batch_size, recipe.train.epochs, recipe.method.head_hidden) == (8, 3, 1000)
+        assert recipe.data.validation_size == 2500
+
+
+@needs_validation_key
+def test_the_cpu_sweep_uses_the_shared_imdb_with_its_official_test_split():
+    if not (REPO.parent / "shared" / "data" / "imdb").is_dir():
+        pytest.skip("../shared/data/imdb is not here")
+    planned = sweep.load_combinations(REPO / "benchmarks" / "recipes" / "cpu-sweep.toml")
+    assert len(planned.combinations) == 24
+    assert {r.data.eval_split for r in planned.recipes} == {"test"}
+    assert {r.train.epochs for r in planned.recipes if r.method.name in ("linear", "prompt-linear")} == {20}
