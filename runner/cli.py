@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from runner import recipe as recipes
+from runner import sweep as sweeps
 from runner.errors import FtrunError, RecipeError
 
 USER_ERROR_EXIT = 2
@@ -47,20 +48,38 @@ SetOption = Annotated[
 ]
 
 
-@app.command(help="Train and evaluate RECIPE.\n\nExample: ftrun recipes/lora.toml --set train.epochs=1")
+@app.command(
+    help="Train and evaluate RECIPE; a recipe with a [sweep] table runs every combination of it.\n\n"
+    "Example: ftrun recipes/lora.toml --set train.epochs=1"
+)
 def run(
     recipe_path: Annotated[Path, typer.Argument(metavar="RECIPE", help="TOML recipe file.")],
     set_: SetOption = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder of the same name.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="Replace an existing run folder of the same name (a sweep: rerun finished ones)."),
+    ] = False,
     resume: Annotated[
         Path | None,
         typer.Option(help="Continue the unfinished run in this run folder.", metavar="RUN_DIR"),
     ] = None,
 ) -> None:
+    if sweeps.is_sweep(recipe_path):
+        if resume is not None:
+            raise RecipeError(
+                f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
+            )
+        raise typer.Exit(sweeps.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
     from runner.run import run_recipe  # heavy imports only once a recipe is valid
 
     resolved = recipes.load(recipe_path, set_ or [])
     run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
+
+
+def _run_recipe(*args: Any, **options: Any) -> Path:
+    from runner.run import run_recipe  # heavy imports only once every combination of a sweep is valid
+
+    return run_recipe(*args, **options)
 
 
 @app.command(
@@ -87,6 +106,11 @@ def validate(
     failures = 0
     for path in recipe_paths:
         try:
+            if sweeps.is_sweep(path):
+                lines = sweeps.describe(sweeps.load_combinations(path, set_ or []))
+                typer.echo(f"ok   {lines[0]}")
+                typer.echo("\n".join(lines[1:]))
+                continue
             recipes.load(path, set_ or [])
             typer.echo(f"ok   {path}")
         except FtrunError as error:
@@ -104,6 +128,9 @@ def show(
     recipe_path: Annotated[Path, typer.Argument(metavar="RECIPE", help="TOML recipe file.")],
     set_: SetOption = None,
 ) -> None:
+    if sweeps.is_sweep(recipe_path):
+        typer.echo("\n".join(sweeps.describe(sweeps.load_combinations(recipe_path, set_ or []), True)))
+        return
     typer.echo(recipes.to_toml(recipes.load(recipe_path, set_ or [])), nl=False)
 
 

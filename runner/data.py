@@ -49,12 +49,16 @@ class LoadedData:
     eval: Examples
     notes: list[str] = field(default_factory=list)  # what the user should know (overlap, skipped rows)
     description: dict[str, Any] = field(default_factory=dict)
+    validation: Examples | None = None  # what training chooses on (epochs, settings); never the eval split
 
 
 def load_data(cfg: DataSection) -> LoadedData:
     raw_splits, source_note = _load_source(cfg.source)
     notes = [source_note] if source_note else []
-    train = _select(raw_splits, cfg, cfg.train_split, cfg.train_size, "data.train_split", notes)
+    # With a carve-out, train_size applies to what is left, so it still counts the examples that train.
+    train_size = 0 if getattr(cfg, "validation_size", 0) else cfg.train_size
+    train = _select(raw_splits, cfg, cfg.train_split, train_size, "data.train_split", notes)
+    train, validation = _validation(raw_splits, cfg, train, notes)
     evaluation = _select(raw_splits, cfg, cfg.eval_split, cfg.eval_size, "data.eval_split", notes)
     notes += _missing_class_notes(train, evaluation, cfg)
     overlap = len(set(train.texts) & set(evaluation.texts))
@@ -73,7 +77,56 @@ def load_data(cfg: DataSection) -> LoadedData:
             "eval_hash": evaluation.fingerprint(),
             "train_eval_overlap": overlap,
             "notes": notes,
+            **_validation_description(cfg, validation),
         },
+        validation,
+    )
+
+
+def _validation(
+    raw_splits: dict[str, Any], cfg: DataSection, train: Examples, notes: list[str]
+) -> tuple[Examples, Examples | None]:
+    """(what trains, the validation examples): a split of the source, or a carve-out of train."""
+    expression, size = getattr(cfg, "validation_split", ""), getattr(cfg, "validation_size", 0)
+    if expression and size:
+        raise DataError("data.validation_split and data.validation_size: set one of them, not both")
+    if expression:
+        validation = _select(raw_splits, cfg, expression, 0, "data.validation_split", notes)
+        overlap = len(set(train.texts) & set(validation.texts))
+        if overlap:
+            notes.append(f"warning: {overlap} validation texts also appear in the train split")
+        return train, validation
+    if not size:
+        return train, None
+    if size >= len(train):
+        raise DataError(
+            f"data.validation_size = {size} leaves nothing to train on: "
+            f"data.train_split = {cfg.train_split!r} has {len(train)} examples"
+        )
+    held_out = set(_stratified(train.labels, size, cfg.seed))
+    validation = _subset(train, sorted(held_out))
+    rest = _subset(train, [i for i in range(len(train)) if i not in held_out])
+    if cfg.train_size and cfg.train_size < len(rest):
+        rest = _subset(rest, sorted(_stratified(rest.labels, cfg.train_size, cfg.seed)))
+    return rest, validation
+
+
+def _validation_description(cfg: DataSection, validation: Examples | None) -> dict[str, Any]:
+    if validation is None:
+        return {}  # metrics.json of a run without validation stays as it was
+    expression = getattr(cfg, "validation_split", "")
+    return {
+        "validation_split": expression or f"{cfg.train_split} (stratified carve-out, data.seed {cfg.seed})",
+        "validation_size": len(validation),
+        "validation_hash": validation.fingerprint(),
+    }
+
+
+def _subset(examples: Examples, positions: list[int]) -> Examples:
+    return Examples(
+        [examples.texts[i] for i in positions],
+        [examples.labels[i] for i in positions],
+        [examples.ids[i] for i in positions],
     )
 
 
