@@ -56,7 +56,7 @@ def load_data(cfg: DataSection) -> LoadedData:
     raw_splits, source_note = _load_source(cfg.source)
     notes = [source_note] if source_note else []
     # With a carve-out, train_size applies to what is left, so it still counts the examples that train.
-    train_size = 0 if getattr(cfg, "validation_size", 0) else cfg.train_size
+    train_size = 0 if cfg.validation_size else cfg.train_size
     train = _select(raw_splits, cfg, cfg.train_split, train_size, "data.train_split", notes)
     train, validation = _validation(raw_splits, cfg, train, notes)
     evaluation = _select(raw_splits, cfg, cfg.eval_split, cfg.eval_size, "data.eval_split", notes)
@@ -87,7 +87,7 @@ def _validation(
     raw_splits: dict[str, Any], cfg: DataSection, train: Examples, notes: list[str]
 ) -> tuple[Examples, Examples | None]:
     """(what trains, the validation examples): a split of the source, or a carve-out of train."""
-    expression, size = getattr(cfg, "validation_split", ""), getattr(cfg, "validation_size", 0)
+    expression, size = cfg.validation_split, cfg.validation_size
     if expression and size:
         raise DataError("data.validation_split and data.validation_size: set one of them, not both")
     if expression:
@@ -114,7 +114,7 @@ def _validation(
 def _validation_description(cfg: DataSection, validation: Examples | None) -> dict[str, Any]:
     if validation is None:
         return {}  # metrics.json of a run without validation stays as it was
-    expression = getattr(cfg, "validation_split", "")
+    expression = cfg.validation_split
     return {
         "validation_split": expression or f"{cfg.train_split} (stratified carve-out, data.seed {cfg.seed})",
         "validation_size": len(validation),

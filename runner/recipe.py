@@ -40,7 +40,7 @@ def apply_overrides(raw: Raw, overrides: list[str] | tuple[str, ...]) -> Raw:
     problems = []
     for override in overrides:
         try:
-            section, key, value = _parse_override(override)
+            section, key, value = parse_override(override)
         except RecipeError as error:
             problems += error.problems
             continue
@@ -129,14 +129,22 @@ def _method_section(values: Raw, origin: str, problems: list[str]) -> schema.Met
 def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
     """Rules that involve more than one key, or the file system."""
     problems = []
-    for key, expression in (
-        ("data.train_split", recipe.data.train_split),
-        ("data.eval_split", recipe.data.eval_split),
-    ):
+    expressions = [("data.train_split", recipe.data.train_split), ("data.eval_split", recipe.data.eval_split)]
+    if recipe.data.validation_split:
+        expressions.append(("data.validation_split", recipe.data.validation_split))
+    for key, expression in expressions:
         try:
             splits.parse(expression, f"{origin}: {key}")
         except RecipeError as error:
             problems += error.problems
+    if recipe.data.validation_split and recipe.data.validation_size:
+        problems.append(f"{origin}: set data.validation_split or data.validation_size, not both")
+    uses_validation = recipe.train.early_stopping_patience or recipe.train.keep_best
+    if uses_validation and not (recipe.data.validation_split or recipe.data.validation_size):
+        problems.append(
+            f"{origin}: train.early_stopping_patience and train.keep_best choose on a validation split; "
+            "set data.validation_size or data.validation_split"
+        )
     labels = recipe.data.labels
     if len(labels) < 2 or len(set(labels)) != len(labels):
         problems.append(f"{origin}: data.labels must name at least 2 distinct labels, got {labels!r}")
@@ -214,7 +222,21 @@ def _merge(base: Raw, top: Raw) -> Raw:
     return merged
 
 
-def _parse_override(override: str) -> tuple[str, str, Any]:
+def key_owner(section: str, name: str) -> type | None:
+    """The dataclass that declares `section.name` (a method's options for its own keys), if any."""
+    owners = [schema.sections()[section]] if section in schema.sections() else []
+    if section == "method":
+        owners += schema.method_options().values()
+    return next((cls for cls in owners if name in schema.fields_of(cls)), None)
+
+
+def every_key() -> list[str]:
+    """Every `section.key` a recipe may set, method options included."""
+    keys = [f"{s}.{k}" for s, cls in schema.sections().items() for k in schema.fields_of(cls)]
+    return keys + [f"method.{k}" for cls in schema.method_options().values() for k in schema.fields_of(cls)]
+
+
+def parse_override(override: str) -> tuple[str, str, Any]:
     key, sep, text = override.partition("=")
     section, dot, name = key.strip().partition(".")
     if not sep or not dot or not name:
@@ -222,13 +244,9 @@ def _parse_override(override: str) -> tuple[str, str, Any]:
     section_classes = schema.sections()
     if section not in section_classes:
         raise RecipeError(f"--set {key}: unknown section [{section}]{_suggest(section, section_classes)}")
-    owners = [section_classes[section]]
-    if section == "method":
-        owners += schema.method_options().values()
-    owner = next((cls for cls in owners if name in schema.fields_of(cls)), None)
+    owner = key_owner(section, name)
     if owner is None:
-        every_key = set().union(*(schema.fields_of(cls) for cls in owners))
-        raise RecipeError(f"--set {key}: unknown key {key}{_suggest(name, every_key, prefix=section + '.')}")
+        raise RecipeError(f"--set {key}: unknown key {key}{_suggest(key.strip(), every_key())}")
     try:
         value = tomllib.loads(f"value = {text.strip()}")["value"]
     except tomllib.TOMLDecodeError:

@@ -73,6 +73,17 @@ class DataSection:
     eval_split: str = option("test", "Split expression for evaluation, e.g. `test[1000:2000]`.")
     train_size: int = option(0, "Seeded stratified subsample of the train split (0: all of it).", minimum=0)
     eval_size: int = option(0, "Seeded stratified subsample of the eval split (0: all of it).", minimum=0)
+    validation_split: str = option(
+        "",
+        "Split expression scored after each epoch and used for every choice (best epoch, early stopping, "
+        "sweep selection); the eval split is then scored once, at the end (empty: none).",
+    )
+    validation_size: int = option(
+        0,
+        "Seeded stratified carve-out of the train split (drawn with `data.seed`) used as the validation "
+        "split; it never trains, and `train_size` counts what is left (0: none).",
+        minimum=0,
+    )
     text_column: str = option("text", "Column holding the text.")
     label_column: str = option("label", "Column holding the label (an index or a label name).")
     labels: list[str] = option(["negative", "positive"], "Label names; a label's index is its class id.")
@@ -146,6 +157,15 @@ class TrainSection:
             "swanlab",
             "trackio",
         ),
+    )
+    early_stopping_patience: int = option(
+        0,
+        "Stop after this many epochs without a better validation accuracy "
+        "(0: never; needs a validation split).",
+        minimum=0,
+    )
+    keep_best: bool = option(
+        False, "Score the eval split with the weights of the epoch best on validation, not the last epoch's."
     )
     checkpoint_every: int = option(
         0,

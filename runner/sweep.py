@@ -67,14 +67,8 @@ class Sweep:
 
 
 def read_raw(path: str | Path) -> recipes.Raw:
-    """The recipe's raw table with `extends` merged.
-
-    Wraps `recipe._read_with_extends` until recipe.py offers it publicly as `recipe.read_raw`.
-    """
-    public = getattr(recipes, "read_raw", None)
-    if public is not None:
-        return dict(public(Path(path)))
-    return recipes._read_with_extends(Path(path), chain=())
+    """The recipe's raw table with `extends` merged."""
+    return dict(recipes.read_raw(Path(path)))
 
 
 def is_sweep(path: str | Path) -> bool:
@@ -212,10 +206,8 @@ def _checked_axis(key: str, values: Any, where: str) -> list[Any]:
         # `train.lr = [...]` unquoted is a nested table in TOML, not the key "train.lr".
         raise RecipeError(f'{where}: write the key in quotes, "{key}.{next(iter(values), "")}" = [...]')
     section, _, name = key.partition(".")
-    sections = schema.sections()
-    if section not in sections or name not in schema.keys(sections[section]):
-        every_key = [f"{s}.{k}" for s, cls in sections.items() for k in schema.keys(cls)]
-        raise RecipeError(f"{where}: unknown key {key}{_suggest(key, every_key)}")
+    if recipes.key_owner(section, name) is None:
+        raise RecipeError(f"{where}: unknown key {key}{_suggest(key, recipes.every_key())}")
     if key in RESERVED_KEYS:
         raise RecipeError(f"{where}: {key} cannot be an axis: the sweep sets it for each combination")
     if not isinstance(values, list):
@@ -301,7 +293,7 @@ def _apply_overrides(raw: recipes.Raw, overrides: list[str] | tuple[str, ...]) -
     """Apply `--set` to the base recipe; the keys it pins."""
     pinned = set()
     for override in overrides:
-        section, key, value = recipes._parse_override(override)
+        section, key, value = recipes.parse_override(override)
         raw.setdefault(section, {})[key] = value
         pinned.add(f"{section}.{key}")
     return pinned

@@ -389,13 +389,8 @@ dir = "{tmp_path / "outputs"}"
 # --- the shipped sweeps ---------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]
-needs_validation_key = pytest.mark.skipif(
-    "validation_size" not in recipes.schema.keys(recipes.schema.DataSection),
-    reason="the shipped sweeps use data.validation_size, which the schema does not have yet",
-)
 
 
-@needs_validation_key
 def test_the_seed_sweep_is_four_methods_at_three_learning_rates_and_three_seeds():
     planned = sweep.load_combinations(REPO / "recipes" / "seed" / "sweep.toml")
     assert len(planned.combinations) == 36 and planned.folder == Path("outputs") / "seed-sweep"
@@ -407,7 +402,6 @@ def test_the_seed_sweep_is_four_methods_at_three_learning_rates_and_three_seeds(
         assert recipe.data.validation_size == 2500
 
 
-@needs_validation_key
 def test_the_cpu_sweep_uses_the_shared_imdb_with_its_official_test_split():
     if not (REPO.parent / "shared" / "data" / "imdb").is_dir():
         pytest.skip("../shared/data/imdb is not here")
