@@ -32,6 +32,7 @@ class Progress:
     seconds: float = 0.0
     log: list[dict[str, Any]] = field(default_factory=list)
     window: dict[str, float] = field(default_factory=dict)  # the loss-log window in progress
+    stopped_early: bool = False
 
 
 class Checkpoints:

@@ -26,6 +26,7 @@ class TrainingInputs:
     eval_loader: Any
     pad_token_id: int
     pad_to_multiple_of: int
+    validation_loader: Any = None  # None: no validation split
     feature_seconds: float = 0.0
 
     def train_loader(self, batch_size: int, seed: int, epoch: int) -> Any:
@@ -40,6 +41,12 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
     eval_tokens = accelerator.prepare(
         token_loader(loaded.eval_ids, loaded.data.eval.labels, loaded, multiple)
     )
+    validation_tokens = None
+    if loaded.validation_ids is not None:
+        assert loaded.data.validation is not None
+        validation_tokens = accelerator.prepare(
+            token_loader(loaded.validation_ids, loaded.data.validation.labels, loaded, multiple)
+        )
     if not loaded.method.frozen_base:
         return TrainingInputs(
             accelerator.prepare(loaded.classifier),
@@ -49,6 +56,7 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
             eval_tokens,
             pad,
             multiple,
+            validation_tokens,
         )
     started = time.perf_counter()
     loaded.classifier.to(accelerator.device)
@@ -56,19 +64,27 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
         token_loader(loaded.train_ids, loaded.data.train.labels, loaded, multiple)
     )
     train_features = extract_features(loaded.classifier, train_tokens, accelerator, progress)
-    eval_features = extract_features(loaded.classifier, eval_tokens, accelerator, progress)
-    # Features all have one size: batch them in order.
-    eval_batches = inference_batches([0] * len(loaded.eval_ids), loaded.recipe.eval.batch_size)
+
+    def feature_loader(tokens: Any, labels: list[int]) -> Any:
+        features = extract_features(loaded.classifier, tokens, accelerator, progress)
+        # Features all have one size: batch them in order.
+        batches = inference_batches([0] * len(labels), loaded.recipe.eval.batch_size)
+        return accelerator.prepare(make_loader(FeatureDataset(features, labels), batches, pad))
+
+    eval_features = feature_loader(eval_tokens, loaded.data.eval.labels)
+    validation_features = None
+    if validation_tokens is not None:
+        assert loaded.data.validation is not None
+        validation_features = feature_loader(validation_tokens, loaded.data.validation.labels)
     return TrainingInputs(
         accelerator.prepare(loaded.classifier.head),
         logits_from_features,
         FeatureDataset(train_features, loaded.data.train.labels),
         [0] * len(loaded.train_ids),
-        accelerator.prepare(
-            make_loader(FeatureDataset(eval_features, loaded.data.eval.labels), eval_batches, pad)
-        ),
+        eval_features,
         pad,
         1,
+        validation_features,
         time.perf_counter() - started,
     )
 

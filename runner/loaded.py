@@ -35,6 +35,7 @@ class LoadedRun:
     prompt: dict[str, str] | None  # the text around each input, for prompt methods
     train_ids: list[list[int]]
     eval_ids: list[list[int]]
+    validation_ids: list[list[int]] | None  # None: no validation split
 
     @property
     def trainable_parameters(self) -> int:
@@ -64,6 +65,9 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     prompt = method.prompt(recipe, tokenizer, data.train)
     train_ids = method.encode(data.train.texts, tokenizer, recipe, prompt)
     eval_ids = method.encode(data.eval.texts, tokenizer, recipe, prompt)
+    validation_ids = (
+        None if data.validation is None else method.encode(data.validation.texts, tokenizer, recipe, prompt)
+    )
     backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
     head = Head(
         hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
@@ -71,5 +75,15 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     pooling = choose_pooling(recipe.method.pooling, backbone.config)
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
     return LoadedRun(
-        recipe, recipe_path, data, source, tokenizer, classifier, method, prompt, train_ids, eval_ids
+        recipe,
+        recipe_path,
+        data,
+        source,
+        tokenizer,
+        classifier,
+        method,
+        prompt,
+        train_ids,
+        eval_ids,
+        validation_ids,
     )

@@ -72,6 +72,7 @@ def build_metrics(
     predicted: list[int],
     latency: dict[str, Any] | None,
     progress: Progress,
+    validation: dict[str, Any] | None,
     feature_seconds: float,
     trainable: int,
     total: int,
@@ -94,6 +95,7 @@ def build_metrics(
         "pooling": pooling,
         "data": data_description,
         **classification_metrics(gold, predicted, len(labels)),
+        "validation": validation,
         "warnings": warnings,
         "latency": latency,
         "train": {
@@ -101,6 +103,7 @@ def build_metrics(
             "feature_extraction_seconds": feature_seconds,
             "steps": progress.steps,
             "epochs": progress.epoch,
+            "stopped_early": progress.stopped_early,
             "examples_seen": progress.examples,
             "examples_per_s": progress.examples / train_seconds if train_seconds else 0.0,
             "tokens_per_s": progress.tokens / train_seconds if train_seconds and progress.tokens else None,

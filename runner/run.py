@@ -9,7 +9,7 @@ import torch
 from rich.console import Console
 
 from runner import recipe as recipes
-from runner import results, rundir
+from runner import results, rundir, validation
 from runner.checkpoints import Checkpoints, Progress
 from runner.devices import check_tracker, launched_on_cpu, make_accelerator, mixed_precision
 from runner.errors import RunFolderError
@@ -46,7 +46,9 @@ def run_recipe(
         folder / rundir.CHECKPOINT, recipe.train.checkpoint_every, recipe.train.keep_checkpoints
     )
     try:
-        probabilities, progress, inputs = _train_and_evaluate(loaded, accelerator, console, checkpoints)
+        probabilities, progress, inputs, validated = _train_and_evaluate(
+            loaded, accelerator, console, checkpoints
+        )
     except KeyboardInterrupt:
         _say_how_to_resume(console, folder, checkpoints)
         raise
@@ -54,7 +56,7 @@ def run_recipe(
         loaded.classifier = accelerator.unwrap_model(inputs.model)
     if accelerator.is_main_process:
         metrics = _write_run_folder(
-            folder, loaded, probabilities, progress, inputs.feature_seconds, accelerator
+            folder, loaded, probabilities, progress, validated, inputs.feature_seconds, accelerator
         )
         checkpoints.remove()
         folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
@@ -66,27 +68,20 @@ def run_recipe(
 
 def _train_and_evaluate(
     loaded: LoadedRun, accelerator: Any, console: Console, checkpoints: Checkpoints
-) -> tuple[torch.Tensor, Progress, TrainingInputs]:
-    """Train as the method says, then score the eval set: probabilities in eval-set order."""
+) -> tuple[torch.Tensor, Progress, TrainingInputs, dict[str, Any] | None]:
+    """Train as the method says, choosing on validation; then score the eval split once.
+
+    Returns eval-set probabilities in eval-set order, the training progress, the inputs, and the
+    validation summary (None without a validation split).
+    """
     recipe = loaded.recipe
     with progress_bars(console, accelerator.is_main_process) as bars:
         inputs = training_inputs(loaded, accelerator, bars)
 
-        def evaluate() -> torch.Tensor:
-            return tracked_predict(
-                "evaluate",
-                inputs.model,
-                inputs.eval_loader,
-                inputs.forward,
-                accelerator,
-                len(loaded.eval_ids),
-                bars,
-            )
+        def predicted(label: str, loader: Any, size: int) -> torch.Tensor:
+            return tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
 
-        def eval_scores() -> dict[str, float]:
-            gold = torch.tensor(loaded.data.eval.labels)
-            return {"eval_accuracy": float((evaluate().argmax(-1) == gold).float().mean())}
-
+        judge = _epoch_judge(loaded, inputs, predicted, accelerator, checkpoints)
         progress = fit(
             inputs.model,
             lambda epoch: inputs.train_loader(recipe.train.batch_size, recipe.train.seed, epoch),
@@ -94,11 +89,51 @@ def _train_and_evaluate(
             recipe.train,
             accelerator,
             progress=bars,
-            evaluate=eval_scores if recipe.eval.every_epoch else None,
+            evaluate=judge,
             checkpoints=checkpoints,
         )
-        probabilities = evaluate().softmax(-1)
-    return probabilities, progress, inputs
+        best = judge.best_weights if judge else None
+        restored = best is not None and best.restore()
+        scores = None
+        if loaded.data.validation is not None:
+            history = validation.per_epoch(progress.log, validation.VALIDATION_KEY)
+            chosen = validation.best_epoch(history) if restored else None
+            examples = loaded.data.validation
+            on_validation = predicted("validate", inputs.validation_loader, len(examples)).argmax(-1).tolist()
+            chosen_epoch = chosen["epoch"] if chosen else None
+            scores = validation.summary(
+                examples.labels, on_validation, examples.fingerprint(), history, chosen_epoch
+            )
+        probabilities = predicted("evaluate", inputs.eval_loader, len(loaded.eval_ids)).softmax(-1)
+    return probabilities, progress, inputs, scores
+
+
+def _epoch_judge(
+    loaded: LoadedRun, inputs: TrainingInputs, predicted: Any, accelerator: Any, checkpoints: Checkpoints
+) -> validation.EpochJudge | None:
+    """What is scored after each epoch: the validation split where there is one, else the eval split."""
+    recipe, data = loaded.recipe, loaded.data
+
+    def accuracy(label: str, loader: Any, examples: Any) -> float:
+        right = predicted(label, loader, len(examples)).argmax(-1) == torch.tensor(examples.labels)
+        return float(right.float().mean())
+
+    if data.validation is not None:
+        cfg = recipe.train
+        best = None
+        if cfg.keep_best:
+            best = validation.BestWeights(checkpoints.folder / "best.safetensors", inputs.model, accelerator)
+        return validation.EpochJudge(
+            lambda: accuracy("validate", inputs.validation_loader, data.validation),
+            validation.VALIDATION_KEY,
+            cfg.early_stopping_patience,
+            best,
+        )
+    if recipe.eval.every_epoch:
+        return validation.EpochJudge(
+            lambda: accuracy("evaluate", inputs.eval_loader, data.eval), validation.EVAL_KEY
+        )
+    return None
 
 
 def _write_run_folder(
@@ -106,6 +141,7 @@ def _write_run_folder(
     loaded: LoadedRun,
     probabilities: torch.Tensor,
     progress: Progress,
+    validated: dict[str, Any] | None,
     feature_seconds: float,
     accelerator: Any,
 ) -> dict[str, Any]:
@@ -134,6 +170,7 @@ def _write_run_folder(
         predicted=[row["predicted"] for row in rows],
         latency=latency,
         progress=progress,
+        validation=validated,
         feature_seconds=feature_seconds,
         trainable=trainable,
         total=total,

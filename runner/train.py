@@ -122,7 +122,7 @@ def fit(
     accelerator: Any,
     *,
     progress: Any,
-    evaluate: Callable[[], dict[str, float]] | None = None,
+    evaluate: Callable[[list[dict[str, Any]], int, int, bool], tuple[dict[str, float], bool]] | None = None,
     checkpoints: Checkpoints | None = None,
 ) -> Progress:
     """Train `model` (prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`, resuming if it can."""
@@ -163,11 +163,16 @@ def fit(
                 break
         running.check_finite()
         done.epoch, done.batches_in_epoch = epoch + 1, 0
-        if evaluate is not None and done.steps < plan.total_steps:
-            scores = evaluate()
-            done.log.append({"step": done.steps, "epoch": epoch + 1, **scores})
-            accelerator.log(scores, step=done.steps)
+        stop = False
+        if evaluate is not None:  # scores to log, and whether to stop early
+            scores, stop = evaluate(done.log, epoch + 1, done.steps, done.steps >= plan.total_steps)
+            if scores:
+                done.log.append({"step": done.steps, "epoch": epoch + 1, **scores})
+                accelerator.log(scores, step=done.steps)
             model.train()
+        if stop:
+            done.stopped_early = True
+            break
         if checkpoints and checkpoints.due(done.steps, epoch_ended=True):
             _checkpoint(checkpoints, accelerator, done, running, started)
     running.check_finite()

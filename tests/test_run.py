@@ -18,10 +18,12 @@ from .conftest import reload_probabilities
 EXPECTED_FILES = {"recipe.toml", "metrics.json", "predictions.jsonl", "train_log.jsonl", "model"}
 
 
-def tiny_recipe(model: Path, data: Path, out: Path, method_name: str, **sections) -> recipes.schema.Recipe:
+def tiny_recipe(
+    model: Path, data_path: Path, out: Path, method_name: str, **sections
+) -> recipes.schema.Recipe:
     raw = {
         "model": {"name": str(model), "max_length": 48},
-        "data": {"source": str(data)},
+        "data": {"source": str(data_path)},
         "method": {
             "name": method_name,
             "head_hidden": 16,
