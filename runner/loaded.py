@@ -72,7 +72,7 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     head = Head(
         hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
     )
-    pooling = choose_pooling(recipe.method.pooling, backbone.config)
+    pooling = choose_pooling(recipe.method.pooling, backbone.config, method.frozen_base)
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
     return LoadedRun(
         recipe,

@@ -95,11 +95,16 @@ def is_decoder(config: Any) -> bool:
     )
 
 
-def choose_pooling(requested: str, config: Any) -> str:
-    # Measured on frozen MiniLM (2,000 train / 1,000 test): mean 75.7% vs first token 71.5%.
+def choose_pooling(requested: str, config: Any, frozen_base: bool = False) -> str:
+    """`auto`: the mean for encoders and for frozen decoders, the last real token for trained decoders.
+
+    Measured: frozen MiniLM (2,000 train / 1,000 test) mean 75.7% vs first token 71.5%; frozen SmolLM2
+    (400 / 200 IMDb reviews, 128 tokens, linear head) mean 81.5% vs last token 65.5%. A decoder that
+    trains learns to gather the text into its last token (as its own classification heads assume).
+    """
     if requested != "auto":
         return requested
-    return "last" if is_decoder(config) else "mean"
+    return "last" if is_decoder(config) and not frozen_base else "mean"
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

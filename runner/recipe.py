@@ -59,13 +59,13 @@ def build(raw: Raw, origin: str = "recipe") -> schema.Recipe:
             problems.append(f"{origin}: unknown section [{section}]{_suggest(section, section_classes)}")
         elif not isinstance(values, dict):
             problems.append(f"{origin}: [{section}] must be a table of keys, got {values!r}")
-    built: dict[str, Any] = {}
+    given = {section: values if isinstance(values, dict) else {} for section, values in raw.items()}
+    built: dict[str, Any] = {"method": _method_section(given.get("method", {}), origin, problems)}
+    # Keys the recipe leaves unset take the method's own default where it has one (train.lr...).
+    defaults = _method_defaults(built["method"].name)
     for section, cls in section_classes.items():
-        values = raw.get(section)
-        values = values if isinstance(values, dict) else {}
-        if section == "method":
-            built[section] = _method_section(values, origin, problems)
-        else:
+        if section != "method":
+            values = {**defaults.get(section, {}), **given.get(section, {})}
             built[section] = cls(**_checked_keys(section, cls, values, origin, problems))
     if not problems:
         recipe = schema.Recipe(**built)
@@ -73,6 +73,15 @@ def build(raw: Raw, origin: str = "recipe") -> schema.Recipe:
     if problems:
         raise RecipeError(*problems)
     return recipe
+
+
+def _method_defaults(name: str) -> dict[str, dict[str, Any]]:
+    if name not in schema.METHODS:
+        return {}  # an unknown method is already reported
+    from runner.methods import method_class
+
+    defaults: dict[str, dict[str, Any]] = method_class(name).defaults
+    return defaults
 
 
 def _checked_keys(section: str, cls: type, values: Raw, origin: str, problems: list[str]) -> Raw:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The registry is a leaf (names and import paths only): naming the methods loads none of them.
-from runner.methods import REGISTRY, options_class
+from runner.methods import REGISTRY, method_class, options_class
 
 
 def option(
@@ -126,7 +126,7 @@ class MethodSection:
 class TrainSection:
     epochs: int = option(3, "Passes over the training set.", minimum=1)
     batch_size: int = option(8, "Examples per step on each device.", minimum=1)
-    lr: float = option(2e-5, "Peak learning rate of AdamW.", positive=True)
+    lr: float = option(5e-5, "Peak learning rate of AdamW.", positive=True)
     weight_decay: float = option(0.0, "AdamW weight decay.", minimum=0.0)
     scheduler: str = option(
         "linear", "Learning-rate schedule after warm-up.", choices=("linear", "cosine", "constant")
@@ -258,4 +258,9 @@ def _reference_row(section: str, cls: type, name: str, only_for: str) -> str:
     meaning = (f"`{only_for}` only: " if only_for else "") + f.metadata["help"]
     if f.metadata["choices"]:
         meaning += " One of " + ", ".join(f"`{c}`" for c in f.metadata["choices"]) + "."
+    by_method = {m: method_class(m).defaults.get(section, {}).get(name) for m in METHODS}
+    by_method = {m: value for m, value in by_method.items() if value is not None}
+    if by_method:
+        meaning += " Unset, methods use their own: " + ", ".join(f"`{m}` {v:g}" for m, v in by_method.items())
+        meaning += "; the resolved recipe records the value used."
     return f"| `{section}.{name}` | {type_name(cls, name)} | `{shown}` | {meaning.replace(chr(10), ' ')} |"

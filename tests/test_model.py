@@ -126,3 +126,11 @@ def test_lora_merges_into_a_plain_backbone_for_serving(tiny_bert):
     served = lora.for_inference(adapted)
     assert not any("lora" in name for name, _ in served.named_modules())
     torch.testing.assert_close(logits(served, tokenizer, TEXTS), before, atol=1e-5, rtol=1e-4)
+
+
+def test_auto_pooling_is_mean_for_a_frozen_decoder(tiny_llama):
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(tiny_llama)
+    assert choose_pooling("auto", config, frozen_base=True) == "mean"
+    assert choose_pooling("last", config, frozen_base=True) == "last"  # asked for, not overridden

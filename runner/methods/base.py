@@ -24,6 +24,9 @@ class Method:
     frozen_base = False
     # Whether the trained backbone (or its adapter) is saved; a frozen base is the original model.
     saves_backbone = True
+    # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in
+    # the README's per-method defaults table): {"train": {"lr": 5e-4}}. A recipe's own value wins.
+    defaults: dict[str, dict[str, Any]] = {}
 
     def own_options(self, recipe: Recipe) -> Any:
         """This method's options from the recipe; its defaults where the recipe names another method."""

@@ -24,6 +24,7 @@ class IA3Options:
 
 class IA3(PeftMethod):
     name = "ia3"
+    defaults = {"train": {"lr": 3e-3}}
     options = IA3Options
     target_key = "ia3_target_modules"
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 class Linear(Method):
     name = "linear"
+    defaults = {"train": {"lr": 1e-3}}
     frozen_base = True
     saves_backbone = False
 
