@@ -70,9 +70,9 @@ def run(
                 f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
             )
         raise typer.Exit(sweeps.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
-    from runner.run import run_recipe  # heavy imports only once a recipe is valid
-
     resolved = recipes.load(recipe_path, set_ or [])
+    from runner.run import run_recipe  # heavy imports only once the recipe is valid
+
     run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
 
 
