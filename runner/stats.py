@@ -19,10 +19,14 @@ def wilson_interval(correct: int, total: int, z: float = Z_95) -> tuple[float, f
 
 
 def mcnemar_p_value(only_a_right: int, only_b_right: int) -> float:
-    """Exact two-sided McNemar test: the discordant pairs under H0 are Binomial(n, 1/2)."""
+    """Exact two-sided McNemar test: the discordant pairs under H0 are Binomial(n, 1/2).
+
+    scipy's binomial test gives the exact p-value in milliseconds where summing big binomial
+    coefficients takes seconds (a full IMDb test set can have 20,000 discordant pairs).
+    """
+    from scipy.stats import binomtest
+
     n = only_a_right + only_b_right
     if n == 0:
         return 1.0
-    k = min(only_a_right, only_b_right)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
+    return float(binomtest(min(only_a_right, only_b_right), n, 0.5).pvalue)
