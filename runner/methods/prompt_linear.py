@@ -30,10 +30,8 @@ class PromptLinear(Linear):
         """The text before each input (few-shot examples, then the template's head) and after it."""
         options = self.own_options(recipe)
         before, after = options.prompt_template.split("{text}", 1)
-        return {
-            "before": few_shot_prefix(recipe, options, tokenizer, train_examples) + before,
-            "after": after,
-        }
+        shots = few_shot_prefix(recipe, options.few_shot, (before, after), tokenizer, train_examples)
+        return {"before": shots + before, "after": after}
 
     def encode(
         self, texts: list[str], tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
@@ -58,9 +56,10 @@ class PromptLinear(Linear):
         return list(encoded["input_ids"])
 
 
-def few_shot_prefix(recipe: Recipe, options: PromptLinearOptions, tokenizer: Any, train_examples: Any) -> str:
+def few_shot_prefix(
+    recipe: Recipe, k: int, template: tuple[str, str], tokenizer: Any, train_examples: Any
+) -> str:
     """k labelled train examples, drawn with the data seed, each cut short to leave room for the text."""
-    k = options.few_shot
     if not k:
         return ""
     if k > len(train_examples.texts):
@@ -69,7 +68,7 @@ def few_shot_prefix(recipe: Recipe, options: PromptLinearOptions, tokenizer: Any
         )
     rows = random.Random(recipe.data.seed).sample(range(len(train_examples.texts)), k)
     shot_tokens = max(8, recipe.model.max_length // (2 * (k + 1)))
-    before, after = options.prompt_template.split("{text}", 1)
+    before, after = template
     shots = []
     for row in rows:
         ids = tokenizer(train_examples.texts[row], add_special_tokens=False)["input_ids"][:shot_tokens]
