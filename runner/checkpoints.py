@@ -51,6 +51,7 @@ class Checkpoints:
         partial = final.with_name(final.name + ".partial")
         if accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)  # left by a kill during an earlier write
+            partial.mkdir(parents=True)  # before any process writes its part of the state into it
         accelerator.wait_for_everyone()
         accelerator.save_state(str(partial))
         if accelerator.is_main_process:
