@@ -143,7 +143,7 @@ def compare(
         list[Path], typer.Argument(metavar="DIR...", help="Folders searched for run folders.")
     ],
     sort: Annotated[
-        str, typer.Option(help="accuracy, f1, latency, train_time, trainable or name.")
+        str, typer.Option(help="accuracy, validation, f1, latency, train_time, trainable or name.")
     ] = "accuracy",
     method: Annotated[
         list[str] | None, typer.Option("--method", help="Only runs of this method (repeatable).")
@@ -155,11 +155,12 @@ def compare(
     ] = None,
 ) -> None:
     from runner import compare as comparing
+    from runner import exports as exporting
     from runner import report as reports
 
     if sort not in comparing.SORT_KEYS:
         raise RecipeError(f"--sort {sort!r}: choose one of {', '.join(comparing.SORT_KEYS)}")
-    exports = {"markdown": comparing.to_markdown, "csv": comparing.to_csv, "json": comparing.to_json}
+    exports = {"markdown": exporting.to_markdown, "csv": exporting.to_csv, "json": exporting.to_json}
     if format_ != "table" and format_ not in exports:
         raise RecipeError(f"--format {format_!r}: choose one of table, {', '.join(exports)}")
     if out and format_ == "table":
@@ -167,14 +168,14 @@ def compare(
             f"--out {out}: give --format markdown, csv or json too (the table is for the terminal)"
         )
     if out:
-        comparing.check_export_file(out)
+        exporting.check_export_file(out)
     if report:
         reports.check_report_folder(report)
     result = comparing.compare(directories, sort=sort, methods=method)
     if format_ == "table":
-        comparing.print_tables(result)
+        exporting.print_tables(result)
     elif out:
-        comparing.write_export(out, exports[format_](result))
+        exporting.write_export(out, exports[format_](result))
         typer.echo(f"wrote {out}", err=True)
     else:
         typer.echo(exports[format_](result), nl=False)
