@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from runner import recipe as recipes
 from runner import sweep as sweeps
+from runner import sweep_run
 from runner.errors import FtrunError, RecipeError
 
 USER_ERROR_EXIT = 2
@@ -69,7 +70,7 @@ def run(
             raise RecipeError(
                 f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
             )
-        raise typer.Exit(sweeps.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
+        raise typer.Exit(sweep_run.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
     from runner.run import run_recipe  # heavy imports only once a recipe is valid
 
     resolved = recipes.load(recipe_path, set_ or [])
