@@ -28,7 +28,7 @@ COLUMNS = [
 ]
 VALIDATION_COLUMN = "validation"  # shown after the accuracy when any run has a validation split
 VALIDATION_NOTE = (
-    "accuracy, F1 and the McNemar tests are on the eval (test) split; `validation` is the same weights "
+    "Accuracy, F1 and the McNemar tests are on the eval (test) split; `validation` is the same weights "
     "on the validation split. Configurations were selected on validation accuracy only."
 )
 
@@ -127,6 +127,7 @@ def notes(comparison: Comparison) -> list[str]:
     lines = []
     if comparison.has_validation:
         lines.append(VALIDATION_NOTE)
+    lines += _mixed_validation_notes(comparison)
     if len(comparison.groups) > 1:
         lines.append("Runs on different eval sets (size or hash) are not ranked against each other.")
     lines += [
@@ -136,6 +137,26 @@ def notes(comparison: Comparison) -> list[str]:
     ]
     lines += [f"{', '.join(runs)}: {note}" for note, runs in comparison.run_notes.items()]
     lines += [f"skipped {folder}: {reason}" for folder, reason in comparison.skipped]
+    return lines
+
+
+def _mixed_validation_notes(comparison: Comparison) -> list[str]:
+    """A method whose configurations were validated on different examples was chosen on unequal terms."""
+    lines = []
+    for chosen in comparison.selections:
+        for method in chosen.selected:
+            hashes = {
+                run.metrics["validation"].get("hash")
+                for configuration in chosen.configurations
+                if configuration.method == method
+                for run in configuration.runs
+                if run.validation_accuracy is not None
+            }
+            if len(hashes) > 1:
+                lines.append(
+                    f"warning: {method}'s configurations were scored on {len(hashes)} different validation "
+                    "sets (data.validation_* or data.seed differ), so its selection compares unlike figures"
+                )
     return lines
 
 
