@@ -13,6 +13,9 @@ one-value axis is simply that method's setting (it does not show in names). `--s
 pins a key: an axis of that key is dropped. Each combination runs into
 `<output.dir>/<sweep name>/<combination name>`, the sweep name being `output.run_name` or the
 file's stem, and is a normal run folder, so `compare` reads a sweep like any other runs.
+
+This module reads a sweep file and builds one checked recipe per combination (what `validate` and
+`show` print); `sweep_grid` expands and names the table, `sweep_run` runs the combinations.
 """
 
 from __future__ import annotations
