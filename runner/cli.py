@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 
 from runner import recipe as recipes
 from runner import sweep as sweeps
+from runner import sweep_run
 from runner.errors import FtrunError, RecipeError
 
 USER_ERROR_EXIT = 2
@@ -69,7 +70,7 @@ def run(
             raise RecipeError(
                 f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
             )
-        raise typer.Exit(sweeps.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
+        raise typer.Exit(sweep_run.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
     resolved = recipes.load(recipe_path, set_ or [])
     from runner.run import run_recipe  # heavy imports only once the recipe is valid
 
@@ -143,7 +144,7 @@ def compare(
         list[Path], typer.Argument(metavar="DIR...", help="Folders searched for run folders.")
     ],
     sort: Annotated[
-        str, typer.Option(help="accuracy, f1, latency, train_time, trainable or name.")
+        str, typer.Option(help="accuracy, validation, f1, latency, train_time, trainable or name.")
     ] = "accuracy",
     method: Annotated[
         list[str] | None, typer.Option("--method", help="Only runs of this method (repeatable).")
@@ -155,11 +156,12 @@ def compare(
     ] = None,
 ) -> None:
     from runner import compare as comparing
+    from runner import exports as exporting
     from runner import report as reports
 
     if sort not in comparing.SORT_KEYS:
         raise RecipeError(f"--sort {sort!r}: choose one of {', '.join(comparing.SORT_KEYS)}")
-    exports = {"markdown": comparing.to_markdown, "csv": comparing.to_csv, "json": comparing.to_json}
+    exports = {"markdown": exporting.to_markdown, "csv": exporting.to_csv, "json": exporting.to_json}
     if format_ != "table" and format_ not in exports:
         raise RecipeError(f"--format {format_!r}: choose one of table, {', '.join(exports)}")
     if out and format_ == "table":
@@ -167,14 +169,14 @@ def compare(
             f"--out {out}: give --format markdown, csv or json too (the table is for the terminal)"
         )
     if out:
-        comparing.check_export_file(out)
+        exporting.check_export_file(out)
     if report:
         reports.check_report_folder(report)
     result = comparing.compare(directories, sort=sort, methods=method)
     if format_ == "table":
-        comparing.print_tables(result)
+        exporting.print_tables(result)
     elif out:
-        comparing.write_export(out, exports[format_](result))
+        exporting.write_export(out, exports[format_](result))
         typer.echo(f"wrote {out}", err=True)
     else:
         typer.echo(exports[format_](result), nl=False)

@@ -1,70 +1,35 @@
-"""Read finished run folders and compare them honestly.
+"""Compare finished runs honestly: rank within an eval set, test the differences, choose on validation.
 
 Runs are ranked only against runs scored on the same eval set (same `eval_hash` and size); within
 such a group, each run is tested against the group's best with an exact McNemar test on the saved
 predictions. Runs of one recipe that differ only in `train.seed` are also summarised as mean ± std.
+Where runs carry a validation split, each method's configuration is chosen on validation accuracy
+(`runner.selection`) and only then are the chosen configurations compared on the eval (test) split.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import rundir
-from runner.errors import RunFolderError, first_line
+from runner import selection
+from runner.errors import RunFolderError
+from runner.runs import Run, find_runs
 from runner.stats import mcnemar_p_value
 
 SIGNIFICANCE = 0.05
 SORT_KEYS = {
     "accuracy": (lambda r: r.metrics["accuracy"], True),
+    "validation": (lambda r: -1.0 if r.validation_accuracy is None else r.validation_accuracy, True),
     "f1": (lambda r: r.metrics["macro_f1"], True),
     "latency": (lambda r: (r.metrics.get("latency") or {}).get("batch1_ms_p50", float("inf")), False),
     "train_time": (lambda r: r.metrics["train"]["seconds"], False),
     "trainable": (lambda r: r.metrics["params"]["trainable"], False),
     "name": (lambda r: r.name, False),
 }
-
-
-# What the tables, tests and seed summaries read from metrics.json, with the type each must have.
-_NUMBER = (int, float)
-REQUIRED_METRICS: dict[str, Any] = {
-    "method": str,
-    "model": str,
-    "accuracy": _NUMBER,
-    "accuracy_ci95": list,
-    "macro_f1": _NUMBER,
-    "seed": int,
-    "data.eval_hash": str,
-    "data.eval_size": int,
-    "data.train_size": int,
-    "params.trainable": int,
-    "params.trainable_fraction": _NUMBER,
-    "train.seconds": _NUMBER,
-}
-
-
-@dataclass
-class Run:
-    folder: Path
-    metrics: dict[str, Any]
-    recipe_text: str
-    correct_by_id: dict[Any, bool]  # read once: every pairwise test of a group needs it
-    name: str = ""  # the folder relative to the directory it was found in
-
-    @property
-    def eval_key(self) -> tuple[str, int]:
-        return (self.metrics["data"]["eval_hash"], self.metrics["data"]["eval_size"])
-
-    @property
-    def notes(self) -> list[str]:
-        """The warnings the run recorded: data notes and a top-level `warnings` list, if any."""
-        found = [self.metrics["data"].get("notes"), self.metrics.get("warnings")]
-        return [note for notes in found if isinstance(notes, list) for note in notes if isinstance(note, str)]
 
 
 @dataclass
@@ -74,6 +39,8 @@ class Comparison:
     rows: list[dict[str, Any]] = field(default_factory=list)
     seed_summaries: list[dict[str, Any]] = field(default_factory=list)
     pairwise: list[dict[str, Any]] = field(default_factory=list)
+    selections: list[selection.Selection] = field(default_factory=list)  # one per group, same order
+    selected_tests: list[dict[str, Any]] = field(default_factory=list)  # between selected configurations
 
     @property
     def run_notes(self) -> dict[str, list[str]]:
@@ -84,6 +51,10 @@ class Comparison:
                 for note in run.notes:
                     by_note.setdefault(note, []).append(run.name)
         return by_note
+
+    @property
+    def has_validation(self) -> bool:
+        return any(run.validation_accuracy is not None for group in self.groups for run in group)
 
 
 def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] | None = None) -> Comparison:
@@ -111,8 +82,45 @@ def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] 
             for i, a in enumerate(group)
             for b in group[i + 1 :]
         ]
+        # Chosen within one eval set: a configuration is only compared on the test set it was scored on.
+        chosen = selection.select([selection.run_result(r.name, r.metrics, r.recipe_text) for r in group])
+        result.selections.append(chosen)
+        result.selected_tests += _selected_tests(number, group, chosen)
     result.seed_summaries = _seed_summaries(runs)
     return result
+
+
+def _selected_tests(number: int, group: list[Run], chosen: selection.Selection) -> list[dict[str, Any]]:
+    """McNemar between each two methods' selected configurations, one test per shared training seed.
+
+    Seeds are tested one by one, not pooled: every seed's run answers the same test examples, so
+    summing discordant counts over seeds would count each hard example once per seed and overstate
+    the evidence (as pooling would for the interval in `selection.reported`). A difference is
+    reported with how many of the paired seeds find it significant.
+    """
+    by_name = {run.name: run for run in group}
+    methods = list(chosen.selected)
+    tests = []
+    for i, method_a in enumerate(methods):
+        for method_b in methods[i + 1 :]:
+            a, b = chosen.selected[method_a], chosen.selected[method_b]
+            per_seed = [
+                {"seed": by_name[name_a].metrics["seed"], "a_run": name_a, "b_run": name_b}
+                | _mcnemar(by_name[name_a], by_name[name_b])
+                for name_a, name_b in selection.seed_pairs(a, b)
+            ]
+            tests.append(
+                {
+                    "group": number,
+                    "a": method_a,
+                    "a_configuration": a.label,
+                    "b": method_b,
+                    "b_configuration": b.label,
+                    "per_seed": per_seed,
+                    "significant_seeds": sum(t["significant"] for t in per_seed),
+                }
+            )
+    return tests
 
 
 def _with_methods(runs: list[Run], methods: list[str], where: str) -> list[Run]:
@@ -124,99 +132,6 @@ def _with_methods(runs: list[Run], methods: list[str], where: str) -> list[Run]:
             f"--method: no run in {where} has method {asked}; the runs there have: {', '.join(found)}"
         )
     return chosen
-
-
-def find_runs(directories: list[Path]) -> tuple[list[Run], list[tuple[Path, str]]]:
-    """Every run folder under the directories; unreadable ones are listed with the reason, never fatal."""
-    runs: list[Run] = []
-    skipped: list[tuple[Path, str]] = []
-    for directory in directories:
-        if not directory.is_dir():
-            raise RunFolderError(f"not a directory: {directory}")
-        candidates = {p.parent for p in directory.rglob("recipe.toml")} | {
-            p.parent for p in directory.rglob("metrics.json")
-        }
-        for folder in sorted(candidates):
-            if folder.name == rundir.CHECKPOINT:
-                continue
-            try:
-                run = _read_run(folder)
-            except RunFolderError as error:
-                skipped.append((folder, str(error)))
-                continue
-            run.name = str(folder.relative_to(directory)) if folder != directory else folder.name
-            runs.append(run)
-    return runs, skipped
-
-
-def _read_run(folder: Path) -> Run:
-    """A finished run, or a RunFolderError saying why the folder cannot be compared."""
-    replaces = rundir.staged_for(folder)
-    if replaces is not None:
-        raise RunFolderError(f"an --overwrite run of {replaces} that has not finished moving into place")
-    metrics = _read_metrics(folder / "metrics.json")
-    correct = _read_correctness(folder / "predictions.jsonl", metrics["data"]["eval_size"])
-    recipe_path = folder / "recipe.toml"
-    try:
-        recipe_text = recipe_path.read_text() if recipe_path.exists() else ""
-    except (OSError, UnicodeDecodeError):
-        recipe_text = ""  # only the seed summary reads it
-    return Run(folder, metrics, recipe_text, correct)
-
-
-def _read_metrics(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise RunFolderError("unfinished: no metrics.json")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
-        raise RunFolderError(f"corrupt metrics.json: {first_line(error)}") from None
-    if not isinstance(metrics, dict):
-        raise RunFolderError("corrupt metrics.json: not an object")
-    version = metrics.get("schema_version")
-    if version != rundir.SCHEMA_VERSION:
-        raise RunFolderError(
-            f"metrics.json schema_version {version!r}, this ftrun reads {rundir.SCHEMA_VERSION}"
-        )
-    if metrics.get("status") != "finished":
-        raise RunFolderError(f"status {metrics.get('status')!r}, not finished")
-    _check_fields(metrics)
-    return metrics
-
-
-def _check_fields(metrics: dict[str, Any]) -> None:
-    """Every value the tables read is there with its type: a hand-edited file is skipped, never a crash."""
-    for key, kind in REQUIRED_METRICS.items():
-        value: Any = metrics
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None or isinstance(value, bool) or not isinstance(value, kind):
-            raise RunFolderError(f"metrics.json has no valid {key} (found {value!r})")
-    interval = metrics["accuracy_ci95"]
-    if len(interval) != 2 or not all(isinstance(v, _NUMBER) for v in interval):
-        raise RunFolderError(f"metrics.json accuracy_ci95 is not [low, high]: {interval!r}")
-    for key in ("latency", "peak_memory_mb"):  # optional sections, read with .get() when present
-        if not isinstance(metrics.get(key) or {}, dict):
-            raise RunFolderError(f"metrics.json {key} is not an object: {metrics[key]!r}")
-
-
-def _read_correctness(path: Path, eval_size: int) -> dict[Any, bool]:
-    """Whether each eval example was predicted right, by id: what McNemar's test compares."""
-    if not path.exists():
-        raise RunFolderError("no predictions.jsonl")
-    rows = rundir.read_jsonl(path)
-    if not rows:
-        raise RunFolderError("predictions.jsonl is empty: nothing to test the run on")
-    if len(rows) != eval_size:
-        raise RunFolderError(
-            f"predictions.jsonl has {len(rows)} rows but metrics.json has eval_size {eval_size}; truncated?"
-        )
-    correct = {}
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row, dict) or not {"id", "gold", "predicted"} <= row.keys():
-            raise RunFolderError(f"predictions.jsonl row {number} lacks id, gold or predicted")
-        correct[row["id"]] = row["gold"] == row["predicted"]
-    return correct
 
 
 def _mcnemar(a: Run, b: Run) -> dict[str, Any]:
@@ -243,6 +158,7 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "accuracy": m["accuracy"],
         "accuracy_ci_low": low,
         "accuracy_ci_high": high,
+        "validation_accuracy": run.validation_accuracy,
         "macro_f1": m["macro_f1"],
         "latency_p50_ms": latency.get("batch1_ms_p50"),
         "latency_p95_ms": latency.get("batch1_ms_p95"),
@@ -291,130 +207,3 @@ def _recipe_without_seed(text: str) -> str:
     raw.get("train", {}).pop("seed", None)
     raw.get("output", {}).pop("run_name", None)
     return json.dumps(raw, sort_keys=True)
-
-
-# --- export formats -------------------------------------------------------------------------------
-
-COLUMNS = [
-    "run",
-    "method",
-    "model",
-    "train/eval",
-    "accuracy (95% CI)",
-    "F1",
-    "p50/p95 ms",
-    "ex/s",
-    "trainable",
-    "train s",
-    "peak MB",
-    "vs best (McNemar)",
-]
-
-
-def display_cells(row: dict[str, Any]) -> list[str]:
-    def number(value: Any, spec: str) -> str:
-        return "–" if value is None else format(value, spec)
-
-    vs_best = row["vs_best"] if row["vs_best_p"] is None else f"{row['vs_best']} (p={row['vs_best_p']:.3g})"
-    return [
-        row["run"],
-        row["method"],
-        row["model"],
-        f"{row['train_size']}/{row['eval_size']}",
-        f"{row['accuracy']:.1%} ({row['accuracy_ci_low']:.1%}–{row['accuracy_ci_high']:.1%})",
-        f"{row['macro_f1']:.3f}",
-        f"{number(row['latency_p50_ms'], '.1f')}/{number(row['latency_p95_ms'], '.1f')}",
-        number(row["throughput_per_s"], ".1f"),
-        f"{row['trainable_params']:,} ({100 * row['trainable_fraction']:.3g}%)",
-        number(row["train_seconds"], ".1f"),
-        number(row["peak_memory_mb"], ".0f"),
-        vs_best,
-    ]
-
-
-def to_markdown(comparison: Comparison) -> str:
-    lines = []
-    for number, group in enumerate(comparison.groups, start=1):
-        size = group[0].metrics["data"]["eval_size"]
-        lines.append(f"**Eval set {number}** ({size} examples, hash `{group[0].eval_key[0]}`)\n")
-        lines.append("| " + " | ".join(COLUMNS) + " |")
-        lines.append("|" + "---|" * len(COLUMNS))
-        for row in comparison.rows:
-            if row["group"] == number:
-                lines.append("| " + " | ".join(display_cells(row)) + " |")
-        lines.append("")
-    lines += [f"- {note}" for note in notes(comparison)]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def notes(comparison: Comparison) -> list[str]:
-    """What the tables do not show: the grouping rule, seed aggregates, runs' warnings, skipped folders."""
-    lines = []
-    if len(comparison.groups) > 1:
-        lines.append("Runs on different eval sets (size or hash) are not ranked against each other.")
-    lines += [
-        f"{s['method']} on {s['model']} over seeds {s['seeds']}: accuracy "
-        f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%} (mean ± std)"
-        for s in comparison.seed_summaries
-    ]
-    lines += [f"{', '.join(runs)}: {note}" for note, runs in comparison.run_notes.items()]
-    lines += [f"skipped {folder}: {reason}" for folder, reason in comparison.skipped]
-    return lines
-
-
-def print_tables(comparison: Comparison) -> None:
-    """One rich table per eval set, then the notes."""
-    import sys
-
-    from rich.console import Console
-    from rich.table import Table
-
-    # Piped output is not squeezed to 80 columns: the table is meant to be read whole.
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    for number, group in enumerate(comparison.groups, start=1):
-        size = group[0].metrics["data"]["eval_size"]
-        table = Table(title=f"eval set {number}: {size} examples (hash {group[0].eval_key[0]})")
-        for name in COLUMNS:
-            table.add_column(name, justify="left" if name in ("run", "method", "model") else "right")
-        for row in comparison.rows:
-            if row["group"] == number:
-                table.add_row(*display_cells(row))
-        console.print(table)
-    for note in notes(comparison):
-        console.print(note, markup=False)
-
-
-def check_export_file(path: Path) -> None:
-    """--out must name a file in an existing folder: checked before any comparing."""
-    if path.is_dir():
-        raise RunFolderError(f"--out {path}: is a folder; give a file name, e.g. {path / 'runs.csv'}")
-    if not path.parent.is_dir():
-        raise RunFolderError(f"--out {path}: folder {path.parent} does not exist")
-
-
-def write_export(path: Path, text: str) -> None:
-    try:
-        rundir.write_text(path, text)
-    except OSError as error:
-        raise RunFolderError(f"--out {path}: cannot write it: {error.strerror}") from None
-
-
-def to_csv(comparison: Comparison) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(comparison.rows[0]))
-    writer.writeheader()
-    writer.writerows(comparison.rows)
-    return buffer.getvalue()
-
-
-def to_json(comparison: Comparison) -> str:
-    return json.dumps(
-        {
-            "runs": comparison.rows,
-            "pairwise_mcnemar": comparison.pairwise,
-            "seed_summaries": comparison.seed_summaries,
-            "run_notes": [{"note": note, "runs": runs} for note, runs in comparison.run_notes.items()],
-            "skipped": [{"folder": str(f), "reason": r} for f, r in comparison.skipped],
-        },
-        indent=2,
-    )

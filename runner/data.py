@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import hashlib
-import io
-import json
-import logging
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner import sources, splits
+from runner.datafiles import aclimdb_folder, builder, load_files, stem
 from runner.errors import DataError, first_line
 from runner.schema import EMBEDDED_DATA, DataSection
 
@@ -23,7 +18,6 @@ from runner.schema import EMBEDDED_DATA, DataSection
 # stratified and with a fixed seed, as the embedded "test" split, identical for every recipe.
 EMBEDDED_TEST_SIZE = 5000
 EMBEDDED_TEST_SEED = 20231
-_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
 @dataclass
@@ -139,19 +133,19 @@ def _load_source(source: str) -> tuple[dict[str, Any], str]:
         )
     path = Path(source).expanduser()
     if path.is_dir() and (path / "train" / "pos").is_dir():
-        return _aclimdb_folder(path), ""
+        return aclimdb_folder(path), ""
     if path.is_dir():
-        files = {_stem(f): f for f in sorted(path.iterdir()) if _builder(f)}
+        files = {stem(f): f for f in sorted(path.iterdir()) if builder(f)}
         if not files:
             raise DataError(f"data.source: no csv/tsv/json/jsonl/parquet files in folder {path}")
-        return _load_files(files), ""
+        return load_files(files), ""
     if path.is_file():
-        if not _builder(path):
+        if not builder(path):
             raise DataError(
                 f"data.source: {path}: unsupported file type {path.suffix or '(no extension)'}; "
                 "ftrun reads .csv, .tsv, .json, .jsonl or .parquet files (optionally .gz), or a folder"
             )
-        return _load_files({"train": path}), ""
+        return load_files({"train": path}), ""
     if sources.looks_like_path(source):
         raise DataError(f"data.source: file or folder not found: {source}")
     return _hub_dataset(source), ""
@@ -164,133 +158,6 @@ def _hub_dataset(name: str) -> dict[str, Any]:
         return dict(datasets.load_dataset(name))
     except Exception as error:  # the hub raises many types; all mean "could not get it"
         raise DataError(f"data.source: cannot load hub dataset {name!r}: {first_line(error)}") from None
-
-
-def _load_files(files: dict[str, Path]) -> dict[str, Any]:
-    import datasets
-
-    builders = {_builder(f) for f in files.values()}
-    if len(builders) != 1:
-        raise DataError(f"data.source: mixed file types in one source: {sorted(map(str, files.values()))}")
-    builder = builders.pop()
-    options = {"delimiter": "\t"} if any(_plain_suffix(f) == ".tsv" for f in files.values()) else {}
-    for path in files.values():
-        _check_file(path)
-    data_files = {split: str(path) for split, path in files.items()}
-    try:
-        with _library_errors_unlogged():
-            loaded = datasets.load_dataset(builder, data_files=data_files, **options)
-    except Exception as error:
-        # The library's own message is often generic ("An error occurred while generating the
-        # dataset"), its cause deeper in the chain: find the cause ourselves where we can.
-        for path in files.values():
-            problem = _unreadable_because(path)
-            if problem:
-                raise DataError(f"data.source: {path} {problem}") from None
-        cause = first_line(_root_cause(error))
-        raise DataError(f"data.source: cannot read {', '.join(data_files.values())}: {cause}") from None
-    return dict(loaded)
-
-
-@contextlib.contextmanager
-def _library_errors_unlogged() -> Iterator[None]:
-    """`datasets` logs a file's failure on a line of its own; ftrun's one error line says it instead."""
-    logger = logging.getLogger("datasets")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    """The innermost exception of a chain, where a library's generic message hides the cause."""
-    seen = {id(error)}
-    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        error = inner
-    return error
-
-
-def _check_file(path: Path) -> None:
-    """Mistakes visible before loading, each named plainly (the library's messages for them are not)."""
-    if path.stat().st_size == 0:
-        raise DataError(f"data.source: {path} is empty (0 bytes)")
-    if path.suffix == ".gz":
-        with path.open("rb") as handle:
-            if handle.read(2) != b"\x1f\x8b":
-                raise DataError(f"data.source: {path} ends in .gz but is not gzip-compressed")
-    if _builder(path) != "parquet":
-        line = _first_non_utf8_line(path)
-        if line:
-            raise DataError(f"data.source: {path} line {line} is not UTF-8 text; save the file as UTF-8")
-
-
-def _first_non_utf8_line(path: Path) -> int | None:
-    done = 0
-    with _open_bytes(path) as handle:
-        # About a MiB of lines at a time: fast for valid files, line-exact for invalid ones.
-        while lines := handle.readlines(1 << 20):
-            try:
-                b"".join(lines).decode("utf-8")
-            except UnicodeDecodeError:
-                for number, line in enumerate(lines, start=done + 1):
-                    try:
-                        line.decode("utf-8")
-                    except UnicodeDecodeError:
-                        return number
-            done += len(lines)
-    return None
-
-
-def _unreadable_because(path: Path) -> str | None:
-    """Why the library could not read a (UTF-8) text file, where that can be told: no rows, bad JSON."""
-    if _builder(path) == "parquet":
-        return None
-    with _open_bytes(path) as handle:
-        text = handle.read().decode("utf-8")
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not lines:
-        return "has no rows (only blank lines)"
-    if _builder(path) == "csv":
-        return "has a header line but no rows" if len(lines) == 1 else None
-    if _plain_suffix(path) == ".json" and not _parses(lines[0][1]):
-        try:  # one JSON document (an array or object of rows), not one row per line
-            json.loads(text)
-        except json.JSONDecodeError as error:
-            return f"line {error.lineno}: not valid JSON ({error.msg})"
-        return None
-    for number, line in lines:
-        try:
-            json.loads(line)
-        except json.JSONDecodeError as error:
-            return f"line {number}: not valid JSON ({error.msg})"
-    return None
-
-
-def _parses(text: str) -> bool:
-    try:
-        json.loads(text)
-    except json.JSONDecodeError:
-        return False
-    return True
-
-
-def _open_bytes(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-
-
-def _aclimdb_folder(path: Path) -> dict[str, Any]:
-    tables = {}
-    for split_folder in sorted(p for p in path.iterdir() if (p / "pos").is_dir() and (p / "neg").is_dir()):
-        texts, labels = [], []
-        for label in ("neg", "pos"):
-            for review in sorted((split_folder / label).glob("*.txt")):
-                texts.append(review.read_text(encoding="utf-8", errors="replace"))
-                labels.append(label)
-        tables[split_folder.name] = {"text": texts, "label": labels}
-    return tables
 
 
 def _embedded_imdb() -> dict[str, Any]:
@@ -425,16 +292,3 @@ def _stratified(labels: list[int], size: int, seed: int) -> list[int]:
         leftovers += positions[take:]
     rng.shuffle(leftovers)
     return chosen + leftovers[: size - len(chosen)]
-
-
-def _builder(path: Path) -> str | None:
-    return _BUILDERS.get(_plain_suffix(path)) if path.is_file() else None
-
-
-def _plain_suffix(path: Path) -> str:
-    suffixes = [s for s in path.suffixes if s != ".gz"]
-    return suffixes[-1].lower() if suffixes else ""
-
-
-def _stem(path: Path) -> str:
-    return path.name.split(".")[0]

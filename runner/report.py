@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from runner import rundir
-from runner.compare import Comparison, to_markdown
+from runner.compare import Comparison
 from runner.errors import RunFolderError
+from runner.exports import to_markdown
 
 COLORS = {"full": "#4C72B0", "lora": "#DD8452", "linear": "#55A868", "prompt-linear": "#C44E52"}
 
@@ -32,6 +33,7 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
         _latency_bars(comparison.rows, folder / "latency.png"),
         _accuracy_vs_trainable(comparison.rows, folder / "accuracy_vs_trainable.png"),
         _loss_curves(comparison, folder / "loss.png"),
+        _validation_curves(comparison, folder / "validation.png"),
     ]
     plots = [p for p in drawn if p is not None]
     lines = ["# ftrun comparison", "", to_markdown(comparison)]
@@ -177,10 +179,42 @@ def _loss_curves(comparison: Comparison, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _validation_curves(comparison: Comparison, path: Path) -> Path | None:
+    """Per-epoch validation accuracy: what best-epoch choice and early stopping looked at."""
+    fig, ax = _figure(4)
+    drawn = 0
+    for group in comparison.groups:
+        for run in group:
+            rows = _log_rows(run.folder / "train_log.jsonl", "epoch", "validation_accuracy")
+            if rows:
+                ax.plot(
+                    [r["epoch"] for r in rows],
+                    [100 * r["validation_accuracy"] for r in rows],
+                    marker="o",
+                    label=f"{run.name} ({run.metrics['method']})",
+                )
+                drawn += 1
+    if not drawn:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return None
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Validation accuracy after each epoch (the test split is scored once, at the end)")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def _loss_rows(path: Path) -> list[dict[str, Any]]:
     """A run's logged losses; a missing or damaged log only leaves its curve out of the plot."""
+    return _log_rows(path, "step", "loss")
+
+
+def _log_rows(path: Path, *keys: str) -> list[dict[str, Any]]:
+    """The log rows that carry every one of `keys`; a missing or damaged log gives none."""
     try:
         rows = rundir.read_jsonl(path) if path.exists() else []
     except RunFolderError:
         return []
-    return [r for r in rows if isinstance(r, dict) and "loss" in r and "step" in r]
+    return [r for r in rows if isinstance(r, dict) and set(keys) <= r.keys()]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.stats import wilson_interval
+from runner.sweep_grid import compact_number
 
 # The seed experiment's order; other methods follow alphabetically.
 METHOD_ORDER = ("full", "lora", "linear", "prompt-linear")
@@ -235,8 +236,6 @@ def _varying_keys(settings: list[dict[str, Any]]) -> list[str]:
 
 def _shown(value: Any) -> str:
     if isinstance(value, float):
-        from runner.sweep import compact_number
-
         return compact_number(value)
     return json.dumps(value) if not isinstance(value, (int, str)) else str(value)
 

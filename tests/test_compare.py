@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from runner import compare as comparing
+from runner import exports, rundir
 from runner import recipe as recipes
-from runner import rundir
 from runner.errors import RunFolderError
 from runner.run import run_recipe
 from runner.stats import mcnemar_p_value, wilson_interval
@@ -262,7 +262,7 @@ def test_each_runs_warnings_are_listed_once_with_the_runs_that_recorded_them(out
         metrics["data"]["notes"] = ["warning: data.eval_split: no eval examples of label 'positive'"]
         metrics["warnings"] = [f"warning: {name} predicted one class for every eval example"]
         rundir.write_json(tmp_path / name / "metrics.json", metrics)
-    lines = comparing.notes(comparing.compare([tmp_path], sort="name"))
+    lines = exports.notes(comparing.compare([tmp_path], sort="name"))
     assert "a, b: warning: data.eval_split: no eval examples of label 'positive'" in lines
     assert "a: warning: a predicted one class for every eval example" in lines
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner import recipe as recipes
-from runner import rundir, sweep
+from runner import rundir, sweep, sweep_grid, sweep_run
 from runner.errors import RecipeError, RunFolderError
 
 from .conftest import ftrun_in_process
@@ -23,7 +23,7 @@ ISSUE_EXAMPLE = {
 
 
 def names(table: dict, base_method: str = "full") -> list[str]:
-    return [c.name for c in sweep.expand(table, base_method)]
+    return [c.name for c in sweep_grid.expand(table, base_method)]
 
 
 def write_sweep(folder: Path, text: str, name: str = "grid.toml") -> Path:
@@ -54,7 +54,7 @@ def grid(tmp_path) -> Path:
 
 
 def test_a_method_sub_table_adds_axes_only_for_that_method():
-    combinations = sweep.expand(ISSUE_EXAMPLE, "full")
+    combinations = sweep_grid.expand(ISSUE_EXAMPLE, "full")
     assert len(combinations) == 3 + 3 * 3 + 3 * 2 + 3
     by_method = {}
     for c in combinations:
@@ -79,7 +79,7 @@ def test_names_are_unique_and_safe_as_folder_names():
 def test_an_axis_with_one_value_is_a_setting_and_not_part_of_the_name():
     table = {"method.name": ["full", "linear"], "linear": {"train.epochs": [20]}}
     assert names(table) == ["full", "linear"]
-    assert sweep.expand(table, "full")[1].overrides["train.epochs"] == 20
+    assert sweep_grid.expand(table, "full")[1].overrides["train.epochs"] == 20
 
 
 def test_a_method_axis_replaces_the_top_level_axis_of_the_same_key():
@@ -104,7 +104,7 @@ def test_without_a_method_axis_names_start_with_the_recipes_method():
     ],
 )
 def test_numbers_in_names_take_their_shortest_exact_spelling(value, written):
-    assert sweep.compact_number(value) == written
+    assert sweep_grid.compact_number(value) == written
 
 
 # --- mistakes in the table, one line each ---------------------------------------------------------
@@ -127,7 +127,7 @@ def test_numbers_in_names_take_their_shortest_exact_spelling(value, written):
 )
 def test_a_malformed_sweep_table_is_one_clear_line(table, message):
     with pytest.raises(RecipeError) as raised:
-        sweep.expand(table, "lora")
+        sweep_grid.expand(table, "lora")
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
@@ -255,20 +255,20 @@ def ran(fake: FakeRuns) -> list[str]:
 
 def test_a_sweep_runs_every_combination_and_ends_with_the_report(grid, tmp_path):
     fake = FakeRuns()
-    assert sweep.run_sweep(grid, [], fake, echo=lambda line: None) == 0
+    assert sweep_run.run_sweep(grid, [], fake, echo=lambda line: None) == 0
     folder = tmp_path / "outputs" / "grid"
     assert ran(fake) == [c.name for c in sweep.load_combinations(grid).combinations]
     assert all((folder / name / "metrics.json").is_file() for name in ran(fake))
-    assert (folder / "report" / "report.md").is_file()
-    assert "Selected per method" in (folder / "report" / "selection.md").read_text()
+    assert "Selected per method" in (folder / "report" / "report.md").read_text()
+    assert not (folder / "report" / "selection.md").exists()  # the selection is a section of report.md
 
 
 def test_a_restarted_sweep_skips_finished_combinations(grid):
     first = FakeRuns(fail={"linear-lr1e-2-seed2": KeyboardInterrupt()})
     with pytest.raises(KeyboardInterrupt):
-        sweep.run_sweep(grid, [], first, echo=lambda line: None)
+        sweep_run.run_sweep(grid, [], first, echo=lambda line: None)
     again = FakeRuns()
-    assert sweep.run_sweep(grid, [], again, echo=lambda line: None) == 0
+    assert sweep_run.run_sweep(grid, [], again, echo=lambda line: None) == 0
     assert ran(again) == ["linear-lr1e-2-seed2"]
 
 
@@ -279,7 +279,7 @@ def test_an_interrupted_combination_resumes_from_its_checkpoint(grid):
     (folder / rundir.CHECKPOINT / "progress.json").write_text("{}")
     (folder / "recipe.toml").write_text(recipes.to_toml(planned.recipes[0]))
     fake = FakeRuns()
-    sweep.run_sweep(grid, [], fake, echo=lambda line: None)
+    sweep_run.run_sweep(grid, [], fake, echo=lambda line: None)
     assert fake.calls[0] == ("full-seed1", {"resume": folder})
 
 
@@ -287,7 +287,7 @@ def test_a_folder_left_without_a_checkpoint_is_started_again_in_place(grid):
     planned = sweep.load_combinations(grid)
     (planned.folder / "full-seed1").mkdir(parents=True)
     fake = FakeRuns()
-    sweep.run_sweep(grid, [], fake, echo=lambda line: None)
+    sweep_run.run_sweep(grid, [], fake, echo=lambda line: None)
     assert fake.calls[0] == ("full-seed1", {"overwrite": True})
 
 
@@ -299,7 +299,7 @@ def test_a_failed_combination_does_not_stop_the_sweep_and_is_listed_at_the_end(g
         }
     )
     said: list[str] = []
-    assert sweep.run_sweep(grid, [], fake, echo=said.append) == 1
+    assert sweep_run.run_sweep(grid, [], fake, echo=said.append) == 1
     assert len(ran(fake)) == 6
     assert said[-3:] == [
         "failed full-seed2: disk full",
@@ -312,7 +312,7 @@ def test_an_invalid_combination_stops_the_sweep_before_anything_trains(tmp_path)
     path = write_sweep(tmp_path, '[sweep]\n"train.seed" = [1, 2]\n"train.epochs" = [1, 0]\n')
     fake = FakeRuns()
     with pytest.raises(RecipeError, match="train.epochs = 0 must be at least 1"):
-        sweep.run_sweep(path, [], fake)
+        sweep_run.run_sweep(path, [], fake)
     assert fake.calls == []
 
 

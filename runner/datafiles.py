@@ -1,0 +1,165 @@
+"""Local data files and folders -> split tables, naming the cause when a file cannot be read.
+
+`datasets` reports most bad files with a generic message ("An error occurred while generating the
+dataset"); the checks here find the cause first (empty, not gzip, not UTF-8, bad JSON on line N) so
+the user gets one line naming the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from runner.errors import DataError, first_line
+
+_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def load_files(files: dict[str, Path]) -> dict[str, Any]:
+    """Split name -> table, from one file per split, all of one type."""
+    import datasets
+
+    kinds = {builder(f) for f in files.values()}
+    if len(kinds) != 1:
+        raise DataError(f"data.source: mixed file types in one source: {sorted(map(str, files.values()))}")
+    kind = kinds.pop()
+    options = {"delimiter": "\t"} if any(_plain_suffix(f) == ".tsv" for f in files.values()) else {}
+    for path in files.values():
+        _check_file(path)
+    data_files = {split: str(path) for split, path in files.items()}
+    try:
+        with _library_errors_unlogged():
+            loaded = datasets.load_dataset(kind, data_files=data_files, **options)
+    except Exception as error:
+        # The library's own message is often generic ("An error occurred while generating the
+        # dataset"), its cause deeper in the chain: find the cause ourselves where we can.
+        for path in files.values():
+            problem = _unreadable_because(path)
+            if problem:
+                raise DataError(f"data.source: {path} {problem}") from None
+        cause = first_line(_root_cause(error))
+        raise DataError(f"data.source: cannot read {', '.join(data_files.values())}: {cause}") from None
+    return dict(loaded)
+
+
+@contextlib.contextmanager
+def _library_errors_unlogged() -> Iterator[None]:
+    """`datasets` logs a file's failure on a line of its own; ftrun's one error line says it instead."""
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of a chain, where a library's generic message hides the cause."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    return error
+
+
+def _check_file(path: Path) -> None:
+    """Mistakes visible before loading, each named plainly (the library's messages for them are not)."""
+    if path.stat().st_size == 0:
+        raise DataError(f"data.source: {path} is empty (0 bytes)")
+    if path.suffix == ".gz":
+        with path.open("rb") as handle:
+            if handle.read(2) != b"\x1f\x8b":
+                raise DataError(f"data.source: {path} ends in .gz but is not gzip-compressed")
+    if builder(path) != "parquet":
+        line = _first_non_utf8_line(path)
+        if line:
+            raise DataError(f"data.source: {path} line {line} is not UTF-8 text; save the file as UTF-8")
+
+
+def _first_non_utf8_line(path: Path) -> int | None:
+    done = 0
+    with _open_bytes(path) as handle:
+        # About a MiB of lines at a time: fast for valid files, line-exact for invalid ones.
+        while lines := handle.readlines(1 << 20):
+            try:
+                b"".join(lines).decode("utf-8")
+            except UnicodeDecodeError:
+                for number, line in enumerate(lines, start=done + 1):
+                    try:
+                        line.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return number
+            done += len(lines)
+    return None
+
+
+def _unreadable_because(path: Path) -> str | None:
+    """Why the library could not read a (UTF-8) text file, where that can be told: no rows, bad JSON."""
+    if builder(path) == "parquet":
+        return None
+    with _open_bytes(path) as handle:
+        text = handle.read().decode("utf-8")
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        return "has no rows (only blank lines)"
+    if builder(path) == "csv":
+        return "has a header line but no rows" if len(lines) == 1 else None
+    if _plain_suffix(path) == ".json" and not _parses(lines[0][1]):
+        try:  # one JSON document (an array or object of rows), not one row per line
+            json.loads(text)
+        except json.JSONDecodeError as error:
+            return f"line {error.lineno}: not valid JSON ({error.msg})"
+        return None
+    for number, line in lines:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as error:
+            return f"line {number}: not valid JSON ({error.msg})"
+    return None
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _open_bytes(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def aclimdb_folder(path: Path) -> dict[str, Any]:
+    """Split name -> table, from `<split>/pos/*.txt` and `<split>/neg/*.txt`."""
+    tables = {}
+    for split_folder in sorted(p for p in path.iterdir() if (p / "pos").is_dir() and (p / "neg").is_dir()):
+        texts, labels = [], []
+        for label in ("neg", "pos"):
+            for review in sorted((split_folder / label).glob("*.txt")):
+                texts.append(review.read_text(encoding="utf-8", errors="replace"))
+                labels.append(label)
+        tables[split_folder.name] = {"text": texts, "label": labels}
+    return tables
+
+
+def builder(path: Path) -> str | None:
+    """The `datasets` builder that reads this file (None: not a data file ftrun reads)."""
+    return _BUILDERS.get(_plain_suffix(path)) if path.is_file() else None
+
+
+def _plain_suffix(path: Path) -> str:
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    return suffixes[-1].lower() if suffixes else ""
+
+
+def stem(path: Path) -> str:
+    """The split a file in a folder source is: `train.jsonl.gz` -> `train`."""
+    return path.name.split(".")[0]
