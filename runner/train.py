@@ -163,22 +163,25 @@ def fit(
                 break
         running.check_finite()
         done.epoch, done.batches_in_epoch = epoch + 1, 0
-        stop = False
-        if evaluate is not None:  # scores to log, and whether to stop early
-            scores, stop = evaluate(done.log, epoch + 1, done.steps, done.steps >= plan.total_steps)
-            if scores:
-                done.log.append({"step": done.steps, "epoch": epoch + 1, **scores})
-                accelerator.log(scores, step=done.steps)
-            model.train()
-        if stop:
+        if evaluate is not None and _judge_epoch(evaluate, done, accelerator, done.steps >= plan.total_steps):
             done.stopped_early = True
             break
+        model.train()
         if checkpoints and checkpoints.due(done.steps, epoch_ended=True):
             _checkpoint(checkpoints, accelerator, done, running, started)
     running.check_finite()
     done.seconds = time.perf_counter() - started
     progress.remove_task(task)
     return done
+
+
+def _judge_epoch(evaluate: Any, done: Progress, accelerator: Any, finished: bool) -> bool:
+    """Score the epoch that just ended and log it; True where training should stop early."""
+    scores, stop = evaluate(done.log, done.epoch, done.steps, finished)
+    if scores:
+        done.log.append({"step": done.steps, "epoch": done.epoch, **scores})
+        accelerator.log(scores, step=done.steps)
+    return bool(stop)
 
 
 def _count(done: Progress, running: RunningLoss, batch: dict[str, Any], loss: Any, processes: int) -> None:
