@@ -144,6 +144,14 @@ class FeatureCache:
             return None
         return torch.from_numpy(array)
 
+    def meta(self, key: str) -> dict[str, Any]:
+        """What was stored with the entry under `key` (empty if unreadable)."""
+        try:
+            meta: dict[str, Any] = json.loads(self._paths(key)[1].read_text())
+        except (OSError, ValueError):
+            return {}
+        return meta
+
     def put(self, key: str, features: torch.Tensor, meta: dict[str, Any] | None = None) -> Path:
         """Store `features` (bf16 is kept as float32: numpy has no bf16, and the upcast is exact).
 

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from runner.batches import FeatureDataset, TokenDataset, inference_batches, make_loader, training_batches
+from runner.feature_cache import FeatureCache, feature_key, model_fingerprint, token_ids_fingerprint
 from runner.loaded import LoadedRun
 from runner.progress import tracked_predict
 from runner.train import Forward, logits_from_features, logits_from_tokens
@@ -58,24 +59,34 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
             multiple,
             validation_tokens,
         )
-    started = time.perf_counter()
     loaded.classifier.to(accelerator.device)
     train_tokens = accelerator.prepare(
         token_loader(loaded.train_ids, loaded.data.train.labels, loaded, multiple)
     )
-    train_features = extract_features(loaded.classifier, train_tokens, accelerator, progress)
+    cache = FeatureCache() if loaded.recipe.method.cache_features and accelerator.num_processes == 1 else None
+    cost = [0.0]  # what extraction costs, cache hits counted at the first run's price
 
-    def feature_loader(tokens: Any, labels: list[int]) -> Any:
-        features = extract_features(loaded.classifier, tokens, accelerator, progress)
+    def features_of(ids: list[list[int]], tokens: Any) -> torch.Tensor:
+        features, seconds = cached_features(loaded, ids, tokens, accelerator, progress, cache)
+        cost[0] += seconds
+        return features
+
+    train_features = features_of(loaded.train_ids, train_tokens)
+
+    def feature_loader(ids: list[list[int]], tokens: Any, labels: list[int]) -> Any:
+        features = features_of(ids, tokens)
         # Features all have one size: batch them in order.
         batches = inference_batches([0] * len(labels), loaded.recipe.eval.batch_size)
         return accelerator.prepare(make_loader(FeatureDataset(features, labels), batches, pad))
 
-    eval_features = feature_loader(eval_tokens, loaded.data.eval.labels)
+    eval_features = feature_loader(loaded.eval_ids, eval_tokens, loaded.data.eval.labels)
     validation_features = None
     if validation_tokens is not None:
         assert loaded.data.validation is not None
-        validation_features = feature_loader(validation_tokens, loaded.data.validation.labels)
+        assert loaded.validation_ids is not None
+        validation_features = feature_loader(
+            loaded.validation_ids, validation_tokens, loaded.data.validation.labels
+        )
     return TrainingInputs(
         accelerator.prepare(loaded.classifier.head),
         logits_from_features,
@@ -85,7 +96,7 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
         pad,
         1,
         validation_features,
-        time.perf_counter() - started,
+        cost[0],
     )
 
 
@@ -93,6 +104,43 @@ def token_loader(ids: list[list[int]], labels: list[int], loaded: LoadedRun, mul
     """Longest-first batches at the eval batch size: for evaluation and feature extraction."""
     batches = inference_batches([len(x) for x in ids], loaded.recipe.eval.batch_size)
     return make_loader(TokenDataset(ids, labels), batches, loaded.tokenizer.pad_token_id, multiple)
+
+
+def cached_features(
+    loaded: LoadedRun,
+    ids: list[list[int]],
+    tokens: Any,
+    accelerator: Any,
+    progress: Any,
+    cache: FeatureCache | None,
+) -> tuple[torch.Tensor, float]:
+    """The frozen base's features of `ids`, and what extracting them costs (a sweep of heads pays once).
+
+    Under several processes each would have to agree on a hit before the gathering forward passes,
+    and a frozen head gains nothing from them: the cache serves single-process runs.
+    """
+    key = None
+    if cache is not None:
+        source = loaded.source
+        key = feature_key(
+            model_fingerprint(source.name_or_path, source.gguf_file),
+            token_ids_fingerprint(ids),
+            loaded.classifier.pooling,
+            accelerator.mixed_precision,
+            {"dtype": loaded.recipe.model.dtype},
+        )
+        features = cache.get(key)
+        for problem in cache.problems:
+            progress.console.print(f"[yellow]{problem}[/]")
+        cache.problems.clear()
+        if features is not None:
+            return features, float(cache.meta(key).get("seconds", 0.0))
+    started = time.perf_counter()
+    features = extract_features(loaded.classifier, tokens, accelerator, progress)
+    seconds = time.perf_counter() - started
+    if cache is not None and key is not None:
+        cache.put(key, features, {"seconds": seconds, "model": loaded.recipe.model.name})
+    return features, seconds
 
 
 def extract_features(classifier: Any, loader: Any, accelerator: Any, progress: Any) -> torch.Tensor:

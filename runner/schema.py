@@ -113,6 +113,11 @@ class MethodSection:
         "Text vector fed to the head; `auto`: `last` for decoders, `mean` for encoders.",
         choices=("auto", "mean", "first", "last"),
     )
+    cache_features: bool = option(
+        True,
+        "Frozen-base methods: reuse the base features an earlier run computed for the same weights, "
+        "token ids, pooling and precision (on disk under `$FTRUN_CACHE`, default ~/.cache/ftrun/features).",
+    )
     options: Any = field(default_factory=NoOptions, metadata={"nested": True})
 
     def __getattr__(self, key: str) -> Any:

@@ -6,12 +6,15 @@ import json
 import os
 import random
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Frozen-base features cached by one test run must not leak into the user's cache or a later session.
+os.environ["FTRUN_CACHE"] = tempfile.mkdtemp(prefix="ftrun-test-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_IMDB = REPO.parent / "shared" / "data" / "imdb"

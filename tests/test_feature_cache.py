@@ -160,3 +160,39 @@ def test_the_root_is_ftrun_cache_when_set(monkeypatch, tmp_path):
     assert default_root() == tmp_path
     monkeypatch.delenv("FTRUN_CACHE")
     assert default_root().parts[-3:] == (".cache", "ftrun", "features")
+
+
+def test_a_sweep_of_heads_extracts_the_frozen_base_features_once(
+    tiny_bert, data_folder, tmp_path, monkeypatch
+):
+    import json
+    from pathlib import Path
+
+    import runner.inputs as inputs_module
+    from runner import rundir
+    from runner.run import run_recipe
+
+    from .test_run import tiny_recipe
+
+    monkeypatch.setenv("FTRUN_CACHE", str(tmp_path / "cache"))
+    real, calls = inputs_module.extract_features, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inputs_module, "extract_features", counted)
+
+    def run(name, **train):
+        method = {"cache_features": train.pop("cache", True)}
+        recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "linear", train=train, method=method)
+        folder = run_recipe(recipe, Path(f"{name}.toml"))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        return rundir.read_jsonl(folder / "predictions.jsonl"), metrics["train"]["feature_extraction_seconds"]
+
+    _, first_cost = run("first", lr=1e-3)
+    assert len(calls) == 2  # train and eval features
+    cached, cached_cost = run("second", lr=3e-3)
+    assert len(calls) == 2 and cached_cost == first_cost  # reused, and costed at the first run's price
+    fresh, _ = run("uncached", lr=3e-3, cache=False)
+    assert len(calls) == 4 and fresh == cached
