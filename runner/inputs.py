@@ -36,67 +36,69 @@ class TrainingInputs:
 
 
 def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> TrainingInputs:
-    pad = loaded.tokenizer.pad_token_id
     # Under mixed precision, widths that are multiples of 8 fit tensor-core tiles.
     multiple = 8 if accelerator.mixed_precision in ("bf16", "fp16") else 1
-    eval_tokens = accelerator.prepare(
-        token_loader(loaded.eval_ids, loaded.data.eval.labels, loaded, multiple)
-    )
-    validation_tokens = None
+
+    def tokens(ids: list[list[int]], examples: Any) -> Any:
+        return accelerator.prepare(token_loader(ids, examples.labels, loaded, multiple))
+
+    validation = None
     if loaded.validation_ids is not None:
-        assert loaded.data.validation is not None
-        validation_tokens = accelerator.prepare(
-            token_loader(loaded.validation_ids, loaded.data.validation.labels, loaded, multiple)
-        )
-    if not loaded.method.frozen_base:
-        return TrainingInputs(
-            accelerator.prepare(loaded.classifier),
-            logits_from_tokens,
-            TokenDataset(loaded.train_ids, loaded.data.train.labels),
-            [len(ids) for ids in loaded.train_ids],
-            eval_tokens,
-            pad,
-            multiple,
-            validation_tokens,
-        )
-    loaded.classifier.to(accelerator.device)
-    train_tokens = accelerator.prepare(
-        token_loader(loaded.train_ids, loaded.data.train.labels, loaded, multiple)
+        validation = tokens(loaded.validation_ids, loaded.data.validation)
+    inputs = TrainingInputs(
+        loaded.classifier,
+        logits_from_tokens,
+        TokenDataset(loaded.train_ids, loaded.data.train.labels),
+        [len(ids) for ids in loaded.train_ids],
+        tokens(loaded.eval_ids, loaded.data.eval),
+        loaded.tokenizer.pad_token_id,
+        multiple,
+        validation,
     )
+    if not loaded.method.frozen_base:
+        inputs.model = accelerator.prepare(loaded.classifier)
+        return inputs
+    return _over_features(loaded, inputs, tokens(loaded.train_ids, loaded.data.train), accelerator, progress)
+
+
+def _over_features(
+    loaded: LoadedRun, inputs: TrainingInputs, train_tokens: Any, accelerator: Any, progress: Any
+) -> TrainingInputs:
+    """The same inputs for the head alone: every split's tokens replaced by the frozen base's features."""
+    loaded.classifier.to(accelerator.device)
     cache = FeatureCache() if loaded.recipe.method.cache_features and accelerator.num_processes == 1 else None
-    cost = [0.0]  # what extraction costs, cache hits counted at the first run's price
+    cost = 0.0  # what extraction costs, cache hits counted at the first run's price
 
     def features_of(ids: list[list[int]], tokens: Any) -> torch.Tensor:
+        nonlocal cost
         features, seconds = cached_features(loaded, ids, tokens, accelerator, progress, cache)
-        cost[0] += seconds
+        cost += seconds
         return features
 
-    train_features = features_of(loaded.train_ids, train_tokens)
-
     def feature_loader(ids: list[list[int]], tokens: Any, labels: list[int]) -> Any:
-        features = features_of(ids, tokens)
         # Features all have one size: batch them in order.
         batches = inference_batches([0] * len(labels), loaded.recipe.eval.batch_size)
-        return accelerator.prepare(make_loader(FeatureDataset(features, labels), batches, pad))
+        dataset = FeatureDataset(features_of(ids, tokens), labels)
+        return accelerator.prepare(make_loader(dataset, batches, inputs.pad_token_id))
 
-    eval_features = feature_loader(loaded.eval_ids, eval_tokens, loaded.data.eval.labels)
-    validation_features = None
-    if validation_tokens is not None:
-        assert loaded.data.validation is not None
-        assert loaded.validation_ids is not None
-        validation_features = feature_loader(
-            loaded.validation_ids, validation_tokens, loaded.data.validation.labels
+    train_set = FeatureDataset(features_of(loaded.train_ids, train_tokens), loaded.data.train.labels)
+    eval_loader = feature_loader(loaded.eval_ids, inputs.eval_loader, loaded.data.eval.labels)
+    validation = None
+    if inputs.validation_loader is not None:
+        assert loaded.validation_ids is not None and loaded.data.validation is not None
+        validation = feature_loader(
+            loaded.validation_ids, inputs.validation_loader, loaded.data.validation.labels
         )
     return TrainingInputs(
         accelerator.prepare(loaded.classifier.head),
         logits_from_features,
-        FeatureDataset(train_features, loaded.data.train.labels),
+        train_set,
         [0] * len(loaded.train_ids),
-        eval_features,
-        pad,
+        eval_loader,
+        inputs.pad_token_id,
         1,
-        validation_features,
-        cost[0],
+        validation,
+        cost,
     )
 
 
