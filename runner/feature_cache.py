@@ -52,31 +52,41 @@ def feature_key(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def model_fingerprint(name_or_path: str, gguf_file: str | None = None, commit_hash: str | None = None) -> str:
+def model_fingerprint(name_or_path: str, gguf_file: str | None = None, revision: str | None = None) -> str:
     """Identifies the weights without reading them (hashing gigabytes each run would cost more than
     some extractions).
 
-    A local folder is fingerprinted by its weight and config files' names, sizes and modification
-    times: `save_pretrained`, a download or any edit rewrites a file and so changes its mtime. The
-    only way to fool it is to replace weights by different ones of the same size while deliberately
-    keeping the old mtime; a mere copy (new mtime) costs one re-extraction, never a wrong answer.
-    A hub model is fingerprinted by its commit hash (transformers records it as
-    `config._commit_hash`), which names the files' content exactly.
+    A folder is fingerprinted by its weight and config files' names, sizes and modification times:
+    `save_pretrained`, a download or any edit rewrites a file and so changes its mtime. The only way
+    to fool it is to replace weights by different ones of the same size while deliberately keeping
+    the old mtime; a mere copy (new mtime) costs one re-extraction, never a wrong answer. A hub id
+    is looked up in the local hub cache, whose snapshot folder is named after the commit (a content
+    address); one not found there is fingerprinted by id and revision alone.
     """
     path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        files = [
+    folder = path if path.is_dir() else _hub_snapshot(name_or_path, revision)
+    described: dict[str, Any] = {"name": name_or_path, "revision": revision, "gguf": gguf_file}
+    if folder is not None:
+        described["folder"] = str(folder.resolve())
+        described["files"] = [
             (f.name, f.stat().st_size, f.stat().st_mtime_ns)
-            for f in sorted(path.iterdir())
+            for f in sorted(folder.iterdir())
             if f.is_file()
             and (f.suffix in WEIGHT_SUFFIXES or f.name in CONFIG_FILES)
             and (gguf_file is None or f.suffix != ".gguf" or f.name == gguf_file)
         ]
-        described: dict[str, Any] = {"folder": str(path.resolve()), "files": files}
-    else:
-        described = {"hub": name_or_path, "commit": commit_hash}
-    described["gguf"] = gguf_file
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
+    """The local snapshot folder of a hub model (offline: only what is already downloaded)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        config = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except Exception:  # an id the hub library rejects cannot be in its cache either
+        return None
+    return Path(config).parent if isinstance(config, str) else None
 
 
 def token_ids_fingerprint(input_ids: Iterable[Sequence[int]]) -> str:

@@ -91,10 +91,25 @@ def test_model_fingerprint_changes_when_a_weight_file_is_rewritten(tmp_path):
     assert model_fingerprint(str(tmp_path)) != before
 
 
-def test_model_fingerprint_of_a_hub_id_is_its_commit():
-    first = model_fingerprint("org/model", commit_hash="a" * 40)
-    assert model_fingerprint("org/model", commit_hash="a" * 40) == first
-    assert model_fingerprint("org/model", commit_hash="b" * 40) != first
+def test_model_fingerprint_of_a_hub_model_is_its_snapshot_folder(tmp_path, monkeypatch):
+    # The hub cache keeps each commit in snapshots/<commit>/: another commit is another folder.
+    for commit in ("a" * 40, "b" * 40):
+        (tmp_path / commit).mkdir()
+        (tmp_path / commit / "config.json").write_text("{}")
+    monkeypatch.setattr(
+        "huggingface_hub.try_to_load_from_cache",
+        lambda repo_id, filename, revision=None: str(tmp_path / (revision or "a" * 40) / filename),
+    )
+    main = model_fingerprint("org/model")
+    assert model_fingerprint("org/model") == main
+    assert model_fingerprint("org/model", revision="b" * 40) != main
+
+
+def test_model_fingerprint_of_an_uncached_hub_id_is_its_name_and_revision():
+    assert model_fingerprint("no-such-org/no-such-model") == model_fingerprint("no-such-org/no-such-model")
+    assert model_fingerprint("no-such-org/no-such-model", revision="v2") != model_fingerprint(
+        "no-such-org/no-such-model"
+    )
 
 
 def test_a_half_written_temporary_file_is_never_returned(cache):
