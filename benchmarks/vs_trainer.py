@@ -75,6 +75,7 @@ class Setting:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.1
+    max_steps: int = 0  # stop both systems after this many optimizer steps (0: every epoch); for quick looks
 
 
 @dataclass
@@ -118,6 +119,11 @@ def examples_hash(texts: list[str], labels: list[int]) -> str:
 
 def real_tokens(tokenizer, texts: list[str], max_length: int) -> int:
     return sum(len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
+
+
+def tokens_seen(examples: int, epoch_tokens: int, epoch_examples: int) -> int:
+    """Real tokens in `examples` training examples: exact for whole epochs, an average under max_steps."""
+    return round(examples * epoch_tokens / epoch_examples)
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -209,6 +215,7 @@ def run_trainer(method: str, s: Setting, batch_size: int) -> Measured:
             per_device_train_batch_size=batch_size,
             per_device_eval_batch_size=32,
             num_train_epochs=epochs,
+            max_steps=s.max_steps or -1,
             learning_rate=lr,
             lr_scheduler_type="linear",
             warmup_steps=0,
@@ -237,10 +244,11 @@ def run_trainer(method: str, s: Setting, batch_size: int) -> Measured:
         logits = trainer.predict(eval_set).predictions
     logits = logits[0] if isinstance(logits, tuple) else logits
     accuracy = float((torch.as_tensor(logits).argmax(-1) == torch.tensor(eval_labels)).float().mean())
-    tokens = real_tokens(tokenizer, train_texts, s.max_length) * epochs
-    measured = Measured(
-        method, "trainer", batch_size, len(train_texts) * epochs, tokens, seconds, peak_memory_mb(), accuracy
-    )
+    examples = len(train_texts) * epochs
+    if s.max_steps:
+        examples = min(examples, trainer.state.global_step * batch_size)
+    tokens = tokens_seen(examples, real_tokens(tokenizer, train_texts, s.max_length), len(train_texts))
+    measured = Measured(method, "trainer", batch_size, examples, tokens, seconds, peak_memory_mb(), accuracy)
     if method == "full":
         measured.mfu = model_flops_utilisation(
             non_embedding_parameters(model.base_model), measured.tokens_per_s
@@ -278,6 +286,7 @@ def run_ftrun(method: str, s: Setting, batch_size: int) -> Measured:
                     "batch_size": batch_size,
                     "precision": "bf16" if s.bf16 else "fp32",
                     "seed": SEED,
+                    "max_steps": s.max_steps,
                 },
                 "eval": {"latency_examples": 0, "every_epoch": False},
                 "output": {"dir": out, "save_model": False, "run_name": method},
@@ -290,14 +299,14 @@ def run_ftrun(method: str, s: Setting, batch_size: int) -> Measured:
     from transformers import AutoTokenizer
 
     train_texts, _ = read_split(s.data, "train", s.train)
-    tokens = real_tokens(AutoTokenizer.from_pretrained(s.model), train_texts, s.max_length) * epochs
     train = metrics["train"]
+    epoch_tokens = real_tokens(AutoTokenizer.from_pretrained(s.model), train_texts, s.max_length)
     measured = Measured(
         method,
         "ftrun",
         batch_size,
         train["examples_seen"],
-        tokens,
+        tokens_seen(train["examples_seen"], epoch_tokens, len(train_texts)),
         train["seconds"],
         peak_memory_mb(),
         metrics["accuracy"],
@@ -398,6 +407,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--methods", default="full,lora,linear")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick looks)")
     parser.add_argument("--json", help="also write the results here")
     return parser.parse_args()
 
@@ -405,7 +415,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     bf16 = {"auto": native_bf16(), "bf16": True, "fp32": False}[args.precision]
-    s = Setting(args.data, args.model, args.train, args.eval, args.max_length, bf16)
+    s = Setting(args.data, args.model, args.train, args.eval, args.max_length, bf16, max_steps=args.max_steps)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows: list[Measured] = []
     for batch_spec in args.batch_sizes.split(","):
