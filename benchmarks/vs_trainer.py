@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import gzip
 import hashlib
 import itertools
@@ -130,7 +131,9 @@ def tokens_seen(examples: int, epoch_tokens: int, epoch_examples: int) -> int:
 
 
 def reset_peak_memory() -> None:
+    gc.collect()  # the previous system's model and optimizer, held in reference cycles
     if torch.cuda.is_available():
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         return
     try:  # Linux: "5" resets this process's peak RSS (VmHWM), so each system gets its own peak
@@ -388,6 +391,16 @@ def native_bf16() -> bool:
     return _cpu_has_native_bf16()
 
 
+def out_of_memory_is_skipped(run, method: str, s: Setting, batch_size: int) -> Measured | None:
+    """A system that runs out of GPU memory at a searched batch loses its row, not the whole table."""
+    try:
+        return run(method, s, batch_size)
+    except torch.cuda.OutOfMemoryError:
+        print(f"{run.__name__} {method} batch {batch_size}: out of GPU memory, row skipped", flush=True)
+        torch.cuda.empty_cache()
+        return None
+
+
 def parse_args() -> argparse.Namespace:
     from runner.model import resolve_source
     from runner.schema import ModelSection
@@ -409,6 +422,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick looks)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--markdown", help="also write the table (with date and machine) here")
     return parser.parse_args()
 
 
@@ -425,15 +439,19 @@ def main() -> None:
         # Full fine-tuning alone is measured at a searched batch: it is what MFU is reported for.
         methods = args.methods.split(",") if batch_spec != "max" else ["full"]
         for method in methods:
-            rows.append(run_trainer(method, s, batch))
-            rows.append(run_ftrun(method, s, batch))
+            for run in (run_trainer, run_ftrun):
+                measured = out_of_memory_is_skipped(run, method, s, batch)
+                rows += [measured] if measured else []
     about = machine()
-    print(
-        f"\n{about['date']} · {about['gpu'] or about['cpu']} · {about['threads']} threads · "
+    report = (
+        f"{about['date']} · {about['gpu'] or about['cpu']} · {about['threads']} threads · "
         f"torch {about['torch']} · transformers {about['transformers']} · bf16 {bf16} · "
-        f"{s.train} train / {s.eval} eval reviews · {s.max_length} tokens · model {Path(s.model).name}"
+        f"{s.train} train / {s.eval} eval reviews · {s.max_length} tokens · model {Path(s.model).name}\n\n"
+        + table(rows)
     )
-    print(table(rows))
+    print("\n" + report)
+    if args.markdown:
+        Path(args.markdown).write_text(report + "\n")
     if args.json:
         result = {
             "machine": about,
