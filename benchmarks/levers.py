@@ -42,6 +42,7 @@ class Lever:
     bf16_weights: bool = False
     compile: bool = False
     clip_foreach: bool | None = None
+    config: dict[str, object] = field(default_factory=dict)  # model config overrides (dropout)
 
 
 LEVERS = {
@@ -53,6 +54,10 @@ LEVERS = {
         Lever("foreach_clip", clip_foreach=True),
         Lever("pad_to_8", pad_multiple=8),
         Lever("eager_attention", attention="eager"),
+        Lever("eager_fused", attention="eager", optimizer={"fused": True}),
+        # Changes training, not only speed: accuracy must be checked before adopting it.
+        Lever("no_attention_dropout", config={"attention_probs_dropout_prob": 0.0}),
+        Lever("no_dropout", config={"attention_probs_dropout_prob": 0.0, "hidden_dropout_prob": 0.0}),
         Lever("bf16_weights", bf16_weights=True, optimizer={"fused": True}),
         Lever("compile", compile=True, optimizer={"fused": True}),
     )
@@ -95,7 +100,7 @@ def make_step(lever: Lever) -> Callable[[dict[str, torch.Tensor]], None]:
     from transformers import AutoModel
 
     torch.manual_seed(0)
-    backbone = AutoModel.from_pretrained(model_path(), attn_implementation=lever.attention)
+    backbone = AutoModel.from_pretrained(model_path(), attn_implementation=lever.attention, **lever.config)
     model = Classifier(backbone, Head(384, 1000, 2, 0.1), "mean")
     if lever.bf16_weights:
         model = model.bfloat16()

@@ -85,8 +85,11 @@ def main() -> None:
     parser.add_argument("--method", default="full", choices=("full", "lora"))
     parser.add_argument("--systems", default="trainer,ftrun")
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave it)")
     parser.add_argument("--ops", action="store_true", help="also print the top torch operators")
     args = parser.parse_args()
+    if args.threads:
+        vs_trainer.torch.set_num_threads(args.threads)
     setting = vs_trainer.Setting(
         data=str(vs_trainer.REPO.parent / "shared" / "data" / "imdb"),
         model=default_model(),

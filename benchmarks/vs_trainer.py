@@ -383,6 +383,11 @@ def machine() -> dict[str, str | int | None]:
     }
 
 
+def model_name(path: str) -> str:
+    parts = Path(path).parts
+    return "/".join(parts[-2:]) if parts[-1] == "model" else parts[-1]  # the embedded MiniLM: pkg/model
+
+
 def native_bf16() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
@@ -420,6 +425,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--methods", default="full,lora,linear")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads for both systems (0: torch's default, the cores)",
+    )
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick looks)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--markdown", help="also write the table (with date and machine) here")
@@ -428,6 +439,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.threads:
+        # On a shared machine fewer threads than cores avoids waiting at every parallel region for a
+        # thread another process has preempted.
+        torch.set_num_threads(args.threads)
     bf16 = {"auto": native_bf16(), "bf16": True, "fp32": False}[args.precision]
     s = Setting(args.data, args.model, args.train, args.eval, args.max_length, bf16, max_steps=args.max_steps)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -446,7 +461,7 @@ def main() -> None:
     report = (
         f"{about['date']} · {about['gpu'] or about['cpu']} · {about['threads']} threads · "
         f"torch {about['torch']} · transformers {about['transformers']} · bf16 {bf16} · "
-        f"{s.train} train / {s.eval} eval reviews · {s.max_length} tokens · model {Path(s.model).name}\n\n"
+        f"{s.train} train / {s.eval} eval reviews · {s.max_length} tokens · model {model_name(s.model)}\n\n"
         + table(rows)
     )
     print("\n" + report)
