@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,13 +37,13 @@ BF16 = False  # set in main(): bf16 autocast where the CPU has native bf16
 @dataclass
 class Lever:
     name: str
-    optimizer: dict[str, object] = field(default_factory=dict)  # extra AdamW arguments
+    optimizer: dict[str, Any] = field(default_factory=dict)  # extra AdamW arguments
     pad_multiple: int = 1
     attention: str = "sdpa"  # transformers 5 picks sdpa for BERT by default
     bf16_weights: bool = False
     compile: bool = False
     clip_foreach: bool | None = None
-    config: dict[str, object] = field(default_factory=dict)  # model config overrides (dropout)
+    config: dict[str, Any] = field(default_factory=dict)  # model config overrides (dropout)
 
 
 LEVERS = {

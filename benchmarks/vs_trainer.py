@@ -330,25 +330,30 @@ def largest_batch(s: Setting, limit: int = 1024) -> int:
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(s.model, num_labels=2).cuda()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
     fits, batch = 0, 8
     while batch <= limit:
         try:
-            ids = torch.randint(1000, 2000, (batch, s.max_length), device="cuda")
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=s.bf16):
-                loss = model(input_ids=ids, labels=torch.zeros(batch, dtype=torch.long, device="cuda")).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            torch.cuda.synchronize()
-            fits, batch = batch, batch * 2
+            training_step(model, optimizer, batch, s)
         except torch.cuda.OutOfMemoryError:
             break
-        finally:
-            loss = ids = None  # free before the next, larger try
+        fits, batch = batch, batch * 2
     del model, optimizer
+    gc.collect()
     torch.cuda.empty_cache()
     return fits
+
+
+def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: int, s: Setting) -> None:
+    # Token ids far from the pad id: every position is real, the longest batch this length allows.
+    ids = torch.randint(1000, 2000, (batch, s.max_length), device="cuda")
+    labels = torch.zeros(batch, dtype=torch.long, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=s.bf16):
+        loss = model(input_ids=ids, labels=labels).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
 
 
 # --- report ---------------------------------------------------------------------------------------
