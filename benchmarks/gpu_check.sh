@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# One GPU: seed recipes in bf16 on a random OPT-350m (samples/s, peak memory) and the embedded MiniLM
-# (fp16 weights) on 4,000 / 2,000 IMDb reviews (accuracy). Needs .devcarry/ (prepare_device_carry.sh).
-# Writes $OUT/gpu_runs.json, $OUT/compare.md, $OUT/log.txt. EXTRA="--set ..." is added to every run
-# (a CPU dry run: EXTRA="--set train.max_steps=2 --set data.train_size=16 --set data.eval_size=8").
+# One GPU, no network, about 10 minutes: benchmarks/vs_trainer.py (ftrun against the Hugging Face
+# Trainer, same process) on a random model with OPT-350m's architecture, 512 tokens, batch 8 and the
+# largest batch that fits, with model FLOPs utilisation. Writes $OUT/vs_trainer.{md,json}, $OUT/log.txt.
+# VS_TRAINER="..." replaces its size arguments (default below).
+# SEED_RUNS=1 adds the older check (several more minutes): seed recipes in bf16 on the random OPT-350m
+# (samples/s, peak memory) and the embedded MiniLM (fp16 weights) on 4,000 / 2,000 IMDb reviews
+# (accuracy), written to $OUT/gpu_runs.json and $OUT/compare.md. EXTRA="--set ..." is added to each
+# of those runs (a CPU dry run: EXTRA="--set train.max_steps=2 --set data.train_size=16 --set data.eval_size=8").
+# Needs .devcarry/ (prepare_device_carry.sh). Untested on a GPU so far (written without one).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl
@@ -12,6 +17,10 @@ runs=/tmp/gpu-runs; rm -rf $runs
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, transformers, peft, accelerate, datasets, pyarrow; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'accelerate', accelerate.__version__, 'datasets', datasets.__version__, 'pyarrow', pyarrow.__version__)"
 python3 benchmarks/random_model.py /tmp/opt350m-random .devcarry/minilm16
+python3 benchmarks/vs_trainer.py --model /tmp/opt350m-random --data .devcarry/imdb \
+  ${VS_TRAINER:---train 1000 --eval 200 --max-length 512 --methods full,lora,linear --batch-sizes 8,max} \
+  --json "$OUT/vs_trainer.json" --markdown "$OUT/vs_trainer.md"
+if [ "${SEED_RUNS:-0}" = 1 ]; then
 for m in full lora linear prompt-linear; do
   python3 -m runner recipes/$m.toml --set 'model.name="/tmp/opt350m-random"' --set 'data.source="./.devcarry/imdb"' \
     --set data.train_size=1600 --set data.eval_size=400 --set train.epochs=1 --set train.precision=bf16 \
@@ -33,4 +42,5 @@ for p in sorted(pathlib.Path(sys.argv[1]).rglob("metrics.json")):
     rows[str(p.parent.relative_to(sys.argv[1]))] = {k: m[k] for k in ("method", "model", "accuracy", "accuracy_ci95", "latency", "train", "params", "peak_memory_mb", "precision", "device", "data", "versions")}
 pathlib.Path(sys.argv[2]).write_text(json.dumps(rows, indent=1))
 PY
+fi
 } 2>&1 | tee "$OUT/log.txt"
