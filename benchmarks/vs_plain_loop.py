@@ -17,8 +17,8 @@ from transformers import AutoModel, AutoTokenizer
 
 from runner import recipe as recipes
 from runner.data import load_data
-from runner.model import resolve_source
 from runner.devices import cpu_has_native_bf16
+from runner.model import resolve_source
 from runner.run import run_recipe
 from runner.schema import DataSection, ModelSection
 

@@ -118,4 +118,6 @@ def collate(
         input_ids = torch.nn.functional.pad(input_ids, (0, width - input_ids.shape[1]), value=pad_token_id)
     batch["input_ids"] = input_ids
     batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
+    # Counted here, on the CPU: summing the mask on a GPU would wait for it at every step.
+    batch["num_tokens"] = int(lengths.sum())  # type: ignore[assignment]
     return batch

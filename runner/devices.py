@@ -46,6 +46,14 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def attention_kernels(requested: str, base_trains: bool) -> tuple[str | None, str | None]:
+    """(while training, while serving) attention implementations; None keeps the library's choice."""
+    if requested != "auto":
+        return requested, requested
+    on_cpu = not torch.cuda.is_available()
+    return ("eager" if on_cpu and base_trains else None), None
+
+
 def check_tracker(name: str) -> None:
     """The tracker `train.log_with` names is installed (the schema already checked its name)."""
     import accelerate.utils

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from runner import methods
 from runner.data import LoadedData, load_data
+from runner.devices import attention_kernels
 from runner.model import (
     Classifier,
     Head,
@@ -19,6 +20,7 @@ from runner.model import (
     load_backbone,
     load_tokenizer,
     resolve_source,
+    use_attention,
 )
 from runner.schema import Recipe
 
@@ -36,6 +38,7 @@ class LoadedRun:
     train_ids: list[list[int]]
     eval_ids: list[list[int]]
     validation_ids: list[list[int]] | None  # None: no validation split
+    serving_attention: str | None  # the attention kernel for evaluation and latency (None: as loaded)
 
     @property
     def trainable_parameters(self) -> int:
@@ -73,6 +76,10 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
     )
     pooling = choose_pooling(recipe.method.pooling, backbone.config, method.frozen_base)
+    training, serving = attention_kernels(recipe.model.attention, base_trains=not method.frozen_base)
+    loaded_with: str | None = getattr(getattr(backbone, "config", None), "_attn_implementation", None)
+    serving = serving or loaded_with
+    use_attention(backbone, training)
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
     return LoadedRun(
         recipe,
@@ -86,4 +93,5 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         train_ids,
         eval_ids,
         validation_ids,
+        serving,
     )

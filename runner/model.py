@@ -81,6 +81,12 @@ def load_backbone(source: ModelSource, dtype: str, pad_token_id: int | None) -> 
     return backbone
 
 
+def use_attention(backbone: Any, implementation: str | None) -> None:
+    """Switch the attention kernel of a loaded backbone (a peft wrapper passes it through)."""
+    if implementation and hasattr(backbone, "set_attn_implementation"):
+        backbone.set_attn_implementation(implementation)
+
+
 def is_decoder(config: Any) -> bool:
     """Causal LMs see only the past, so their summary of a text is its last token."""
     from transformers.models.auto.modeling_auto import (

@@ -16,6 +16,7 @@ from runner.errors import RunFolderError
 from runner.inputs import TrainingInputs, training_inputs
 from runner.latency import measure_latency
 from runner.loaded import LoadedRun, load_run
+from runner.model import use_attention
 from runner.progress import progress_bars, tracked_predict
 from runner.schema import Recipe
 from runner.train import fit
@@ -94,6 +95,7 @@ def _train_and_evaluate(
         )
         best = judge.best_weights if judge else None
         restored = best is not None and best.restore()
+        use_attention(accelerator.unwrap_model(inputs.model), loaded.serving_attention)
         scores = None
         if loaded.data.validation is not None:
             history = validation.per_epoch(progress.log, validation.VALIDATION_KEY)

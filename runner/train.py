@@ -100,11 +100,20 @@ class RunningLoss:
         }
 
 
+def adamw(parameters: list[nn.Parameter], cfg: TrainSection) -> torch.optim.Optimizer:
+    """Fused AdamW where torch has it for the device (one kernel for all weights: measured 1.06-1.3x
+    faster per CPU step than the per-tensor loop), the plain one elsewhere."""
+    try:
+        return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without the fused kernel
+        return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 def optimizer_and_scheduler(model: nn.Module, cfg: TrainSection, plan: StepPlan) -> tuple[Any, Any]:
     from transformers import get_scheduler
 
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = adamw(trainable, cfg)
     scheduler = get_scheduler(
         cfg.scheduler,
         optimizer,
@@ -157,8 +166,7 @@ def fit(
             progress.advance(task)
             if done.steps % cfg.log_every == 0 or done.steps == plan.total_steps:
                 _log(done, running, epoch, scheduler, accelerator, progress, task)
-            if checkpoints and checkpoints.due(done.steps, epoch_ended=False):
-                _checkpoint(checkpoints, accelerator, done, running, started)
+            _checkpoint_if_due(checkpoints, accelerator, done, running, started, plan, epoch_ended=False)
             if done.steps >= plan.total_steps:
                 break
         running.check_finite()
@@ -167,8 +175,7 @@ def fit(
             done.stopped_early = True
             break
         model.train()
-        if checkpoints and checkpoints.due(done.steps, epoch_ended=True):
-            _checkpoint(checkpoints, accelerator, done, running, started)
+        _checkpoint_if_due(checkpoints, accelerator, done, running, started, plan, epoch_ended=True)
     running.check_finite()
     done.seconds = time.perf_counter() - started
     progress.remove_task(task)
@@ -188,8 +195,7 @@ def _count(done: Progress, running: RunningLoss, batch: dict[str, Any], loss: An
     examples = len(batch["labels"]) * processes
     done.batches_in_epoch += 1
     done.examples += examples
-    if "attention_mask" in batch:
-        done.tokens += int(batch["attention_mask"].sum()) * processes
+    done.tokens += batch.get("num_tokens", 0) * processes
     running.add(loss, examples, done.steps + 1)
 
 
@@ -215,6 +221,20 @@ def _log(
     accelerator.log({k: v for k, v in row.items() if k != "step"}, step=done.steps)
     progress.update(task, info=f"loss {row['loss']:.4f} · {row['examples_per_s']:.1f} ex/s")
     running.reset(now)
+
+
+def _checkpoint_if_due(
+    checkpoints: Checkpoints | None,
+    accelerator: Any,
+    done: Progress,
+    running: RunningLoss,
+    started: float,
+    plan: StepPlan,
+    epoch_ended: bool,
+) -> None:
+    # The last step needs no checkpoint: the model is saved right after training.
+    if checkpoints and done.steps < plan.total_steps and checkpoints.due(done.steps, epoch_ended):
+        _checkpoint(checkpoints, accelerator, done, running, started)
 
 
 def _checkpoint(
