@@ -147,7 +147,19 @@ CASES = {
     "few-shot more than the data": recipe_case(
         '[method]\nname = "prompt-linear"\nfew_shot = 100\n', "method.few_shot"
     ),
+    "unknown tracker": recipe_case('[train]\nlog_with = "nosuch"\n', "train.log_with"),
+    "gguf file for a model that is not gguf": recipe_case(
+        '[model]\nname = "embedded-minilm"\ngguf_file = "x.gguf"\n', "model.gguf_file"
+    ),
+    "keep_best without a validation split": recipe_case(
+        "[train]\nkeep_best = true\n", "data.validation_size"
+    ),
+    "validation split and size both": recipe_case(
+        '[data]\nvalidation_size = 5\nvalidation_split = "train[:5]"\n', "data.validation_split"
+    ),
     # --- --resume ---------------------------------------------------------------------------------
+    "resume command on a folder that is not a run": Case(("resume", "{ws}/data"), "{ws}/data"),
+    "resume command on a finished run": Case(("resume", OUT + "/finished"), "already finished"),
     "resume a folder that is not a run": recipe_case("", "{ws}/data", "--resume", "{ws}/data"),
     "resume a missing folder": recipe_case("", "{ws}/gone: no such folder", "--resume", "{ws}/gone"),
     "resume a finished run": recipe_case("", "already finished", "--resume", OUT + "/finished"),
