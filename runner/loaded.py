@@ -54,6 +54,9 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         f"[bold]ftrun[/] {recipe_path} · method [cyan]{recipe.method.name}[/] · model {recipe.model.name}",
         soft_wrap=True,
     )
+    source = resolve_source(recipe.model)
+    method = methods.get(recipe.method.name)
+    method.check_model(recipe, source)  # before data and weights load: a wrong module name costs a second
     data = load_data(recipe.data)
     for note in data.notes:
         console.print(f"[yellow]{note}[/]")
@@ -61,9 +64,7 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         f"data: {len(data.train)} train / {len(data.eval)} eval examples from {recipe.data.source}",
         soft_wrap=True,
     )
-    source = resolve_source(recipe.model)
     tokenizer = load_tokenizer(source)
-    method = methods.get(recipe.method.name)
     # Before the model loads: a prompt too long for max_length or too many few-shot examples fail fast.
     prompt = method.prompt(recipe, tokenizer, data.train)
     train_ids = method.encode(data.train.texts, tokenizer, recipe, prompt)

@@ -81,6 +81,20 @@ def load_backbone(source: ModelSource, dtype: str, pad_token_id: int | None) -> 
     return backbone
 
 
+def module_names(source: ModelSource) -> set[str]:
+    """The backbone's module names, from its config alone: built on the meta device, no weights load."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = AutoConfig.from_pretrained(source.name_or_path, gguf_file=source.gguf_file)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"model.name: cannot load {source.name_or_path}: {first_line(error)}") from None
+    with init_empty_weights():
+        skeleton = AutoModel.from_config(config)
+    return {name for name, _ in skeleton.named_modules()}
+
+
 def use_attention(backbone: Any, implementation: str | None) -> None:
     """Switch the attention kernel of a loaded backbone (a peft wrapper passes it through)."""
     if implementation and hasattr(backbone, "set_attn_implementation"):

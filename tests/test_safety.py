@@ -96,3 +96,20 @@ def test_resumed_training_time_is_carried_over(tiny_bert, data_folder, tmp_path,
     metrics = json.loads((folder / "metrics.json").read_text())
     assert saved["seconds"] > 0 and metrics["train"]["seconds"] > saved["seconds"]
     assert torch.isfinite(torch.tensor(metrics["train"]["seconds"]))
+
+
+def test_lora_target_modules_that_match_nothing_fail_before_data_or_weights_load(
+    tiny_bert, data_folder, tmp_path, monkeypatch
+):
+    import runner.loaded as loaded_module
+    from runner.errors import ModelError
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded before the module names were checked")
+
+    monkeypatch.setattr(loaded_module, "load_data", no_data)
+    recipe = tiny_recipe(
+        tiny_bert, data_folder, tmp_path, "lora", method={"lora_target_modules": ["q_proj", "query"]}
+    )
+    with pytest.raises(ModelError, match=r"\['q_proj'\] match no module .* 'query'"):
+        run_recipe(recipe, Path("targets.toml"))

@@ -23,6 +23,21 @@ class PeftMethod(Method):
         """The peft config for this method's options (task type FEATURE_EXTRACTION: ftrun owns the head)."""
         raise NotImplementedError
 
+    def check_model(self, recipe: Recipe, source: Any) -> None:
+        from runner.model import module_names
+
+        targets = getattr(self.own_options(recipe), self.target_key)
+        if not targets:
+            return  # peft's own choice for the architecture
+        names = module_names(source)
+        missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+        if missing:
+            leaves = sorted({n.rsplit(".", 1)[-1] for n in names if n})
+            raise ModelError(
+                f"method.{self.target_key}: {missing} match no module of {recipe.model.name}; "
+                f"its modules are named {leaves}"
+            )
+
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         from peft import get_peft_model
 

@@ -33,6 +33,9 @@ class Method:
         options = recipe.method.options
         return options if isinstance(options, self.options) else self.options()
 
+    def check_model(self, recipe: Recipe, source: Any) -> None:
+        """Mistakes that the model's architecture reveals, found before any weights or data load."""
+
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         """Freeze or wrap parts of the classifier before training."""
         return classifier
