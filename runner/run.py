@@ -119,7 +119,7 @@ def _write_run_folder(
     if recipe.output.save_model:
         description = results.head_description(
             recipe, loaded.source, pooling, loaded.classifier.head.in_features, loaded.prompt
-        )
+        ) | {"model_name": recipe.model.name, "head_dropout": recipe.method.head_dropout}
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
     trainable, total = loaded.trainable_parameters, loaded.total_parameters
     latency = _latency(loaded, accelerator)

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 class Linear(Method):
     name = "linear"
     frozen_base = True
-    saves_backbone = False
 
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         freeze(classifier.backbone)
