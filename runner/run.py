@@ -16,6 +16,7 @@ from runner.errors import RunFolderError
 from runner.inputs import TrainingInputs, training_inputs
 from runner.latency import measure_latency
 from runner.loaded import LoadedRun, load_run
+from runner.modelcard import write_model_card
 from runner.progress import progress_bars, tracked_predict
 from runner.schema import Recipe
 from runner.train import fit
@@ -140,6 +141,7 @@ def _write_run_folder(
         environment=results.environment(accelerator),
     )
     rundir.write_json(folder / "metrics.json", metrics)
+    write_model_card(folder, recipe, metrics)  # it reports the metrics, so it comes after them
     return metrics
 
 
