@@ -78,7 +78,8 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
     lines = [
         f"# {run_name}",
         "",
-        f"A text classifier fine-tuned with ftrun by **{recipe.method.name}** from {base}{revision}: {config['pooling']} pooling, then a "
+        f"A text classifier fine-tuned with ftrun by **{recipe.method.name}** from {base}{revision}: "
+        f"{config['pooling']} pooling, then a "
         + (f"{config['head_hidden']}-unit MLP head." if config["head_hidden"] else "linear head."),
         f"Labels: {', '.join(f'`{label}`' for label in recipe.data.labels)}.",
         "",
