@@ -183,6 +183,39 @@ def compare(
             typer.echo(f"wrote {path}", err=True)
 
 
+@app.command(
+    help="Classify texts with a finished run's model: a table of label and probability per text.\n\n"
+    'Examples: ftrun predict outputs/lora "A wonderful film." "Dull."  ·  '
+    "ftrun predict outputs/lora --file reviews.csv --text-column review --json  ·  "
+    "cat texts.txt | ftrun predict outputs/lora -"
+)
+def predict(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run's folder.")],
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="TEXT...", help="Texts to classify; - reads stdin, one per line."),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="txt (one text per line), csv or jsonl file of texts.", metavar="FILE")
+    ] = None,
+    text_column: Annotated[
+        str, typer.Option(help="The column holding the text in a csv or jsonl file.")
+    ] = "text",
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON line per text, with every label's probability.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write JSON lines to this file, with a progress bar.", metavar="FILE")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 32,
+    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
+) -> None:
+    from runner import predict as predicting
+
+    chosen = predicting.read_texts(texts or [], file, text_column)
+    predicting.run_predict(run_dir, chosen, batch_size=batch_size, device=device, as_json=json_, out=out)
+
+
 def report(error: FtrunError) -> None:
     """Each problem of a user error on one line of its own."""
     for problem in error.problems or [str(error)]:

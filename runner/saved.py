@@ -35,6 +35,19 @@ class SavedModel:
         return methods.get(self.config.method).encode(texts, self.tokenizer, recipe, self.config.prompt)
 
 
+def finished_run(run_dir: Path) -> Path:
+    """A finished run folder with a saved model, or a one-line RunFolderError saying what it is not."""
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: no such folder")
+    if not (run_dir / "recipe.toml").is_file() and not (run_dir / "metrics.json").is_file():
+        raise RunFolderError(f"{run_dir}: not a run folder (no recipe.toml or metrics.json)")
+    if not (run_dir / "metrics.json").is_file():
+        raise RunFolderError(f"{run_dir}: the run has not finished (no metrics.json); ftrun resume {run_dir}")
+    if not (run_dir / "model" / "config.json").is_file():
+        raise RunFolderError(f"{run_dir}: the run saved no model (output.save_model = false, or an eval run)")
+    return run_dir
+
+
 def load_saved_model(model_dir: str | Path) -> SavedModel:
     """The classifier (eval mode), tokenizer and config saved in a run's `model/` folder."""
     from transformers import AutoTokenizer
