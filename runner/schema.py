@@ -160,6 +160,11 @@ class TrainSection:
             "trackio",
         ),
     )
+    tracker_project: str = option(
+        "ftrun",
+        "Tracker project every run logs into, each run named after its run folder "
+        "(tensorboard: `<output.dir>/tensorboard/<project>/<run>`).",
+    )
     early_stopping_patience: int = option(
         0,
         "Stop after this many epochs without a better validation accuracy "

@@ -154,10 +154,10 @@ def test_gradient_accumulation_takes_one_optimizer_step_per_group_of_batches(
     assert metrics["train"]["effective_batch_size"] == 24
 
 
-def test_log_with_tensorboard_writes_event_files_in_the_run_folder(tiny_bert, data_folder, tmp_path):
+def test_log_with_tensorboard_writes_event_files_in_the_projects_folder(tiny_bert, data_folder, tmp_path):
     pytest.importorskip("tensorboard")
     recipe = tiny_recipe(
         tiny_bert, data_folder, tmp_path, "linear", train={"epochs": 1, "log_with": "tensorboard"}
     )
     folder = run_recipe(recipe, Path("tracked.toml"))
-    assert list(folder.rglob("events.out.tfevents.*"))
+    assert list((tmp_path / "tensorboard" / "ftrun" / folder.name).rglob("events.out.tfevents.*"))
