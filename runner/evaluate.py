@@ -78,13 +78,21 @@ def evaluate_run(
 
 
 def eval_recipe(folder: Path, source: str, split: str | None, settings: list[str]) -> tuple[Recipe, Recipe]:
-    """(the recipe scored with, the run's own): the run's recipe with the new data settings."""
+    """(the recipe scored with, the run's own recipe): the run's recipe with the new data settings.
+
+    Both name the saved model as `model.name`: the model the run started from may be gone (a run
+    folder copied to another machine), and the saved folder is what is scored.
+    """
     for setting in settings:
         if not setting.startswith("data."):
             raise RecipeError(f"--set {setting}: ftrun eval only changes data.* keys (the model is trained)")
-    original = recipes.load(folder / "recipe.toml")
-    overrides = [f"data.source={source}", *([f"data.eval_split={split}"] if split else []), *settings]
-    recipe = recipes.load(folder / "recipe.toml", overrides)
+    saved_model = [f"model.name={(folder / 'model').resolve()}", "model.gguf_file="]
+    original_data = json.loads((folder / "metrics.json").read_text())["data"]
+    # The run's own data source may be gone too: it is only read back where it is the eval source.
+    original = recipes.load(folder / "recipe.toml", [*saved_model, f"data.source={source}"])
+    original.data.source = original_data["source"]
+    overrides = [*saved_model, f"data.source={source}", *([f"data.eval_split={split}"] if split else [])]
+    recipe = recipes.load(folder / "recipe.toml", overrides + settings)
     if recipe.data.labels != original.data.labels:
         raise DataError(
             f"data.labels = {recipe.data.labels} do not match the run's labels {original.data.labels}: "

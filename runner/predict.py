@@ -56,12 +56,12 @@ def run_predict(
 
 
 def read_texts(
-    arguments: list[str], file: Path | None, text_column: str, stdin: TextIO = sys.stdin
+    arguments: list[str], file: Path | None, text_column: str, stdin: TextIO | None = None
 ) -> list[str]:
     """The texts to classify: the arguments (`-` reads stdin, one text per line) and then the file's."""
     texts: list[str] = []
     for argument in arguments:
-        texts += _lines(stdin) if argument == STDIN else [argument]
+        texts += _lines(stdin or sys.stdin) if argument == STDIN else [argument]
     if file is not None:
         texts += read_file(file, text_column)
     if not texts:
