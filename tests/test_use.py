@@ -303,3 +303,14 @@ def test_eval_refuses_an_eval_set_whose_labels_are_not_the_runs(runs, tmp_path):
     (no_model / "metrics.json").write_text("{}")
     with pytest.raises(RunFolderError, match="saved no model"):
         evaluate_run(no_model, str(three), "train", [], out_dir=tmp_path)
+
+
+def test_eval_scores_the_whole_split_unless_a_size_is_set(runs):
+    from runner.evaluate import eval_recipe
+
+    source = json.loads((runs["full"] / "metrics.json").read_text())["data"]["source"]
+    recipe, _ = eval_recipe(runs["full"], source, "train", [])
+    assert recipe.data.eval_size == 0 and recipe.data.eval_split == "train"
+    assert recipe.model.name == str((runs["full"] / "model").resolve())  # the saved model, not the source
+    sized, _ = eval_recipe(runs["full"], source, None, ["data.eval_size=5"])
+    assert sized.data.eval_size == 5 and sized.data.eval_split == "test"
