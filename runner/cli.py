@@ -39,6 +39,8 @@ app = typer.Typer(
         "  ftrun validate recipes/*.toml            check recipes without loading anything\n\n"
         "  ftrun show recipes/lora.toml             print the resolved recipe\n\n"
         "  ftrun resume outputs/lora                continue an interrupted run\n\n"
+        "  ftrun predict outputs/lora 'A fine film.'  classify texts with a finished run\n\n"
+        "  ftrun eval outputs/lora --data embedded-rotten-tomatoes --split all   score it on other data\n\n"
         "  ftrun compare outputs/                   compare finished runs"
     ),
 )
@@ -183,6 +185,65 @@ def compare(
     if report:
         for path in reports.write_report(result, report):
             typer.echo(f"wrote {path}", err=True)
+
+
+@app.command(
+    help="Classify texts with a finished run's model: a table of label and probability per text.\n\n"
+    'Examples: ftrun predict outputs/lora "A wonderful film." "Dull."  ·  '
+    "ftrun predict outputs/lora --file reviews.csv --text-column review --json  ·  "
+    "cat texts.txt | ftrun predict outputs/lora -"
+)
+def predict(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run's folder.")],
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="TEXT...", help="Texts to classify; - reads stdin, one per line."),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="txt (one text per line), csv or jsonl file of texts.", metavar="FILE")
+    ] = None,
+    text_column: Annotated[
+        str, typer.Option(help="The column holding the text in a csv or jsonl file.")
+    ] = "text",
+    json_: Annotated[
+        bool, typer.Option("--json", help="One JSON line per text, with every label's probability.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write JSON lines to this file, with a progress bar.", metavar="FILE")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 32,
+    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
+) -> None:
+    from runner import predict as predicting
+
+    chosen = predicting.read_texts(texts or [], file, text_column)
+    predicting.run_predict(run_dir, chosen, batch_size=batch_size, device=device, as_json=json_, out=out)
+
+
+@app.command(
+    name="eval",
+    help="Score a finished run on another data set; writes a new run folder that compare reads.\n\n"
+    "Example: ftrun eval outputs/lora --data embedded-rotten-tomatoes --split all",
+)
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run's folder.")],
+    data: Annotated[str, typer.Option(help="Any data.source a recipe accepts.", metavar="SOURCE")],
+    split: Annotated[
+        str | None, typer.Option(help="Eval split expression (default: the run's data.eval_split).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a data key, e.g. data.text_column=review.", metavar="KEY=VALUE"),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Folder for the new run folder (default: beside the run).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="New run folder's name (default: RUN-on-SOURCE).")] = None,
+    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
+) -> None:
+    from runner.evaluate import evaluate_run
+
+    evaluate_run(run_dir, data, split, set_ or [], out_dir=out_dir, name=name, device=device)
 
 
 def report(error: FtrunError) -> None:

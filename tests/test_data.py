@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from runner.data import EMBEDDED_TEST_SIZE, load_data
+from runner.data import load_data
+from runner.embedded import IMDB_TEST_SIZE as EMBEDDED_TEST_SIZE
 from runner.errors import DataError
 from runner.schema import DataSection
 

@@ -5,6 +5,7 @@ A new peft method (DoRA, prompt tuning...) subclasses `PeftMethod` with its opti
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ModelError, first_line
@@ -52,6 +53,69 @@ class PeftMethod(Method):
             ) from None
         return classifier
 
+    def save(
+        self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
+    ) -> None:
+        """The merged model as the standard folder; the adapter beside it in peft's sequence-classification
+        form (`model/adapter/`, over the untrained base saved with the head in `model/adapter/base/`)."""
+        import copy
+
+        from runner import hf_model
+
+        adapted = classifier.backbone
+        config = hf_model.ftrun_config(head_description, adapted.config)
+        # Copies: the run goes on with the adapted model (latency merges it in place after saving).
+        merged = copy.deepcopy(adapted).merge_and_unload()
+        hf_model.save_model_folder(folder, merged, classifier.head, tokenizer, config)
+        del merged
+        save_sequence_classification_adapter(folder / "adapter", adapted, classifier.head, tokenizer, config)
+
     def for_inference(self, classifier: Classifier) -> Classifier:
         classifier.backbone = classifier.backbone.merge_and_unload()
         return classifier
+
+
+def save_sequence_classification_adapter(
+    folder: Path, adapted: Any, head: Any, tokenizer: Any, config: Any
+) -> None:
+    """The trained adapter as peft's SEQ_CLS adapter over `FtrunForSequenceClassification`, head in
+    `modules_to_save`, so `AutoPeftModelForSequenceClassification` loads it.
+
+    ftrun trains the adapter on the bare backbone (FEATURE_EXTRACTION), so its weights are re-keyed
+    under `backbone.`; the base it names is the original backbone with the head, saved in `base/`.
+    """
+    import copy
+    import dataclasses
+
+    import torch
+    from peft import TaskType, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    from runner import hf_model, rundir
+    from runner.modeling_ftrun import FtrunForSequenceClassification
+
+    base = copy.deepcopy(adapted).unload()  # the original weights, adapter layers removed unmerged
+    hf_model.save_model_folder(folder / "base", base, head, tokenizer, config)
+    # peft records the base as a path; name it where the run folder will end up (a staged
+    # --overwrite run moves when it finishes). A moved folder's base is found by hand: see README.
+    run_folder = folder.parent.parent
+    final_base = (rundir.staged_for(run_folder) or run_folder).resolve() / "model" / "adapter" / "base"
+    with torch.device("meta"):
+        model = FtrunForSequenceClassification(config)
+    model.backbone, model.head = base, copy.deepcopy(head)
+    peft_config = dataclasses.replace(
+        adapted.peft_config["default"],
+        task_type=TaskType.SEQ_CLS,
+        modules_to_save=["head"],
+    )
+    sequence_model = get_peft_model(model, peft_config)
+    sequence_model.peft_config["default"].base_model_name_or_path = str(final_base)  # peft resets it
+    prefix = "base_model.model."
+    state = {
+        f"{prefix}backbone.{key.removeprefix(prefix)}": value
+        for key, value in get_peft_model_state_dict(adapted).items()
+    }
+    state |= {f"{prefix}head.{key}": value for key, value in head.state_dict().items()}
+    loaded: Any = set_peft_model_state_dict(sequence_model, state)
+    assert not loaded.unexpected_keys, f"adapter weights with no place: {loaded.unexpected_keys}"
+    sequence_model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)

@@ -22,8 +22,6 @@ class Method:
     options: type = NoOptions
     # A frozen base never changes, so its features are computed once and only the head trains.
     frozen_base = False
-    # Whether the trained backbone (or its adapter) is saved; a frozen base is the original model.
-    saves_backbone = True
     # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in
     # the README's per-method defaults table): {"train": {"lr": 5e-4}}. A recipe's own value wins.
     defaults: dict[str, dict[str, Any]] = {}
@@ -54,13 +52,11 @@ class Method:
     def save(
         self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
     ) -> None:
-        """Write the trained parts so plain transformers/peft (plus the head file) reload them."""
-        from runner.model import save_head
+        """Write the whole classifier (a frozen base too) as a standard Hugging Face model folder."""
+        from runner import hf_model
 
-        if self.saves_backbone:
-            classifier.backbone.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        save_head(classifier.head, folder, head_description)
+        config = hf_model.ftrun_config(head_description, classifier.backbone.config)
+        hf_model.save_model_folder(folder, classifier.backbone, classifier.head, tokenizer, config)
 
     def for_inference(self, classifier: Classifier) -> Classifier:
         """The fastest equivalent model for serving (LoRA merges its adapters)."""

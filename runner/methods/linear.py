@@ -15,7 +15,6 @@ class Linear(Method):
     name = "linear"
     defaults = {"train": {"lr": 1e-3}}
     frozen_base = True
-    saves_backbone = False
 
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         freeze(classifier.backbone)

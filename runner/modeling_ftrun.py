@@ -1,0 +1,123 @@
+"""ftrun's classifier as a Hugging Face model: any `AutoModel` backbone, a pooling rule, and an MLP head.
+
+This file is copied into every saved model folder as `modeling_ftrun.py` and named in config.json's
+`auto_map`, so `AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True)`
+and `pipeline("text-classification", ...)` load it without ftrun installed. It therefore imports
+nothing but torch and transformers. ftrun trains with the same `Head` and `pool`, so the folder
+computes exactly what the run measured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per text from the backbone's last hidden states, ignoring padding."""
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    if pooling == "first":
+        return hidden[:, 0]
+    # Last real token, whichever side the padding is on.
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    last = (attention_mask * positions).argmax(dim=1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+class Head(nn.Module):
+    """The seed's replacement decision layer: hidden units (1000 there) then the output layer."""
+
+    def __init__(self, in_features: int, hidden: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.in_features = in_features
+        if hidden:
+            self.layers = nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(in_features, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, num_labels),
+            )
+        else:
+            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_labels))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features.to(next(self.layers.parameters()).dtype))
+
+
+class FtrunConfig(PretrainedConfig):
+    """The backbone's own config (nested as `text_config`) plus pooling, head sizes and labels."""
+
+    model_type = "ftrun"
+
+    def __init__(
+        self,
+        text_config: dict[str, Any] | PretrainedConfig | None = None,
+        pooling: str = "mean",
+        head_in_features: int = 0,
+        head_hidden: int = 0,
+        head_dropout: float = 0.0,
+        max_tokens: int = 512,
+        prompt: dict[str, str] | None = None,
+        method: str = "",
+        base_model: str = "",
+        base_model_revision: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(text_config, dict):
+            text_config = AutoConfig.for_model(**text_config)
+        self.text_config = text_config
+        self.pooling = pooling
+        self.head_in_features = head_in_features
+        self.head_hidden = head_hidden
+        self.head_dropout = head_dropout
+        self.max_tokens = max_tokens  # model.max_length (`max_length` is a generation setting)
+        # prompt-linear: the text put before and after each input, which the head was trained behind.
+        self.prompt = prompt
+        self.method = method
+        self.base_model = base_model
+        self.base_model_revision = base_model_revision
+        super().__init__(**kwargs)
+
+
+class FtrunForSequenceClassification(PreTrainedModel):
+    config_class = FtrunConfig
+    base_model_prefix = "backbone"
+    supports_gradient_checkpointing = False
+
+    def __init__(self, config: FtrunConfig) -> None:
+        super().__init__(config)
+        self.backbone = AutoModel.from_config(config.text_config)
+        self.head = Head(
+            config.head_in_features, config.head_hidden, config.num_labels or 2, config.head_dropout
+        )
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Every weight comes from the checkpoint; a fresh model (the adapter's base) keeps torch's init.
+        pass
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.backbone.get_input_embeddings()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput:
+        # token_type_ids and friends are dropped: ftrun trained the backbone on ids and mask alone.
+        assert input_ids is not None, "FtrunForSequenceClassification needs input_ids"
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = self.head(pool(hidden, attention_mask, self.config.pooling))
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
