@@ -279,6 +279,8 @@ def run_ftrun(method: str, s: Setting, batch_size: int) -> Measured:
                 },
                 "method": {
                     "name": method,
+                    # A cold extraction each time: a cache hit would carry over another run's timing.
+                    "cache_features": False,
                     "lora_r": s.lora_r,
                     "lora_alpha": s.lora_alpha,
                     "lora_dropout": s.lora_dropout,

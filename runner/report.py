@@ -15,12 +15,7 @@ COLORS = {"full": "#4C72B0", "lora": "#DD8452", "linear": "#55A868", "prompt-lin
 
 def check_report_folder(folder: Path) -> None:
     """--report must name a folder ftrun can write into: checked before any comparing or drawing."""
-    if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"--report {folder}: is a file; give a folder for report.md and the plots")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunFolderError(f"--report {folder}: cannot create the folder: {error.strerror}") from None
+    rundir.ensure_writable_folder(folder, f"--report {folder}")
 
 
 def write_report(comparison: Comparison, folder: Path) -> list[Path]:

@@ -157,11 +157,16 @@ def _replacing(path: Path) -> Iterator[IO[str]]:
 
 def ensure_output_dir(parent: Path) -> None:
     """output.dir exists (it is created) and a run folder can be made in it."""
-    if parent.exists() and not parent.is_dir():
-        raise RunFolderError(f"output.dir = {str(parent)!r} is a file, not a folder")
+    ensure_writable_folder(parent, f"output.dir = {str(parent)!r}")
+
+
+def ensure_writable_folder(folder: Path, named: str) -> None:
+    """`folder` exists (it is created) and files can be written in it; `named` is how errors name it."""
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"{named} is a file, not a folder")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise RunFolderError(f"output.dir = {str(parent)!r}: cannot create it: {error.strerror}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunFolderError(f"output.dir = {str(parent)!r} is not writable")
+        raise RunFolderError(f"{named}: cannot create it: {error.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunFolderError(f"{named} is not writable")

@@ -41,7 +41,7 @@ def test_every_method_is_clearly_above_chance_with_its_own_defaults(method, tmp_
         REPO / "recipes" / "quickstart.toml",
         [
             f"method.name={method}",
-            "data.train_size=400",
+            "data.train_size=800",
             "data.eval_size=200",
             "model.max_length=128",
             "train.warmup_steps=5",

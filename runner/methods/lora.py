@@ -21,7 +21,7 @@ class LoraOptions:
 
 class Lora(PeftMethod):
     name = "lora"
-    defaults = {"train": {"lr": 5e-4}}
+    defaults = {"train": {"lr": 1e-3}}
     options = LoraOptions
     target_key = "lora_target_modules"
 
