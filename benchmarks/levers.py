@@ -133,7 +133,7 @@ def timed(step: Callable[[dict[str, torch.Tensor]], None], batches: list) -> tup
 
 def main() -> None:
     global BF16
-    from runner.run import _cpu_has_native_bf16
+    from runner.devices import cpu_has_native_bf16
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levers", default=",".join(n for n in LEVERS if n != "compile"))
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave it)")
     args = parser.parse_args()
-    BF16 = _cpu_has_native_bf16()
+    BF16 = cpu_has_native_bf16()
     if args.threads:
         torch.set_num_threads(args.threads)
     names = args.levers.split(",")

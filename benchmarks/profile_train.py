@@ -35,7 +35,7 @@ PARTS = {
     "batches (fetch + collate)": [("torch/utils/data/dataloader.py", "__next__")],
     "host sync (loss.item, int(mask.sum))": [("~", "<method 'item' of 'torch._C.TensorBase' objects>")],
     "scheduler": [("accelerate/scheduler.py", "step")],
-    "epoch checkpoint": [("runner/train.py", "_save_checkpoint")],
+    "checkpoint": [("runner/checkpoints.py", "save")],
     "progress bar / logging": [("rich/progress.py", "update"), ("transformers/trainer.py", "log")],
 }
 TRAINING_CALL = {"ftrun": ("runner/train.py", "fit"), "trainer": ("transformers/trainer.py", "train")}

@@ -398,9 +398,9 @@ def model_name(path: str) -> str:
 def native_bf16() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    from runner.run import _cpu_has_native_bf16
+    from runner.devices import cpu_has_native_bf16
 
-    return _cpu_has_native_bf16()
+    return cpu_has_native_bf16()
 
 
 def out_of_memory_is_skipped(run, method: str, s: Setting, batch_size: int) -> Measured | None:
