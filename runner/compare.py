@@ -162,6 +162,7 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "macro_f1": m["macro_f1"],
         "latency_p50_ms": latency.get("batch1_ms_p50"),
         "latency_p95_ms": latency.get("batch1_ms_p95"),
+        "latency_unmerged_p50_ms": (m.get("latency_unmerged") or {}).get("batch1_ms_p50"),
         "throughput_per_s": latency.get("throughput_examples_per_s"),
         "trainable_params": m["params"]["trainable"],
         "trainable_fraction": m["params"]["trainable_fraction"],

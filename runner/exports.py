@@ -54,7 +54,8 @@ def display_cells(row: dict[str, Any], validation: bool = False) -> list[str]:
         accuracy,
         *([number(row["validation_accuracy"], ".1%")] if validation else []),
         f"{row['macro_f1']:.3f}",
-        f"{number(row['latency_p50_ms'], '.1f')}/{number(row['latency_p95_ms'], '.1f')}",
+        f"{number(row['latency_p50_ms'], '.1f')}/{number(row['latency_p95_ms'], '.1f')}"
+        + (f" ({row['latency_unmerged_p50_ms']:.1f} unmerged)" if row.get("latency_unmerged_p50_ms") else ""),
         number(row["throughput_per_s"], ".1f"),
         f"{row['trainable_params']:,} ({100 * row['trainable_fraction']:.3g}%)",
         number(row["train_seconds"], ".1f"),

@@ -74,6 +74,7 @@ def build_metrics(
     predicted: list[int],
     latency: dict[str, Any] | None,
     progress: Progress,
+    latency_unmerged: dict[str, Any] | None = None,
     validation: dict[str, Any] | None,
     feature_seconds: float,
     trainable: int,
@@ -100,6 +101,7 @@ def build_metrics(
         "validation": validation,
         "warnings": warnings,
         "latency": latency,
+        "latency_unmerged": latency_unmerged,  # adapter methods: adapters kept apart from the base
         "train": {
             "seconds": train_seconds + feature_seconds,
             "feature_extraction_seconds": feature_seconds,

@@ -161,7 +161,7 @@ def _write_run_folder(
         ) | {"model_name": recipe.model.name, "head_dropout": recipe.method.head_dropout}
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
     trainable, total = loaded.trainable_parameters, loaded.total_parameters
-    latency = _latency(loaded, accelerator)
+    latency, latency_unmerged = _latency(loaded, accelerator)
     metrics = results.build_metrics(
         recipe=recipe,
         recipe_path=loaded.recipe_path,
@@ -172,6 +172,7 @@ def _write_run_folder(
         gold=loaded.data.eval.labels,
         predicted=[row["predicted"] for row in rows],
         latency=latency,
+        latency_unmerged=latency_unmerged,
         progress=progress,
         validation=validated,
         feature_seconds=feature_seconds,
@@ -184,19 +185,26 @@ def _write_run_folder(
     return metrics
 
 
-def _latency(loaded: LoadedRun, accelerator: Any) -> dict[str, Any] | None:
+def _latency(loaded: LoadedRun, accelerator: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Batch-1 latency of the model as served: adapters merged (one model), and for adapter methods
+    also kept apart first (as when one base serves several adapters)."""
     cfg = loaded.recipe.eval
     if not cfg.latency_examples:
-        return None
-    return measure_latency(
-        loaded.method.for_inference(loaded.classifier),
-        loaded.eval_ids,
-        loaded.tokenizer.pad_token_id,
-        cfg.latency_examples,
-        cfg.latency_warmup,
-        cfg.batch_size,
-        accelerator,
-    )
+        return None, None
+
+    def timed(model: Any) -> dict[str, Any]:
+        return measure_latency(
+            model,
+            loaded.eval_ids,
+            loaded.tokenizer.pad_token_id,
+            cfg.latency_examples,
+            cfg.latency_warmup,
+            cfg.batch_size,
+            accelerator,
+        )
+
+    unmerged = timed(loaded.classifier) if loaded.method.merges_for_serving else None
+    return timed(loaded.method.for_inference(loaded.classifier)), unmerged
 
 
 def _say_how_to_resume(console: Console, folder: Path, checkpoints: Checkpoints) -> None:

@@ -163,3 +163,19 @@ def test_log_with_tensorboard_writes_event_files_in_the_projects_folder(tiny_ber
     )
     folder = run_recipe(recipe, Path("tracked.toml"))
     assert list((tmp_path / "tensorboard" / "ftrun" / folder.name).rglob("events.out.tfevents.*"))
+
+
+def test_adapter_latency_is_timed_with_the_adapters_apart_and_merged(tiny_bert, data_folder, tmp_path):
+    from runner.compare import compare
+
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path / "out", "lora", train={"epochs": 1})
+    metrics = json.loads((run_recipe(recipe, Path("lora.toml")) / "metrics.json").read_text())
+    assert metrics["latency_unmerged"]["examples"] == metrics["latency"]["examples"] == 4
+    assert metrics["latency_unmerged"]["batch1_ms_p50"] > 0
+    (row,) = compare([tmp_path / "out"]).rows
+    assert row["latency_unmerged_p50_ms"] == metrics["latency_unmerged"]["batch1_ms_p50"]
+    full = tiny_recipe(tiny_bert, data_folder, tmp_path / "full", "full", train={"epochs": 1})
+    assert (
+        json.loads((run_recipe(full, Path("full.toml")) / "metrics.json").read_text())["latency_unmerged"]
+        is None
+    )

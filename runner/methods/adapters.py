@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 class PeftMethod(Method):
+    merges_for_serving = True
     # The recipe key naming the adapted modules, for the error when peft finds none of them.
     target_key = "target_modules"
 

@@ -22,6 +22,8 @@ class Method:
     options: type = NoOptions
     # A frozen base never changes, so its features are computed once and only the head trains.
     frozen_base = False
+    # Whether serving merges trained parts into the base (latency is then timed both ways).
+    merges_for_serving = False
     # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in
     # the README's per-method defaults table): {"train": {"lr": 5e-4}}. A recipe's own value wins.
     defaults: dict[str, dict[str, Any]] = {}
