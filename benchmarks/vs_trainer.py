@@ -244,9 +244,13 @@ def run_trainer(method: str, s: Setting, batch_size: int) -> Measured:
         trainer.train()
         synchronize()
         seconds = time.perf_counter() - started
-        logits = trainer.predict(eval_set).predictions
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    accuracy = float((torch.as_tensor(logits).argmax(-1) == torch.tensor(eval_labels)).float().mean())
+        # With group_by_length transformers 5 also length-groups (reorders) the eval set: compare the
+        # predictions with the labels the Trainer returns in that same order, not with eval_labels.
+        scored = trainer.predict(eval_set)
+    logits = scored.predictions[0] if isinstance(scored.predictions, tuple) else scored.predictions
+    gold = torch.as_tensor(scored.label_ids)
+    assert sorted(gold.tolist()) == sorted(eval_labels), "the Trainer scored other examples"
+    accuracy = float((torch.as_tensor(logits).argmax(-1) == gold).float().mean())
     examples = len(train_texts) * epochs
     if s.max_steps:
         examples = min(examples, trainer.state.global_step * batch_size)

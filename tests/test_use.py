@@ -123,9 +123,9 @@ def test_every_method_loads_with_plain_transformers_and_its_pipeline_gives_the_s
 
 
 def test_a_copied_run_folder_loads_from_its_new_location(runs, eval_texts, tmp_path):
-    copies = [shutil.copytree(runs[m], tmp_path / "elsewhere" / m) for m in ("lora", "linear")]
+    copies = [shutil.copytree(runs[m], tmp_path / "elsewhere" / m) for m in METHODS]
     loaded = load_without_ftrun(copies, eval_texts)
-    for copy, method in zip(copies, ("lora", "linear"), strict=True):
+    for copy, method in zip(copies, METHODS, strict=True):
         expected = saved_probabilities(runs[method])
         torch.testing.assert_close(
             torch.tensor(loaded[str(copy)]["probabilities"]), expected, atol=1e-5, rtol=1e-4
