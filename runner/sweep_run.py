@@ -16,6 +16,7 @@ from typing import Any
 
 from runner import recipe as recipes
 from runner import rundir, schema
+from runner.checkpoints import Checkpoints
 from runner.errors import FtrunError, first_line
 from runner.sweep import load_combinations
 
@@ -68,8 +69,8 @@ def _restart_options(folder: Path, recipe: schema.Recipe, rerun: bool) -> dict[s
     """A folder left by an interrupted run: resume it if it can be, else start it again in place."""
     if not folder.exists():
         return {}
-    checkpoint = folder / rundir.CHECKPOINT / "progress.json"
-    if not rerun and checkpoint.is_file() and _saved_recipe(folder) == recipe:
+    has_checkpoint = bool(Checkpoints(folder / rundir.CHECKPOINT, every=0, keep=1).complete())
+    if not rerun and has_checkpoint and _saved_recipe(folder) == recipe:
         return {"resume": folder}
     # Without this the run would go to `<name>-2`, outside the layout the sweep and compare read.
     return {"overwrite": True}

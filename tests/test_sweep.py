@@ -275,8 +275,8 @@ def test_a_restarted_sweep_skips_finished_combinations(grid):
 def test_an_interrupted_combination_resumes_from_its_checkpoint(grid):
     planned = sweep.load_combinations(grid)
     folder = planned.folder / "full-seed1"
-    (folder / rundir.CHECKPOINT).mkdir(parents=True)
-    (folder / rundir.CHECKPOINT / "progress.json").write_text("{}")
+    (folder / rundir.CHECKPOINT / "step-00000002").mkdir(parents=True)
+    (folder / rundir.CHECKPOINT / "step-00000002" / "progress.json").write_text("{}")
     (folder / "recipe.toml").write_text(recipes.to_toml(planned.recipes[0]))
     fake = FakeRuns()
     sweep_run.run_sweep(grid, [], fake, echo=lambda line: None)
