@@ -85,7 +85,6 @@ def build_metrics(
     labels = recipe.data.labels
     warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
     warnings += prediction_warnings(gold, predicted, labels)
-    train_seconds = progress.seconds
     return {
         "schema_version": rundir.SCHEMA_VERSION,
         "status": "finished",
@@ -102,20 +101,7 @@ def build_metrics(
         "warnings": warnings,
         "latency": latency,
         "latency_unmerged": latency_unmerged,  # adapter methods: adapters kept apart from the base
-        "train": {
-            "seconds": train_seconds + feature_seconds,
-            "feature_extraction_seconds": feature_seconds,
-            "steps": progress.steps,
-            "epochs": progress.epoch,
-            "stopped_early": progress.stopped_early,
-            "examples_seen": progress.examples,
-            "examples_per_s": progress.examples / train_seconds if train_seconds else 0.0,
-            "tokens_per_s": progress.tokens / train_seconds if train_seconds and progress.tokens else None,
-            "num_processes": environment["num_processes"],
-            "effective_batch_size": recipe.train.batch_size
-            * environment["num_processes"]
-            * recipe.train.gradient_accumulation,
-        },
+        "train": _training_cost(recipe, progress, feature_seconds, environment["num_processes"]),
         "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total},
         "peak_memory_mb": environment["peak_memory_mb"],
         "seed": recipe.train.seed,
@@ -123,6 +109,24 @@ def build_metrics(
         "precision": environment["precision"],
         "device": environment["device"],
         "versions": environment["versions"],
+    }
+
+
+def _training_cost(
+    recipe: Recipe, progress: Progress, feature_seconds: float, processes: int
+) -> dict[str, Any]:
+    seconds = progress.seconds
+    return {
+        "seconds": seconds + feature_seconds,
+        "feature_extraction_seconds": feature_seconds,
+        "steps": progress.steps,
+        "epochs": progress.epoch,
+        "stopped_early": progress.stopped_early,
+        "examples_seen": progress.examples,
+        "examples_per_s": progress.examples / seconds if seconds else 0.0,
+        "tokens_per_s": progress.tokens / seconds if seconds and progress.tokens else None,
+        "num_processes": processes,
+        "effective_batch_size": recipe.train.batch_size * processes * recipe.train.gradient_accumulation,
     }
 
 
