@@ -153,14 +153,16 @@ def environment(accelerator: Any) -> dict[str, Any]:
 def head_description(
     recipe: Recipe, source: Any, pooling: str, in_features: int, prompt: dict[str, str] | None
 ) -> dict[str, Any]:
-    """head.json: what a plain-transformers user needs to rebuild the classifier around the head."""
+    """What the saved model folder's config records about the classifier around the backbone."""
     description = {
+        "model_name": recipe.model.name,
         "base_model": source.name_or_path,
         "gguf_file": source.gguf_file,
         "method": recipe.method.name,
         "pooling": pooling,
         "in_features": in_features,
         "hidden": recipe.method.head_hidden,
+        "head_dropout": recipe.method.head_dropout,
         "labels": recipe.data.labels,
         "max_length": recipe.model.max_length,
     }

@@ -105,7 +105,12 @@ def _train_and_evaluate(
             on_validation = predicted("validate", inputs.validation_loader, len(examples)).argmax(-1).tolist()
             chosen_epoch = chosen["epoch"] if chosen else None
             scores = validation.summary(
-                examples.labels, on_validation, examples.fingerprint(), history, chosen_epoch
+                examples.labels,
+                on_validation,
+                len(recipe.data.labels),
+                examples.fingerprint(),
+                history,
+                chosen_epoch,
             )
         probabilities = predicted("evaluate", inputs.eval_loader, len(loaded.eval_ids)).softmax(-1)
     return probabilities, progress, inputs, scores
@@ -158,7 +163,7 @@ def _write_run_folder(
     if recipe.output.save_model:
         description = results.head_description(
             recipe, loaded.source, pooling, loaded.classifier.head.in_features, loaded.prompt
-        ) | {"model_name": recipe.model.name, "head_dropout": recipe.method.head_dropout}
+        )
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
     trainable, total = loaded.trainable_parameters, loaded.total_parameters
     latency, latency_unmerged = _latency(loaded, accelerator)

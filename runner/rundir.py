@@ -4,7 +4,7 @@ outputs/<run>/recipe.toml         the fully resolved recipe
 outputs/<run>/metrics.json        results and provenance (`schema_version` below); written last
 outputs/<run>/predictions.jsonl   one row per eval example
 outputs/<run>/train_log.jsonl     step, loss, lr, throughput (and eval accuracy per epoch)
-outputs/<run>/model/              weights in save_pretrained form (or adapter) + head.safetensors
+outputs/<run>/model/              a standard Hugging Face model folder (custom code) + model card
 
 A run replacing an older one (`--overwrite`) is built in outputs/.<run>.partial-XXXX/<run>/ and moved
 to outputs/<run> only when it finishes, so a run that fails or is killed never costs the old one.
