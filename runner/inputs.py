@@ -67,11 +67,13 @@ def _over_features(
     """The same inputs for the head alone: every split's tokens replaced by the frozen base's features."""
     loaded.classifier.to(accelerator.device)
     cache = FeatureCache() if loaded.recipe.method.cache_features and accelerator.num_processes == 1 else None
+    # The weights cannot change between splits: fingerprint them once (it reads file metadata).
+    weights = model_fingerprint(loaded.source.name_or_path, loaded.source.gguf_file) if cache else ""
     cost = 0.0  # what extraction costs, cache hits counted at the first run's price
 
     def features_of(ids: list[list[int]], tokens: Any) -> torch.Tensor:
         nonlocal cost
-        features, seconds = cached_features(loaded, ids, tokens, accelerator, progress, cache)
+        features, seconds = cached_features(loaded, ids, tokens, accelerator, progress, cache, weights)
         cost += seconds
         return features
 
@@ -115,6 +117,7 @@ def cached_features(
     accelerator: Any,
     progress: Any,
     cache: FeatureCache | None,
+    weights: str,
 ) -> tuple[torch.Tensor, float]:
     """The frozen base's features of `ids`, and what extracting them costs (a sweep of heads pays once).
 
@@ -123,9 +126,8 @@ def cached_features(
     """
     key = None
     if cache is not None:
-        source = loaded.source
         key = feature_key(
-            model_fingerprint(source.name_or_path, source.gguf_file),
+            weights,
             token_ids_fingerprint(ids),
             loaded.classifier.pooling,
             accelerator.mixed_precision,
