@@ -88,19 +88,17 @@ class BestWeights:
 def summary(
     gold: list[int],
     predicted: list[int],
+    num_labels: int,
     fingerprint: str,
     history: list[dict[str, Any]],
     best: int | None,
 ) -> dict[str, Any]:
     """metrics.json's `validation`: the chosen weights scored on validation, and the per-epoch curve."""
-    from runner.stats import wilson_interval
+    from runner.metrics import classification_metrics
 
-    correct = sum(int(g == p) for g, p in zip(gold, predicted, strict=True))
+    scored = classification_metrics(gold, predicted, num_labels)
     return {
-        "accuracy": correct / len(gold),
-        "correct": correct,
-        "total": len(gold),
-        "accuracy_ci95": list(wilson_interval(correct, len(gold))),
+        **{key: scored[key] for key in ("accuracy", "correct", "total", "accuracy_ci95")},
         "size": len(gold),
         "hash": fingerprint,
         "best_epoch": best,
