@@ -39,19 +39,14 @@ class Sweep:
     recipes: list[schema.Recipe]  # one validated recipe per combination, same order
 
 
-def read_raw(path: str | Path) -> recipes.Raw:
-    """The recipe's raw table with `extends` merged."""
-    return dict(recipes.read_raw(Path(path)))
-
-
 def is_sweep(path: str | Path) -> bool:
-    return TABLE in read_raw(path)
+    return TABLE in recipes.read_raw(Path(path))
 
 
 def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
     """The sweep at `path` with every combination's recipe built: all their errors in one line."""
     path = Path(path)
-    raw = read_raw(path)
+    raw = recipes.read_raw(path)
     table = raw.pop(TABLE, None)
     if not isinstance(table, dict):
         raise RecipeError(f"{path}: [{TABLE}] must be a table of axes, got {table!r}")
