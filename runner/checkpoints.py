@@ -54,6 +54,9 @@ class Checkpoints:
             partial.mkdir(parents=True)  # before any process writes its part of the state into it
         accelerator.wait_for_everyone()
         accelerator.save_state(str(partial))
+        # Every process writes its own RNG state into the folder: renaming it before the last one has
+        # finished would pull the folder from under that write.
+        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             (partial / PROGRESS).write_text(json.dumps(asdict(progress)))
             shutil.rmtree(final, ignore_errors=True)  # the same step saved at an epoch's end, too
