@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 
 class TokenDataset(Dataset):  # type: ignore[type-arg]
-    def __init__(self, input_ids: list[list[int]], labels: list[int]) -> None:
+    def __init__(self, input_ids: Sequence[Any], labels: list[int]) -> None:  # rows: lists or arrays
         self.input_ids = input_ids
         self.labels = labels
 

@@ -2,10 +2,11 @@
 
 A frozen base maps the same token ids to the same features, so a sweep of heads and learning rates
 needs one extraction. An entry is keyed by everything the features depend on: the weights (a cheap
-fingerprint, below), the exact token ids (which already encode the data, its order, the tokenizer,
-the prompt and `max_length`), the pooling rule, the dtype and precision the base ran in, and any
-`extra` a caller adds. Entries are `.npy` files opened memory-mapped, so a run holds only the pages
-it reads, and are written atomically, so runs started side by side never read half an entry.
+fingerprint, below), the exact token ids (`TokenIds.fingerprint`: they already encode the data, its
+order, the tokenizer, the prompt and `max_length`), the pooling rule, the dtype and precision the
+base ran in, and any `extra` a caller adds. Entries are `.npy` files opened memory-mapped, so a run
+holds only the pages it reads, and are written atomically, so runs started side by side never read
+half an entry.
 
 Layout: ROOT/ab/abcdef....npy (the features) beside ROOT/ab/abcdef....json (what they are).
 ROOT is `$FTRUN_CACHE`, else `~/.cache/ftrun/features`.
@@ -17,7 +18,6 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,18 +87,6 @@ def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
     except Exception:  # an id the hub library rejects cannot be in its cache either
         return None
     return Path(config).parent if isinstance(config, str) else None
-
-
-def token_ids_fingerprint(input_ids: Iterable[Sequence[int]]) -> str:
-    """A hash of every text's token ids, in order (lengths included, so rows cannot run together)."""
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for ids in input_ids:
-        row = np.asarray(ids, dtype=np.int64)
-        digest.update(len(row).to_bytes(8, "little"))
-        digest.update(row.tobytes())
-    return digest.hexdigest()
 
 
 @dataclass

@@ -12,9 +12,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from runner.batches import FeatureDataset, TokenDataset, inference_batches, make_loader, training_batches
-from runner.feature_cache import FeatureCache, feature_key, model_fingerprint, token_ids_fingerprint
+from runner.feature_cache import FeatureCache, feature_key, model_fingerprint
 from runner.loaded import LoadedRun
 from runner.progress import tracked_predict
+from runner.token_ids import TokenIds
 from runner.train import Forward, logits_from_features, logits_from_tokens
 
 
@@ -39,7 +40,7 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
     # Under mixed precision, widths that are multiples of 8 fit tensor-core tiles.
     multiple = 8 if accelerator.mixed_precision in ("bf16", "fp16") else 1
 
-    def tokens(ids: list[list[int]], examples: Any) -> Any:
+    def tokens(ids: TokenIds, examples: Any) -> Any:
         return accelerator.prepare(token_loader(ids, examples.labels, loaded, multiple))
 
     validation = None
@@ -49,7 +50,7 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
         loaded.classifier,
         logits_from_tokens,
         TokenDataset(loaded.train_ids, loaded.data.train.labels),
-        [len(ids) for ids in loaded.train_ids],
+        loaded.train_ids.lengths(),
         tokens(loaded.eval_ids, loaded.data.eval),
         loaded.tokenizer.pad_token_id,
         multiple,
@@ -71,13 +72,13 @@ def _over_features(
     weights = model_fingerprint(loaded.source.name_or_path, loaded.source.gguf_file) if cache else ""
     cost = 0.0  # what extraction costs, cache hits counted at the first run's price
 
-    def features_of(ids: list[list[int]], tokens: Any) -> torch.Tensor:
+    def features_of(ids: TokenIds, tokens: Any) -> torch.Tensor:
         nonlocal cost
         features, seconds = cached_features(loaded, ids, tokens, accelerator, progress, cache, weights)
         cost += seconds
         return features
 
-    def feature_loader(ids: list[list[int]], tokens: Any, labels: list[int]) -> Any:
+    def feature_loader(ids: TokenIds, tokens: Any, labels: list[int]) -> Any:
         # Features all have one size: batch them in order.
         batches = inference_batches([0] * len(labels), loaded.recipe.eval.batch_size)
         dataset = FeatureDataset(features_of(ids, tokens), labels)
@@ -104,15 +105,15 @@ def _over_features(
     )
 
 
-def token_loader(ids: list[list[int]], labels: list[int], loaded: LoadedRun, multiple: int) -> Any:
+def token_loader(ids: TokenIds, labels: list[int], loaded: LoadedRun, multiple: int) -> Any:
     """Longest-first batches at the eval batch size: for evaluation and feature extraction."""
-    batches = inference_batches([len(x) for x in ids], loaded.recipe.eval.batch_size)
+    batches = inference_batches(ids.lengths(), loaded.recipe.eval.batch_size)
     return make_loader(TokenDataset(ids, labels), batches, loaded.tokenizer.pad_token_id, multiple)
 
 
 def cached_features(
     loaded: LoadedRun,
-    ids: list[list[int]],
+    ids: TokenIds,
     tokens: Any,
     accelerator: Any,
     progress: Any,
@@ -128,7 +129,7 @@ def cached_features(
     if cache is not None:
         key = feature_key(
             weights,
-            token_ids_fingerprint(ids),
+            ids.fingerprint(),
             loaded.classifier.pooling,
             accelerator.mixed_precision,
             {"dtype": loaded.recipe.model.dtype},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ from runner.batches import collate
 
 def measure_latency(
     model: nn.Module,
-    input_ids: list[list[int]],
+    input_ids: Sequence[Any],  # token id rows: lists or TokenIds arrays
     pad_token_id: int,
     examples: int,
     warmup: int,

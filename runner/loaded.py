@@ -22,7 +22,9 @@ from runner.model import (
     resolve_source,
     use_attention,
 )
+from runner.progress import progress_bars
 from runner.schema import Recipe
+from runner.token_ids import TokenIds
 
 
 @dataclass
@@ -35,9 +37,9 @@ class LoadedRun:
     classifier: Classifier
     method: Any  # runner.methods.base.Method
     prompt: dict[str, str] | None  # the text around each input, for prompt methods
-    train_ids: list[list[int]]
-    eval_ids: list[list[int]]
-    validation_ids: list[list[int]] | None  # None: no validation split
+    train_ids: TokenIds
+    eval_ids: TokenIds
+    validation_ids: TokenIds | None  # None: no validation split
     serving_attention: str | None  # the attention kernel for evaluation and latency (None: as loaded)
 
     @property
@@ -67,11 +69,7 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     tokenizer = load_tokenizer(source)
     # Before the model loads: a prompt too long for max_length or too many few-shot examples fail fast.
     prompt = method.prompt(recipe, tokenizer, data.train)
-    train_ids = method.encode(data.train.texts, tokenizer, recipe, prompt)
-    eval_ids = method.encode(data.eval.texts, tokenizer, recipe, prompt)
-    validation_ids = (
-        None if data.validation is None else method.encode(data.validation.texts, tokenizer, recipe, prompt)
-    )
+    train_ids, eval_ids, validation_ids = _encode_splits(data, tokenizer, recipe, method, prompt, console)
     backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
     head = Head(
         hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
@@ -96,3 +94,18 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         validation_ids,
         serving,
     )
+
+
+def _encode_splits(
+    data: LoadedData, tokenizer: Any, recipe: Recipe, method: Any, prompt: Any, console: Console
+) -> tuple[TokenIds, TokenIds, TokenIds | None]:
+    """Every split's token ids, under a progress bar: millions of texts take minutes to tokenise."""
+    splits = [data.train, data.eval] + ([data.validation] if data.validation is not None else [])
+    with progress_bars(console, not console.quiet) as bars:
+        task = bars.add_task("tokenise", total=sum(len(split) for split in splits), info="")
+        encoded = [
+            method.encode(split.texts, tokenizer, recipe, prompt, lambda n: bars.advance(task, n))
+            for split in splits
+        ]
+        bars.remove_task(task)
+    return encoded[0], encoded[1], encoded[2] if len(encoded) == 3 else None

@@ -14,6 +14,7 @@ from runner import methods
 from runner.errors import RunFolderError
 from runner.model import Classifier
 from runner.schema import MethodSection, ModelSection, Recipe
+from runner.token_ids import TokenIds
 
 
 @dataclass
@@ -26,7 +27,7 @@ class SavedModel:
     def labels(self) -> list[str]:
         return [self.config.id2label[i] for i in range(len(self.config.id2label))]
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
+    def encode(self, texts: list[str]) -> TokenIds:
         """Token ids as the run encoded its eval texts: the method's truncation, around the saved prompt."""
         recipe = Recipe(
             model=ModelSection(max_length=self.config.max_tokens),

@@ -14,7 +14,6 @@ from runner.feature_cache import (
     default_root,
     feature_key,
     model_fingerprint,
-    token_ids_fingerprint,
 )
 
 PARTS = {"model": "m" * 64, "token_ids": "t" * 64, "pooling": "mean", "precision": "bf16"}
@@ -69,14 +68,6 @@ def test_every_key_part_changes_the_key():
     for part in PARTS:
         assert feature_key(**{**PARTS, part: PARTS[part] + "x"}) != base, part
     assert feature_key(**PARTS, extra={"prompt": "Review: {text}"}) != base
-
-
-def test_token_ids_fingerprint_sees_order_values_and_row_boundaries():
-    ids = [[101, 7, 8, 102], [101, 9, 102]]
-    assert token_ids_fingerprint(ids) == token_ids_fingerprint([list(row) for row in ids])
-    assert token_ids_fingerprint(ids[::-1]) != token_ids_fingerprint(ids)
-    assert token_ids_fingerprint([[101, 7, 8, 102, 101], [9, 102]]) != token_ids_fingerprint(ids)
-    assert token_ids_fingerprint([[101, 7, 8, 102], [101, 10, 102]]) != token_ids_fingerprint(ids)
 
 
 def test_model_fingerprint_changes_when_a_weight_file_is_rewritten(tmp_path):

@@ -6,6 +6,7 @@ method's options (the recipe loader does, for `ftrun validate`) stays instant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from runner.schema import NoOptions
 if TYPE_CHECKING:
     from runner.model import Classifier
     from runner.schema import Recipe
+    from runner.token_ids import TokenIds
 
 
 class Method:
@@ -45,11 +47,20 @@ class Method:
         return None
 
     def encode(
-        self, texts: list[str], tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
-    ) -> list[list[int]]:
-        """Token ids per text, truncated to `model.max_length`."""
-        encoded = tokenizer(texts, truncation=True, max_length=recipe.model.max_length)
-        return list(encoded["input_ids"])
+        self,
+        texts: list[str],
+        tokenizer: Any,
+        recipe: Recipe,
+        prompt: dict[str, str] | None,
+        advance: Callable[[int], object] | None = None,
+    ) -> TokenIds:
+        """Token ids per text, truncated to `model.max_length`; `advance(n)` after each n texts."""
+        from runner.token_ids import encode_in_batches
+
+        def batch(chunk: list[str]) -> Any:
+            return tokenizer(chunk, truncation=True, max_length=recipe.model.max_length)["input_ids"]
+
+        return encode_in_batches(texts, batch, advance=advance)
 
     def save(
         self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]

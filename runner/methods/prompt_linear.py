@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from runner.schema import option
 
 if TYPE_CHECKING:
     from runner.schema import Recipe
+    from runner.token_ids import TokenIds
 
 
 @dataclass
@@ -34,8 +36,15 @@ class PromptLinear(Linear):
         return {"before": shots + before, "after": after}
 
     def encode(
-        self, texts: list[str], tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
-    ) -> list[list[int]]:
+        self,
+        texts: list[str],
+        tokenizer: Any,
+        recipe: Recipe,
+        prompt: dict[str, str] | None,
+        advance: Callable[[int], object] | None = None,
+    ) -> TokenIds:
+        from runner.token_ids import encode_in_batches
+
         assert prompt is not None, "prompt-linear encodes around the prompt from Method.prompt"
         before, after = prompt["before"], prompt["after"]
         fixed = len(tokenizer(before + after, truncation=False)["input_ids"])
@@ -46,14 +55,17 @@ class PromptLinear(Linear):
                 f"takes {fixed} tokens, "
                 f"leaving no room for the text in model.max_length = {recipe.model.max_length}"
             )
-        # Truncate the text alone, so the template (and the "Sentiment:" cue) is always intact.
-        text_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-        wrapped = [
-            before + (tokenizer.decode(ids[:room]) if len(ids) > room else text) + after
-            for text, ids in zip(texts, text_ids, strict=True)
-        ]
-        encoded = tokenizer(wrapped, truncation=True, max_length=recipe.model.max_length)
-        return list(encoded["input_ids"])
+
+        def batch(chunk: list[str]) -> Any:
+            # Truncate the text alone, so the template (and the "Sentiment:" cue) is always intact.
+            text_ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
+            wrapped = [
+                before + (tokenizer.decode(ids[:room]) if len(ids) > room else text) + after
+                for text, ids in zip(chunk, text_ids, strict=True)
+            ]
+            return tokenizer(wrapped, truncation=True, max_length=recipe.model.max_length)["input_ids"]
+
+        return encode_in_batches(texts, batch, advance=advance)
 
 
 def few_shot_prefix(
