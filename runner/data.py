@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def load_data(cfg: DataSection) -> LoadedData:
     train, validation = _validation(raw_splits, cfg, train, notes)
     evaluation = _select(raw_splits, cfg, cfg.eval_split, cfg.eval_size, "data.eval_split", notes)
     notes += _missing_class_notes(train, evaluation, cfg)
-    overlap = len(set(train.texts) & set(evaluation.texts))
+    # The smaller split makes the set; the larger one is only streamed past it.
+    overlap = len(set(evaluation.texts).intersection(train.texts))
     if overlap:
         notes.append(f"warning: {overlap} eval texts also appear in the train split")
     return LoadedData(
@@ -81,7 +83,7 @@ def _validation(
         raise DataError("data.validation_split and data.validation_size: set one of them, not both")
     if expression:
         validation = _select(raw_splits, cfg, expression, 0, "data.validation_split", notes)
-        overlap = len(set(train.texts) & set(validation.texts))
+        overlap = len(set(validation.texts).intersection(train.texts))
         if overlap:
             notes.append(f"warning: {overlap} validation texts also appear in the train split")
         return train, validation
@@ -170,12 +172,12 @@ def _select(
             raise DataError(
                 f"{column_key} = {column!r} is not a column of split {expr.name!r}; columns: {columns}"
             )
-    texts, raw_labels = list(table[cfg.text_column]), list(table[cfg.label_column])
-    rows = list(expr.indices(len(texts)))
+    total = len(table) if hasattr(table, "column_names") else len(table[cfg.text_column])
+    rows = expr.indices(total)
     if not rows:
-        raise DataError(f"{key} = {expression!r} selects no rows (split {expr.name!r} has {len(texts)})")
-    texts = [texts[i] for i in rows]
-    labels = _label_ids([raw_labels[i] for i in rows], rows, cfg.labels, key)
+        raise DataError(f"{key} = {expression!r} selects no rows (split {expr.name!r} has {total})")
+    texts, raw_labels = _read_rows(table, rows, cfg)
+    labels = _label_ids(raw_labels, rows, cfg.labels, key)
     keep = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
     if len(keep) < len(texts):
         bad = len(texts) - len(keep)
@@ -200,7 +202,16 @@ def _select(
     return Examples([texts[i] for i in keep], [labels[i] for i in keep], [rows[i] for i in keep])
 
 
-def _label_ids(values: list[Any], rows: list[int], names: list[str], key: str) -> list[int]:
+def _read_rows(table: Any, rows: range, cfg: DataSection) -> tuple[list[Any], list[Any]]:
+    """The texts and labels of `rows` only: 100 eval rows of a split of millions read 100 texts."""
+    columns = [cfg.text_column, cfg.label_column]
+    if hasattr(table, "column_names"):  # a datasets.Dataset: a slice is a dict of lists
+        part = table.select_columns(columns)[rows.start : rows.stop]
+        return part[cfg.text_column], part[cfg.label_column]
+    return [list(table[column][rows.start : rows.stop]) for column in columns]  # type: ignore[return-value]
+
+
+def _label_ids(values: list[Any], rows: Sequence[int], names: list[str], key: str) -> list[int]:
     lowered = [name.lower() for name in names]
 
     def to_id(value: Any) -> int | None:
