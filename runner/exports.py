@@ -131,11 +131,20 @@ def notes(comparison: Comparison) -> list[str]:
     lines += _mixed_validation_notes(comparison)
     if len(comparison.groups) > 1:
         lines.append("Runs on different eval sets (size or hash) are not ranked against each other.")
-    lines += [
-        f"{s['method']} on {s['model']} over seeds {s['seeds']}: accuracy "
-        f"{s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%} (mean ± std)"
-        for s in comparison.seed_summaries
-    ]
+    # A method's configurations share its name: the label (train.lr=3e-4) tells their lines apart.
+    labels = {
+        run.name: configuration.label
+        for chosen in comparison.selections
+        for configuration in chosen.configurations
+        if configuration.label != "as recipe"
+        for run in configuration.runs
+    }
+    for s in comparison.seed_summaries:
+        label = labels.get(s["runs"][0])
+        lines.append(
+            f"{s['method']}{f' ({label})' if label else ''} on {s['model']} over seeds {s['seeds']}: "
+            f"accuracy {s['accuracy_mean']:.1%} ± {s['accuracy_std']:.1%} (mean ± std)"
+        )
     lines += [f"{', '.join(runs)}: {note}" for note, runs in comparison.run_notes.items()]
     lines += [f"skipped {folder}: {reason}" for folder, reason in comparison.skipped]
     return lines

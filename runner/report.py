@@ -24,6 +24,7 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
     matplotlib.use("Agg")  # files only; no display needed
     check_report_folder(folder)
     drawn = [
+        *_selected_plots(comparison, folder),
         _accuracy_bars(comparison.rows, folder / "accuracy.png"),
         _latency_bars(comparison.rows, folder / "latency.png"),
         _accuracy_vs_trainable(comparison.rows, folder / "accuracy_vs_trainable.png"),
@@ -124,6 +125,81 @@ def _latency_bars(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_xticks(range(len(timed)), _labels(timed))
     ax.set_ylabel("batch-1 latency per example (ms)")
     ax.set_title("Inference latency, batch size 1 (bar: median, mark: p95)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
+def _selected_plots(comparison: Comparison, folder: Path) -> list[Path]:
+    """A sweep's answer in two pictures: each method's configuration chosen on validation, its test
+    accuracy (bar: mean over seeds, line: 95% interval, dots: seeds) and its batch-1 latency."""
+    from runner.selection import reported
+
+    several = len(comparison.selections) > 1
+    chosen = [
+        (
+            f"{method}\n{configuration.label}" + (f"\n[eval set {group}]" if several else ""),
+            method,
+            reported(configuration),
+        )
+        for group, selection in enumerate(comparison.selections, start=1)
+        for method, configuration in selection.selected.items()
+    ]
+    if not chosen:
+        return []
+    latency = _selected_latency(chosen, folder / "selected_latency.png")
+    return [_selected_accuracy(chosen, folder / "selected_accuracy.png"), *([latency] if latency else [])]
+
+
+def _selected_accuracy(chosen: list[tuple[str, str, Any]], path: Path) -> Path:
+    fig, ax = _figure(len(chosen))
+    means = [100 * test.mean for _, _, test in chosen]
+    errors = [[0.0] * len(chosen), [0.0] * len(chosen)]
+    for i, (_, _, test) in enumerate(chosen):
+        if test.ci95 is not None:
+            errors[0][i], errors[1][i] = means[i] - 100 * test.ci95[0], 100 * test.ci95[1] - means[i]
+    bars = ax.bar(range(len(chosen)), means, yerr=errors, capsize=5, color=[_color(m) for _, m, _ in chosen])
+    for i, (_, _, test) in enumerate(chosen):
+        ax.scatter(
+            [i] * len(test.accuracies), [100 * a for a in test.accuracies], color="black", s=12, zorder=3
+        )
+    ax.bar_label(
+        bars, labels=[f"{a:.1f}%" for a in means], label_type="center", color="white", fontweight="bold"
+    )
+    ax.set_xticks(range(len(chosen)), [label for label, _, _ in chosen])
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(min(50.0, min(means) - 5), 100)
+    ax.set_title("Selected on validation: test accuracy (mean of seeds, 95% CI, seeds as dots)")
+    return _save(fig, path)
+
+
+def _selected_latency(chosen: list[tuple[str, str, Any]], path: Path) -> Path | None:
+    timed = [(label, method, test) for label, method, test in chosen if test.latency_ms is not None]
+    if not timed:
+        return None
+    fig, ax = _figure(len(timed))
+    merged = [test.latency_ms or 0.0 for _, _, test in timed]
+    bars = ax.bar(
+        range(len(timed)), merged, width=0.4, color=[_color(m) for _, m, _ in timed], label="as served"
+    )
+    ax.bar_label(bars, labels=[f"{v:.1f}" for v in merged], label_type="center", color="white")
+    apart = [
+        (i, test.latency_unmerged_ms) for i, (_, _, test) in enumerate(timed) if test.latency_unmerged_ms
+    ]
+    if apart:
+        spots = [i + 0.4 for i, _ in apart]
+        bars = ax.bar(
+            spots,
+            [v for _, v in apart],
+            width=0.4,
+            color="white",
+            edgecolor="black",
+            hatch="//",
+            label="adapters kept apart",
+        )
+        ax.bar_label(bars, labels=[f"{v:.1f}" for _, v in apart], label_type="edge")
+    ax.set_xticks(range(len(timed)), [label for label, _, _ in timed])
+    ax.set_ylabel("batch-1 latency, p50 (ms)")
+    ax.set_title("Selected configurations: batch-1 latency (median of the seeds' p50)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)
 

@@ -64,6 +64,8 @@ class Reported:
     mean: float
     std: float | None  # None with a single seed
     ci95: tuple[float, float] | None
+    latency_ms: float | None = None  # batch-1 p50 as served (adapters merged), median over seeds
+    latency_unmerged_ms: float | None = None  # adapter methods: adapters kept apart from the base
 
 
 @dataclass
@@ -151,7 +153,23 @@ def reported(configuration: Configuration) -> Reported:
         total = round(statistics.fmean(t for t in totals if t))
         ci = wilson_interval(round(mean * total), total)
     std = statistics.stdev(accuracies) if len(accuracies) > 1 else None
-    return Reported(accuracies, mean, std, ci)
+    return Reported(
+        accuracies,
+        mean,
+        std,
+        ci,
+        _median_p50(configuration, "latency"),
+        _median_p50(configuration, "latency_unmerged"),
+    )
+
+
+def _median_p50(configuration: Configuration, key: str) -> float | None:
+    values = [
+        latency["batch1_ms_p50"]
+        for latency in (run.metrics.get(key) for run in configuration.runs)
+        if isinstance(latency, dict) and isinstance(latency.get("batch1_ms_p50"), (int, float))
+    ]
+    return statistics.median(values) if values else None
 
 
 def seed_pairs(a: Configuration, b: Configuration) -> list[tuple[str, str]]:
@@ -166,11 +184,12 @@ def to_markdown(selection: Selection) -> str:
         "",
         "Each method's configuration with the best mean validation accuracy over seeds; the test split "
         "was not used to choose. Test 95% CI: Wilson interval at the mean over seeds (test-set sampling); "
-        "the seed spread is the ± std.",
+        "the seed spread is the ± std. Latency: median over seeds of each run's batch-1 p50, the model "
+        "as served (adapters merged), in brackets with adapters kept apart from the base.",
         "",
         "| method | selected configuration | seeds | validation accuracy (mean) | test accuracy (mean ± std) "
-        "| test 95% CI | test per seed |",
-        "|---|---|---|---|---|---|---|",
+        "| test 95% CI | test per seed | batch-1 p50 ms (adapters apart) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for method, configuration in selection.selected.items():
         test = reported(configuration)
@@ -178,7 +197,7 @@ def to_markdown(selection: Selection) -> str:
         lines.append(
             f"| {method} | {configuration.label} | {len(configuration.runs)} | "
             f"{_percent(configuration.validation_mean)} | {_mean_std(test)} | {ci} | "
-            f"{', '.join(f'{a:.1%}' for a in test.accuracies)} |"
+            f"{', '.join(f'{a:.1%}' for a in test.accuracies)} | {_latency(test)} |"
         )
     if selection.unselectable:
         lines += [
@@ -242,6 +261,13 @@ def _shown(value: Any) -> str:
 
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
+
+
+def _latency(test: Reported) -> str:
+    if test.latency_ms is None:
+        return "–"
+    apart = "" if test.latency_unmerged_ms is None else f" ({test.latency_unmerged_ms:.1f})"
+    return f"{test.latency_ms:.1f}{apart}"
 
 
 def _mean_std(test: Reported) -> str:

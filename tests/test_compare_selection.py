@@ -196,3 +196,40 @@ def test_sort_by_validation_orders_each_eval_set_by_validation_accuracy(sweep_fo
     rows = comparing.compare([sweep_folder], sort="validation").rows
     accuracies = [row["validation_accuracy"] for row in rows]
     assert accuracies == sorted(accuracies, reverse=True)
+
+
+def _set_latency(folder: Path, merged: float, apart: float | None) -> None:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["latency"] = {"batch1_ms_p50": merged, "batch1_ms_p95": merged + 1}
+    metrics["latency_unmerged"] = None if apart is None else {"batch1_ms_p50": apart, "batch1_ms_p95": apart}
+    rundir.write_json(folder / "metrics.json", metrics)
+
+
+def test_the_selection_reports_latency_as_the_median_over_seeds_with_adapters_apart(sweep_folder):
+    _set_latency(sweep_folder / "lora-lr0.0001-seed1", 30.0, 36.0)
+    _set_latency(sweep_folder / "lora-lr0.0001-seed2", 34.0, 40.0)
+    _set_latency(sweep_folder / "full-lr2e-05-seed1", 29.0, None)
+    (chosen,) = comparing.compare([sweep_folder]).selections
+    lora, full = selection.reported(chosen.selected["lora"]), selection.reported(chosen.selected["full"])
+    assert (lora.latency_ms, lora.latency_unmerged_ms) == (32.0, 38.0)
+    assert (full.latency_ms, full.latency_unmerged_ms) == (29.0, None)  # seed 2 has no latency: not a 0
+    table = selection.to_markdown(chosen)
+    assert "| 32.0 (38.0) |" in table and "| 29.0 |" in table
+
+
+def test_seed_lines_name_the_configuration_so_a_method_s_lines_differ(sweep_folder):
+    lines = [line for line in exports.notes(comparing.compare([sweep_folder])) if "over seeds" in line]
+    assert sorted(line.split(" on ")[0] for line in lines) == [
+        "full",
+        "lora (train.lr=1e-3)",
+        "lora (train.lr=1e-4)",
+    ]
+
+
+def test_the_report_draws_the_selected_configurations_first(sweep_folder, tmp_path):
+    _set_latency(sweep_folder / "lora-lr0.0001-seed1", 30.0, 36.0)
+    written = write_report(comparing.compare([sweep_folder]), tmp_path / "report")
+    assert [p.name for p in written[1:3]] == ["selected_accuracy.png", "selected_latency.png"]
+    assert all(p.stat().st_size > 1000 for p in written[1:3])
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert report.index("selected_accuracy.png") < report.index("(accuracy.png)")
