@@ -1,25 +1,24 @@
-"""Time and peak memory to tokenise N texts and hold their token ids: Python lists against Arrow.
+"""Time and peak memory of ftrun's data handling at 25k, 250k and 2.5M texts, against Python lists.
 
 Usage, from the repository root:
     python benchmarks/scale.py --sizes 25000,250000,2500000 --json scale.json
-    python benchmarks/scale.py --sizes 25000 --ways lists,arrow            # a quick look
+    python benchmarks/scale.py --sizes 25000 --ways lists,ftrun            # a quick look
 
-The texts are the IMDb train reviews from ../shared/data/imdb, repeated to reach each size; each
-text is cut to 256 tokens by the embedded MiniLM's tokenizer. The ways:
+The texts are the IMDb train reviews from ../shared/data/imdb, repeated to reach each size and
+written once as a plain JSON-lines file (the "data on disk"); each way then runs in a fresh process
+(its own peak RSS) and does what a run does before training:
 
-- `lists`: today's way, `tokenizer(texts, truncation=True, max_length=256)["input_ids"]`, every id a
-  Python int in a list of lists (about 36 bytes a token), the texts a Python list;
-- `arrow`: `tokenize_to_arrow` below: the texts in an Arrow file, `Dataset.map(batched=True)` writing
-  the ids as an int32 list column to a cache file, read back memory-mapped (4 bytes a token on disk,
-  pages loaded on demand), so memory stays flat as the data grows;
-- `arrow2`: the same with `num_proc=2` worker processes.
+- `ftrun`: `runner.data.load_data` on that file (`datasets` turns it into a memory-mapped Arrow
+  table; ftrun takes its texts and labels), then `Method.encode`: the embedded MiniLM's tokenizer,
+  1,000 texts a call, each text cut to 256 tokens, the ids kept as `runner.token_ids.TokenIds`
+  (one int32 array and offsets);
+- `lists`: the same loading, then the way ftrun encoded before TokenIds, one
+  `tokenizer(texts, truncation=True, max_length=256)["input_ids"]` call, kept as Python lists of ints.
+  At 2.5M texts it needs about 25 GB: leave it out with `--ways ftrun` on a smaller machine.
 
-Each measurement runs in a fresh process (its own peak RSS). Growth is the peak over the RSS before
-the data is built (libraries, tokenizer and the 25k distinct texts, common to every way), and
-bytes/token divides it by the tokens held. `arrow` ways also report the time to
-put the texts in Arrow (what `datasets.load_dataset` does for a file source before ftrun sees it)
-and a rerun that finds the tokenised cache. `lists` at 2.5M texts needs about 25 GB: skip it with
-`--ways arrow,arrow2` on a smaller machine.
+Reported: load and tokenise seconds, peak RSS, its growth over the process before loading
+(libraries and tokenizer), that growth per token and as a multiple of the file's size.
+`datasets` keeps its Arrow copy of the file in the temporary folder, removed at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -35,124 +35,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "imdb" / "train.jsonl.gz"
 MAX_LENGTH = 256
 
 
-# --- the helper the runner could adopt ------------------------------------------------------------
-
-
-class TokenIds:
-    """Token ids of many texts in Arrow's list layout: flat int32 values plus row offsets, per chunk.
-
-    Row i is a slice of one chunk's values, a view: nothing is copied or turned into Python ints,
-    and when the chunks come from a memory-mapped Arrow file only the rows read are loaded. (An
-    Arrow file written batch by batch has one chunk per batch; joining them would copy everything.)
-    """
-
-    def __init__(self, chunks: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.chunks = chunks  # (values, offsets) per chunk; row r of a chunk: values[offsets[r]:offsets[r+1]]
-        self.starts = np.cumsum([0] + [len(offsets) - 1 for _, offsets in chunks])
-
-    def __len__(self) -> int:
-        return int(self.starts[-1])
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        chunk = int(np.searchsorted(self.starts, index, side="right")) - 1
-        values, offsets = self.chunks[chunk]
-        row = index - int(self.starts[chunk])
-        return values[offsets[row] : offsets[row + 1]]
-
-    def lengths(self) -> np.ndarray:
-        return np.concatenate([np.diff(offsets) for _, offsets in self.chunks])
-
-    @classmethod
-    def from_arrow(cls, column: Any) -> TokenIds:
-        """From an Arrow list<int32> column (chunked or not), without copying its values."""
-        arrays = column.chunks if hasattr(column, "chunks") else [column]
-        # `.values` is the whole child array, ignoring a slice; `.offsets` point into it as they are.
-        return cls([(a.values.to_numpy(zero_copy_only=True), a.offsets.to_numpy()) for a in arrays if len(a)])
-
-
-def tokenize_to_arrow(
-    texts: Any, tokenizer: Any, max_length: int, cache_file: Path, num_proc: int | None = None
-) -> TokenIds:
-    """Tokenise a `datasets.Dataset` with a `text` column into a memory-mapped Arrow cache file.
-
-    Batches of 1,000 texts are tokenised and written as they go, so memory does not grow with the
-    data. A second call with the same cache file and an unchanged dataset and tokenizer reads the
-    file back instead (`datasets` fingerprints the function, the tokenizer and the input).
-    """
-    from datasets import Features, Sequence, Value
-
-    def encode(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
-        encoded = tokenizer(
-            batch["text"],
-            truncation=True,
-            max_length=max_length,
-            return_attention_mask=False,  # the mask is rebuilt from lengths when a batch is padded
-            return_token_type_ids=False,
-        )
-        return {"input_ids": encoded["input_ids"]}
-
-    tokenised = texts.map(
-        encode,
-        batched=True,
-        batch_size=1000,
-        remove_columns=texts.column_names,
-        features=Features({"input_ids": Sequence(Value("int32"))}),
-        cache_file_name=str(cache_file),
-        num_proc=num_proc,
-        desc=None,
-    )
-    return TokenIds.from_arrow(tokenised.data.column("input_ids"))
-
-
-# --- the measurement ------------------------------------------------------------------------------
-
-
-def imdb_texts() -> list[str]:
+def write_texts(size: int, folder: Path) -> Path:
+    """`size` IMDb train reviews (repeated in order) as folder/train.jsonl, written once per size."""
+    path = folder / f"texts-{size}" / "train.jsonl"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True)
     with gzip.open(DATA, "rt") as file:
-        return [json.loads(line)["text"] for line in file]
-
-
-def texts_to_arrow(texts: list[str], size: int, path: Path) -> Any:
-    """`size` texts (the given ones, repeated) in an Arrow file, written 10,000 at a time.
-
-    The stand-in for what `datasets.load_dataset` leaves in its cache for a file source: a
-    `datasets.Dataset` memory-mapped from disk, whatever its size.
-    """
-    import pyarrow as pa
-    from datasets import Dataset
-
-    schema = pa.schema([("text", pa.large_string())])
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-        for start in range(0, size, 10_000):
-            rows = [texts[i % len(texts)] for i in range(start, min(start + 10_000, size))]
-            writer.write_batch(pa.record_batch([pa.array(rows, pa.large_string())], schema=schema))
-    return Dataset.from_file(str(path))
-
-
-def tokenizer() -> Any:
-    from transformers import AutoTokenizer
-
-    from runner.model import resolve_source
-    from runner.schema import ModelSection
-
-    return AutoTokenizer.from_pretrained(resolve_source(ModelSection()).name_or_path)
-
-
-def peak_mb() -> tuple[float, float]:
-    """This process's peak RSS and its largest worker's (Linux reports kilobytes)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, workers
+        lines = [line if line.endswith("\n") else line + "\n" for line in file if line.strip()]
+    with path.open("w") as out:
+        for start in range(0, size, len(lines)):
+            out.writelines(lines[: min(len(lines), size - start)])
+    return path
 
 
 def current_rss_mb() -> float:
@@ -162,83 +62,73 @@ def current_rss_mb() -> float:
     return 0.0
 
 
-def measure_lists(size: int) -> dict[str, float]:
-    base = imdb_texts()
-    tok = tokenizer()
-    before = current_rss_mb()  # libraries, tokenizer and the 25k distinct texts: common to both ways
-    texts = [base[i % len(base)] for i in range(size)]  # repeats share one string object each
-    started = time.perf_counter()
-    ids = tok(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
-    seconds = time.perf_counter() - started
-    return {"tokenise_s": seconds, "tokens": sum(len(row) for row in ids), "rss_before_mb": before}
-
-
-def measure_arrow(size: int, workers: int | None, cache: Path) -> dict[str, float]:
+def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
     from datasets import disable_progress_bars
 
+    from runner import methods
+    from runner.data import load_data
+    from runner.model import load_tokenizer, resolve_source
+    from runner.recipe import build
+
     disable_progress_bars()
-    base = imdb_texts()
-    tok = tokenizer()
+    path = write_texts(size, folder)
+    recipe = build(
+        {
+            "model": {"max_length": MAX_LENGTH},
+            # The eval split is a sliver: what is measured is the training data's handling.
+            "data": {"source": str(path.parent), "train_split": "train", "eval_split": "train[:100]"},
+        }
+    )
+    tokenizer = load_tokenizer(resolve_source(recipe.model))
     before = current_rss_mb()
     started = time.perf_counter()
-    texts = texts_to_arrow(base, size, cache / f"texts-{size}-{workers or 1}.arrow")
-    texts_seconds = time.perf_counter() - started
-    cache_file = cache / f"ids-{size}-{workers or 1}.arrow"
+    data = load_data(recipe.data)
+    load_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    ids = tokenize_to_arrow(texts, tok, MAX_LENGTH, cache_file, num_proc=workers)
-    seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    again = tokenize_to_arrow(texts, tok, MAX_LENGTH, cache_file, num_proc=workers)
-    rerun = time.perf_counter() - started
-    assert len(again) == len(ids) == size
-    disk = sum(p.stat().st_size for p in cache.glob(f"ids-{size}-{workers or 1}*.arrow"))
+    if way == "lists":
+        ids: Any = tokenizer(data.train.texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
+        tokens = sum(len(row) for row in ids)
+    else:
+        ids = methods.get("full").encode(data.train.texts, tokenizer, recipe, None)
+        tokens = len(ids.values)
+    tokenise_seconds = time.perf_counter() - started
+    assert len(ids) == len(data.train) == size
     return {
-        "texts_to_arrow_s": texts_seconds,
-        "tokenise_s": seconds,
-        "cached_rerun_s": rerun,
-        "tokens": int(ids.lengths().sum()),
-        "ids_on_disk_mb": disk / 2**20,
+        "size": size,
+        "way": way,
+        "load_s": load_seconds,
+        "tokenise_s": tokenise_seconds,
+        "tokens": tokens,
+        "file_mb": path.stat().st_size / 2**20,
         "rss_before_mb": before,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: kilobytes
     }
 
 
-def measure_one(size: int, way: str, cache: Path) -> dict[str, Any]:
-    if way == "lists":
-        result = measure_lists(size)
-    else:
-        result = measure_arrow(size, 2 if way == "arrow2" else None, cache)
-    own, workers = peak_mb()
-    return {"size": size, "way": way, **result, "peak_rss_mb": own, "workers_peak_rss_mb": workers}
-
-
-def run_in_fresh_process(size: int, way: str, cache: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--one", str(size), way, str(cache)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def run_in_fresh_process(size: int, way: str, folder: Path) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--one", str(size), way, str(folder)]
+    env = {**os.environ, "HF_DATASETS_CACHE": str(folder / "datasets")}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         return {"size": size, "way": way, "error": (done.stderr.strip().splitlines() or ["?"])[-1]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def cell(row: dict[str, Any], key: str, digits: int = 1) -> str:
-    return f"{row[key]:.{digits}f}" if key in row else "-"
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| texts | way | texts to Arrow s | tokenise s | cached rerun s | peak RSS MB | growth MB "
-        "| bytes/token | workers' peak MB | ids on disk MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| texts | way | file MB | load s | tokenise s | peak RSS MB | growth MB | bytes/token "
+        "| growth / file |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['size']:,} | {r['way']} | failed: {r['error']} |||||||")
+            lines.append(f"| {r['size']:,} | {r['way']} | failed: {r['error']} ||||||")
             continue
         growth = r["peak_rss_mb"] - r["rss_before_mb"]
         lines.append(
-            f"| {r['size']:,} | {r['way']} | {cell(r, 'texts_to_arrow_s')} | {cell(r, 'tokenise_s')} "
-            f"| {cell(r, 'cached_rerun_s')} | {r['peak_rss_mb']:.0f} | {growth:.0f} "
-            f"| {growth * 2**20 / r['tokens']:.1f} | {r['workers_peak_rss_mb']:.0f} "
-            f"| {cell(r, 'ids_on_disk_mb', 0)} |"
+            f"| {r['size']:,} | {r['way']} | {r['file_mb']:,.0f} | {r['load_s']:.1f} | {r['tokenise_s']:.1f} "
+            f"| {r['peak_rss_mb']:,.0f} | {growth:,.0f} | {growth * 2**20 / r['tokens']:.1f} "
+            f"| {growth / r['file_mb']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -246,20 +136,21 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="25000,250000,2500000")
-    parser.add_argument("--ways", default="lists,arrow,arrow2")
-    parser.add_argument("--cache", help="folder for the Arrow files (default: a temporary one, removed)")
+    parser.add_argument("--ways", default="lists,ftrun")
+    parser.add_argument("--folder", help="folder for text files and Arrow copies (default: a temporary one)")
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--one", nargs=3, metavar=("SIZE", "WAY", "CACHE"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, metavar=("SIZE", "WAY", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        size, way, cache = args.one
-        print(json.dumps(measure_one(int(size), way, Path(cache))))
+        size, way, folder = args.one
+        print(json.dumps(measure(int(size), way, Path(folder))))
         return
-    with tempfile.TemporaryDirectory(dir=args.cache) as cache:
+    with tempfile.TemporaryDirectory(dir=args.folder) as folder:
         rows = []
         for size in map(int, args.sizes.split(",")):
+            write_texts(size, Path(folder))
             for way in args.ways.split(","):
-                rows.append(run_in_fresh_process(size, way, Path(cache)))
+                rows.append(run_in_fresh_process(size, way, Path(folder)))
                 print(json.dumps(rows[-1]), flush=True)
     print(table(rows))
     if args.json:
