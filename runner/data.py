@@ -208,7 +208,8 @@ def _read_rows(table: Any, rows: range, cfg: DataSection) -> tuple[list[Any], li
     if hasattr(table, "column_names"):  # a datasets.Dataset: a slice is a dict of lists
         part = table.select_columns(columns)[rows.start : rows.stop]
         return part[cfg.text_column], part[cfg.label_column]
-    return [list(table[column][rows.start : rows.stop]) for column in columns]  # type: ignore[return-value]
+    texts, labels = (list(table[column][rows.start : rows.stop]) for column in columns)
+    return texts, labels
 
 
 def _label_ids(values: list[Any], rows: Sequence[int], names: list[str], key: str) -> list[int]:
