@@ -57,10 +57,17 @@ class Method:
         """Token ids per text, truncated to `model.max_length`; `advance(n)` after each n texts."""
         from runner.token_ids import encode_in_batches
 
+        return encode_in_batches(texts, self.batch_encoder(tokenizer, recipe, prompt), advance=advance)
+
+    def batch_encoder(
+        self, tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
+    ) -> Callable[[list[str]], Any]:
+        """How one batch of texts becomes token ids (`encode` feeds it the texts a batch at a time)."""
+
         def batch(chunk: list[str]) -> Any:
             return tokenizer(chunk, truncation=True, max_length=recipe.model.max_length)["input_ids"]
 
-        return encode_in_batches(texts, batch, advance=advance)
+        return batch
 
     def save(
         self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]

@@ -13,7 +13,6 @@ from runner.schema import option
 
 if TYPE_CHECKING:
     from runner.schema import Recipe
-    from runner.token_ids import TokenIds
 
 
 @dataclass
@@ -35,16 +34,9 @@ class PromptLinear(Linear):
         shots = few_shot_prefix(recipe, options.few_shot, (before, after), tokenizer, train_examples)
         return {"before": shots + before, "after": after}
 
-    def encode(
-        self,
-        texts: list[str],
-        tokenizer: Any,
-        recipe: Recipe,
-        prompt: dict[str, str] | None,
-        advance: Callable[[int], object] | None = None,
-    ) -> TokenIds:
-        from runner.token_ids import encode_in_batches
-
+    def batch_encoder(
+        self, tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
+    ) -> Callable[[list[str]], Any]:
         assert prompt is not None, "prompt-linear encodes around the prompt from Method.prompt"
         before, after = prompt["before"], prompt["after"]
         fixed = len(tokenizer(before + after, truncation=False)["input_ids"])
@@ -65,7 +57,7 @@ class PromptLinear(Linear):
             ]
             return tokenizer(wrapped, truncation=True, max_length=recipe.model.max_length)["input_ids"]
 
-        return encode_in_batches(texts, batch, advance=advance)
+        return batch
 
 
 def few_shot_prefix(
