@@ -43,6 +43,7 @@ class Lever:
     bf16_weights: bool = False
     compile: bool = False
     clip_foreach: bool | None = None
+    cpu_dropout: bool = False  # runner/cpu_dropout.py: masks drawn from torch.rand
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (dropout)
 
 
@@ -55,7 +56,9 @@ LEVERS = {
         Lever("foreach_clip", clip_foreach=True),
         Lever("pad_to_8", pad_multiple=8),
         Lever("eager_attention", attention="eager"),
-        Lever("eager_fused", attention="eager", optimizer={"fused": True}),
+        Lever("eager_fused", attention="eager", optimizer={"fused": True}),  # ftrun before cpu_dropout
+        Lever("cpu_dropout", attention="ftrun_eager", optimizer={"fused": True}, cpu_dropout=True),
+        Lever("cpu_dropout_attention", attention="ftrun_eager", optimizer={"fused": True}),
         # Changes training, not only speed: accuracy must be checked before adopting it.
         Lever("no_attention_dropout", config={"attention_probs_dropout_prob": 0.0}),
         Lever("no_dropout", config={"attention_probs_dropout_prob": 0.0, "hidden_dropout_prob": 0.0}),
@@ -97,17 +100,27 @@ def padded(batch: dict[str, torch.Tensor], multiple: int) -> dict[str, torch.Ten
     return {**batch, "input_ids": pad(batch["input_ids"]), "attention_mask": pad(batch["attention_mask"])}
 
 
-def make_step(lever: Lever) -> Callable[[dict[str, torch.Tensor]], None]:
+def make_step(lever: Lever, method: str) -> Callable[[dict[str, torch.Tensor]], None]:
     from transformers import AutoModel
 
+    from runner.cpu_dropout import register_attention, use_cpu_dropout
+
+    register_attention()
     torch.manual_seed(0)
     backbone = AutoModel.from_pretrained(model_path(), attn_implementation=lever.attention, **lever.config)
+    if method == "lora":  # ftrun's lora defaults: r 8, alpha 16, dropout 0.1, peft's modules for BERT
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=8, lora_alpha=16, lora_dropout=0.1)
+        backbone = get_peft_model(backbone, config)
     model = Classifier(backbone, Head(384, 1000, 2, 0.1), "mean")
+    if lever.cpu_dropout:
+        use_cpu_dropout(model)
     if lever.bf16_weights:
         model = model.bfloat16()
     model.train()
     forward = torch.compile(model, dynamic=True) if lever.compile else model
-    parameters = list(model.parameters())
+    parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=5e-5, **lever.optimizer)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -140,6 +153,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="steps per lever per round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--method", choices=["full", "lora"], default="full")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave it)")
     args = parser.parse_args()
     BF16 = cpu_has_native_bf16()
@@ -147,7 +161,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     names = args.levers.split(",")
     batches = load_batches(args.max_length, args.steps * args.rounds)
-    steps = {name: make_step(LEVERS[name]) for name in names}
+    steps = {name: make_step(LEVERS[name], args.method) for name in names}
     for name, step in steps.items():  # warm-up: first-call allocations, kernel choice, compilation
         started = time.perf_counter()
         for batch in batches[: min(len(batches), 4)]:
@@ -160,7 +174,10 @@ def main() -> None:
             results[name].append(timed(steps[name], chunk))
     base_wall = statistics.median(w for w, _ in results[names[0]])
     base_cpu = statistics.median(c for _, c in results[names[0]])
-    print(f"\nbf16 autocast {BF16}, {torch.get_num_threads()} threads, {args.max_length} tokens, batch 8")
+    print(
+        f"\n{args.method}, bf16 autocast {BF16}, {torch.get_num_threads()} threads, "
+        f"{args.max_length} tokens, batch 8"
+    )
     print(f"| lever | wall s/step | vs {names[0]} | CPU s/step | vs {names[0]} |\n|---|---|---|---|---|")
     for name in names:
         wall = statistics.median(w for w, _ in results[name])

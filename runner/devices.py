@@ -50,8 +50,12 @@ def attention_kernels(requested: str, base_trains: bool) -> tuple[str | None, st
     """(while training, while serving) attention implementations; None keeps the library's choice."""
     if requested != "auto":
         return requested, requested
+    from runner.cpu_dropout import ATTENTION
+
+    # On a CPU, eager attention with a cheaper dropout mask trains faster than SDPA, whose CPU path
+    # with dropout is slower than eager (benchmarks/levers.py); without dropout SDPA serves faster.
     on_cpu = not torch.cuda.is_available()
-    return ("eager" if on_cpu and base_trains else None), None
+    return (ATTENTION if on_cpu and base_trains else None), None
 
 
 def check_tracker(name: str) -> None:

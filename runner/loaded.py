@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from runner import methods
+from runner.cpu_dropout import use_cpu_dropout
 from runner.data import LoadedData, load_data
 from runner.devices import attention_kernels
 from runner.model import (
@@ -80,6 +81,7 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     serving = serving or loaded_with
     use_attention(backbone, training)
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
+    use_cpu_dropout(classifier)
     return LoadedRun(
         recipe,
         recipe_path,

@@ -99,6 +99,10 @@ def module_names(source: ModelSource) -> set[str]:
 
 def use_attention(backbone: Any, implementation: str | None) -> None:
     """Switch the attention kernel of a loaded backbone (a peft wrapper passes it through)."""
+    from runner.cpu_dropout import ATTENTION, register_attention
+
+    if implementation == ATTENTION:
+        register_attention()
     if implementation and hasattr(backbone, "set_attn_implementation"):
         backbone.set_attn_implementation(implementation)
 

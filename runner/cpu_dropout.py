@@ -1,0 +1,85 @@
+"""Dropout that draws its mask from `torch.rand` on a CPU, for steps where the base trains.
+
+torch's CPU dropout draws its mask with `bernoulli_`, about twice the cost of `torch.rand` on this
+project's CPU (40 ms against 26 ms for one MiniLM layer's attention probabilities at batch 8 and
+256 tokens, mask and multiply included); attention dropout over batch x heads x tokens x tokens
+is the largest share of a training step after the matrix multiplies (`benchmarks/levers.py`).
+`fast_dropout` is the same operation (each element kept with probability 1 - p, kept ones scaled by
+1 / (1 - p)) with the mask drawn in float32 from `torch.rand`, and it keeps a bool mask for the
+backward pass instead of a float one. On GPUs torch's fused kernel is already fast: it is used there.
+
+`use_cpu_dropout(model)` makes a model's `nn.Dropout` modules use it; `ATTENTION` names transformers'
+eager attention with it, registered with transformers' attention interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+ATTENTION = "ftrun_eager"
+
+
+def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu" or p >= 1.0:
+        return nn.functional.dropout(x, p, training=True)
+    # float32 whatever x's dtype: a bf16 draw would round p to 1/256.
+    keep = torch.rand(x.shape, dtype=torch.float32) >= p
+    return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)
+
+
+class CpuDropout(nn.Dropout):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return fast_dropout(input, self.p, self.training)
+
+
+def use_cpu_dropout(model: nn.Module) -> None:
+    """Every plain `nn.Dropout` of `model` draws its mask as `fast_dropout` does (no parameters change)."""
+    for module in model.modules():
+        if type(module) is nn.Dropout:
+            module.__class__ = CpuDropout
+
+
+def eager_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """transformers' eager attention (as BERT and OPT write it) with `fast_dropout`."""
+    if kwargs.get("sliding_window") or kwargs.get("softcap") or kwargs.get("s_aux") is not None:
+        # Variants this function does not write out: SDPA handles them, with the same mask format.
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
+    groups = getattr(module, "num_key_value_groups", 1)
+    if groups > 1:  # grouped-query attention: each key/value head serves `groups` query heads
+        key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask[:, :, :, : key.shape[-2]]
+    weights = nn.functional.softmax(weights, dim=-1)
+    weights = fast_dropout(weights, dropout, module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return output, weights
+
+
+def register_attention() -> None:
+    """Make `ATTENTION` a name transformers accepts, with the additive float mask eager attention takes."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(ATTENTION, eager_attention)
+    AttentionMaskInterface.register(ATTENTION, eager_mask)

@@ -1,0 +1,127 @@
+"""The CPU dropout is torch's dropout with a cheaper mask: same distribution, same scaling, same
+attention as transformers' eager kernel."""
+
+import pytest
+import torch
+from torch import nn
+
+from runner.cpu_dropout import ATTENTION, CpuDropout, fast_dropout, use_cpu_dropout
+from runner.model import use_attention
+
+
+def test_fast_dropout_keeps_one_minus_p_of_the_elements_and_scales_them():
+    torch.manual_seed(0)
+    x = torch.rand(400, 1000) + 0.5
+    y = fast_dropout(x, 0.1, training=True)
+    kept = y != 0
+    assert kept.float().mean().item() == pytest.approx(0.9, abs=0.003)
+    assert torch.allclose(y[kept], x[kept] / 0.9)
+
+
+def test_fast_dropout_passes_gradients_through_kept_elements_only():
+    torch.manual_seed(0)
+    x = torch.rand(50, 60, requires_grad=True)
+    y = fast_dropout(x, 0.3, training=True)
+    y.sum().backward()
+    assert x.grad is not None
+    expected = (y != 0).float() / 0.7
+    assert torch.allclose(x.grad, expected)
+
+
+def test_fast_dropout_is_the_identity_outside_training_and_at_p_zero():
+    x = torch.rand(10, 10)
+    assert fast_dropout(x, 0.5, training=False) is x
+    assert fast_dropout(x, 0.0, training=True) is x
+
+
+def test_fast_dropout_of_bf16_input_keeps_its_dtype():
+    x = torch.ones(1000, 100, dtype=torch.bfloat16)
+    y = fast_dropout(x, 0.25, training=True)
+    assert y.dtype == torch.bfloat16
+    assert (y != 0).float().mean().item() == pytest.approx(0.75, abs=0.01)
+
+
+def test_fast_dropout_is_reproducible_under_a_seed():
+    x = torch.rand(100, 100)
+    torch.manual_seed(3)
+    first = fast_dropout(x, 0.1, training=True)
+    torch.manual_seed(3)
+    assert torch.equal(first, fast_dropout(x, 0.1, training=True))
+
+
+def tiny_bert(**overrides):
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        attn_implementation="eager",
+        **overrides,
+    )
+    torch.manual_seed(0)
+    return BertModel(config)
+
+
+def encoded():
+    input_ids = torch.randint(5, 100, (3, 12), generator=torch.Generator().manual_seed(1))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 7:] = 0  # padding must be masked as eager masks it
+    return input_ids, attention_mask
+
+
+def test_ftrun_attention_computes_what_eager_attention_computes():
+    model = tiny_bert().eval()
+    input_ids, attention_mask = encoded()
+    expected = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    use_attention(model, ATTENTION)
+    assert model.config._attn_implementation == ATTENTION
+    got = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_ftrun_attention_trains_like_eager_attention_without_dropout():
+    # Dropout off, training mode: the same loss and the same gradients as transformers' eager kernel.
+    input_ids, attention_mask = encoded()
+    grads = []
+    for implementation in ("eager", ATTENTION):
+        model = tiny_bert(attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0).train()
+        use_attention(model, implementation)
+        model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.pow(2).mean().backward()
+        grads.append(model.encoder.layer[0].attention.self.query.weight.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_ftrun_attention_serves_grouped_query_attention_like_eager():
+    from transformers import LlamaConfig, LlamaModel
+
+    config = LlamaConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        attn_implementation="eager",
+    )
+    torch.manual_seed(0)
+    model = LlamaModel(config).eval()
+    input_ids, attention_mask = encoded()
+    expected = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    use_attention(model, ATTENTION)
+    got = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    assert torch.allclose(got[attention_mask.bool()], expected[attention_mask.bool()], atol=1e-5)
+
+
+def test_use_cpu_dropout_swaps_every_plain_dropout_and_keeps_the_weights():
+    model = tiny_bert()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    dropouts = [m for m in model.modules() if type(m) is nn.Dropout]
+    assert dropouts
+    use_cpu_dropout(model)
+    assert all(type(m) is CpuDropout for m in dropouts)
+    assert not any(type(m) is nn.Dropout for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert [m.p for m in dropouts] == [0.1] * len(dropouts)
