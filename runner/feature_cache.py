@@ -9,7 +9,7 @@ holds only the pages it reads, and are written atomically, so runs started side 
 half an entry.
 
 Layout: ROOT/ab/abcdef....npy (the features) beside ROOT/ab/abcdef....json (what they are).
-ROOT is `$FTRUN_CACHE`, else `~/.cache/ftrun/features`.
+ROOT is `$FTRUN_CACHE/features`, else `~/.cache/ftrun/features`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     import torch
@@ -32,8 +34,13 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", "
 CONFIG_FILES = ("config.json", "adapter_config.json")
 
 
+def cache_root() -> Path:
+    """Where ftrun keeps what runs share: features here, token ids beside them (runner/token_cache.py)."""
+    return Path(os.environ.get("FTRUN_CACHE") or Path.home() / ".cache" / "ftrun")
+
+
 def default_root() -> Path:
-    return Path(os.environ.get("FTRUN_CACHE") or Path.home() / ".cache" / "ftrun" / "features")
+    return cache_root() / "features"
 
 
 def feature_key(
@@ -147,6 +154,7 @@ class FeatureCache:
         on one file system); the description first and the array last, so an array that can be
         seen always has its description, and a crash leaves at most a stray temporary file.
         """
+        import numpy as np
         import torch
 
         if features.dtype == torch.bfloat16:
@@ -155,8 +163,10 @@ class FeatureCache:
         array_path, meta_path = self._paths(key)
         array_path.parent.mkdir(parents=True, exist_ok=True)
         description = {**(meta or {}), "key": key, "shape": list(array.shape), "dtype": str(array.dtype)}
-        _write_atomically(meta_path, lambda f: f.write(json.dumps(description, indent=1).encode()))
-        _write_atomically(array_path, lambda f: _save_npy(f, array))
+        with write_atomically(meta_path) as file:
+            file.write(json.dumps(description, indent=1).encode())
+        with write_atomically(array_path) as file:
+            np.save(file, array, allow_pickle=False)
         return array_path
 
     def entries(self) -> list[Entry]:
@@ -175,18 +185,14 @@ class FeatureCache:
         return sum(entry.bytes for entry in self.entries())
 
 
-def _save_npy(file: Any, array: Any) -> None:
-    import numpy as np
-
-    np.save(file, array, allow_pickle=False)
-
-
-def _write_atomically(path: Path, write: Any) -> None:
+@contextmanager
+def write_atomically(path: Path) -> Iterator[BinaryIO]:
+    """A file to write that appears at `path` complete or not at all (`os.replace` is atomic)."""
     # The temporary file sits in the destination folder: os.replace is atomic only within one file system.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            write(file)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)

@@ -25,6 +25,7 @@ from runner.model import (
 )
 from runner.progress import progress_bars
 from runner.schema import Recipe
+from runner.token_cache import TokenIdCache
 from runner.token_ids import TokenIds
 
 
@@ -103,11 +104,14 @@ def _encode_splits(
 ) -> tuple[TokenIds, TokenIds, TokenIds | None]:
     """Every split's token ids, under a progress bar: millions of texts take minutes to tokenise."""
     splits = [data.train, data.eval] + ([data.validation] if data.validation is not None else [])
+    cache = TokenIdCache() if recipe.data.cache_token_ids else None
     with progress_bars(console, not console.quiet) as bars:
         task = bars.add_task("tokenise", total=sum(len(split) for split in splits), info="")
         encoded = [
-            method.encode(split.texts, tokenizer, recipe, prompt, lambda n: bars.advance(task, n))
+            method.encode(split.texts, tokenizer, recipe, prompt, lambda n: bars.advance(task, n), cache)
             for split in splits
         ]
         bars.remove_task(task)
+    for problem in cache.problems if cache else []:
+        console.print(f"[yellow]{problem}[/]")
     return encoded[0], encoded[1], encoded[2] if len(encoded) == 3 else None

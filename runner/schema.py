@@ -98,6 +98,12 @@ class DataSection:
     labels: list[str] = option(["negative", "positive"], "Label names; a label's index is its class id.")
     bad_texts: str = option("fail", "What to do with empty or non-string texts.", choices=("fail", "skip"))
     seed: int = option(0, "Seed of subsampling and few-shot draws (kept apart from `train.seed`).")
+    cache_token_ids: bool = option(
+        True,
+        "Tokenise a split once: later runs with the same texts, tokenizer and encoding map the token "
+        "ids from disk (`$FTRUN_CACHE/token-ids`, default ~/.cache/ftrun/token-ids); off, they are "
+        "held in memory.",
+    )
 
 
 @dataclass
@@ -125,7 +131,8 @@ class MethodSection:
     cache_features: bool = option(
         True,
         "Frozen-base methods: reuse the base features an earlier run computed for the same weights, "
-        "token ids, pooling and precision (on disk under `$FTRUN_CACHE`, default ~/.cache/ftrun/features).",
+        "token ids, pooling and precision (on disk under `$FTRUN_CACHE/features`, default "
+        "~/.cache/ftrun/features).",
     )
     options: Any = field(default_factory=NoOptions, metadata={"nested": True})
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, overload
 
 import numpy as np
 
@@ -83,21 +83,12 @@ def encode_in_batches(
     batch: int = BATCH,
     advance: Callable[[int], object] | None = None,
 ) -> TokenIds:
-    """`encode` (texts -> ids per text) applied `batch` texts at a time, kept as TokenIds.
+    """`encode` (texts -> ids per text) applied `batch` texts at a time, kept as TokenIds in memory.
 
     `advance(n)` is called after each batch of n texts, for a progress bar.
     """
-    chunks = []
-    for start in range(0, len(texts), batch):
-        chunk = list(texts[start : start + batch])
-        chunks.append(TokenIds.from_rows(encode(chunk)))
-        if advance is not None:
-            advance(len(chunk))
-    if not chunks:
-        return TokenIds(np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64))
-    lengths = np.concatenate([np.diff(chunk.offsets) for chunk in chunks])
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    chunks = list(_encoded_chunks(texts, encode, batch, advance))
+    offsets = _offsets([np.diff(chunk.offsets) for chunk in chunks])
     # Each chunk is dropped once copied; `values` takes memory only as its pages are written, so
     # the peak stays near one copy of the ids rather than two.
     values = np.empty(int(offsets[-1]), dtype=np.int32)
@@ -107,3 +98,39 @@ def encode_in_batches(
         values[at : at + len(done.values)] = done.values
         at += len(done.values)
     return TokenIds(values, offsets)
+
+
+def encode_to_file(
+    texts: Sequence[str],
+    encode: Callable[[list[str]], Sequence[Sequence[int]]],
+    file: BinaryIO,
+    batch: int = BATCH,
+    advance: Callable[[int], object] | None = None,
+) -> np.ndarray:
+    """As `encode_in_batches`, writing the ids to `file` (raw little-endian int32) as they come;
+    returns the offsets. Memory holds one batch of ids, however many texts there are."""
+    lengths = []
+    for chunk in _encoded_chunks(texts, encode, batch, advance):
+        file.write(chunk.values.astype("<i4", copy=False).tobytes())
+        lengths.append(np.diff(chunk.offsets))
+    return _offsets(lengths)
+
+
+def _encoded_chunks(
+    texts: Sequence[str],
+    encode: Callable[[list[str]], Sequence[Sequence[int]]],
+    batch: int,
+    advance: Callable[[int], object] | None,
+) -> Iterator[TokenIds]:
+    for start in range(0, len(texts), batch):
+        chunk = list(texts[start : start + batch])
+        yield TokenIds.from_rows(encode(chunk))
+        if advance is not None:
+            advance(len(chunk))
+
+
+def _offsets(lengths: list[np.ndarray]) -> np.ndarray:
+    counts = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets

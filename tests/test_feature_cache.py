@@ -148,7 +148,7 @@ def test_entries_list_sizes_and_descriptions(cache):
 
 def test_the_root_is_ftrun_cache_when_set(monkeypatch, tmp_path):
     monkeypatch.setenv("FTRUN_CACHE", str(tmp_path))
-    assert default_root() == tmp_path
+    assert default_root() == tmp_path / "features"
     monkeypatch.delenv("FTRUN_CACHE")
     assert default_root().parts[-3:] == (".cache", "ftrun", "features")
 

@@ -15,6 +15,7 @@ from runner.schema import NoOptions
 if TYPE_CHECKING:
     from runner.model import Classifier
     from runner.schema import Recipe
+    from runner.token_cache import TokenIdCache
     from runner.token_ids import TokenIds
 
 
@@ -53,11 +54,34 @@ class Method:
         recipe: Recipe,
         prompt: dict[str, str] | None,
         advance: Callable[[int], object] | None = None,
+        cache: TokenIdCache | None = None,
     ) -> TokenIds:
-        """Token ids per text, truncated to `model.max_length`; `advance(n)` after each n texts."""
-        from runner.token_ids import encode_in_batches
+        """Token ids per text, truncated to `model.max_length`; `advance(n)` after each n texts.
 
-        return encode_in_batches(texts, self.batch_encoder(tokenizer, recipe, prompt), advance=advance)
+        With a cache, ids another run wrote for the same texts, tokenizer and encoding are mapped from
+        disk; new ones are written there as they come, so the whole array never sits in memory.
+        """
+        from runner.token_cache import texts_fingerprint, token_key, tokenizer_fingerprint
+        from runner.token_ids import encode_in_batches, encode_to_file
+
+        encoder = self.batch_encoder(tokenizer, recipe, prompt)
+        if cache is None:
+            return encode_in_batches(texts, encoder, advance=advance)
+        encoding = self.encoding(recipe, prompt)
+        key = token_key(tokenizer_fingerprint(tokenizer), encoding, texts_fingerprint(texts))
+        found = cache.get(key)
+        if found is not None and len(found) == len(texts):
+            if advance is not None:
+                advance(len(texts))
+            return found
+        meta = {"tokenizer": getattr(tokenizer, "name_or_path", ""), "encoding": encoding}
+        return cache.put(key, lambda file: encode_to_file(texts, encoder, file, advance=advance), meta)
+
+    def encoding(self, recipe: Recipe, prompt: dict[str, str] | None) -> dict[str, Any]:
+        """What the token ids depend on besides the tokenizer and the texts (the token id cache's key):
+        the class whose `batch_encoder` runs (full, lora and linear share one), the length, the prompt."""
+        encoder = next(c for c in type(self).__mro__ if "batch_encoder" in vars(c))
+        return {"encoder": encoder.__qualname__, "max_length": recipe.model.max_length, "prompt": prompt}
 
     def batch_encoder(
         self, tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
