@@ -43,7 +43,8 @@ class Lever:
     bf16_weights: bool = False
     compile: bool = False
     clip_foreach: bool | None = None
-    cpu_dropout: bool = False  # runner/cpu_dropout.py: masks drawn from torch.rand
+    cpu_dropout: bool = False  # runner/cpu_dropout.py: masks drawn from uniform numbers
+    serial_masks: bool = False  # cpu_dropout's numbers drawn by one generator, not one per thread
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (dropout)
 
 
@@ -59,6 +60,13 @@ LEVERS = {
         Lever("eager_fused", attention="eager", optimizer={"fused": True}),  # ftrun before cpu_dropout
         Lever("cpu_dropout", attention="ftrun_eager", optimizer={"fused": True}, cpu_dropout=True),
         Lever("cpu_dropout_attention", attention="ftrun_eager", optimizer={"fused": True}),
+        Lever(
+            "cpu_dropout_serial",
+            attention="ftrun_eager",
+            optimizer={"fused": True},
+            cpu_dropout=True,
+            serial_masks=True,
+        ),
         # Changes training, not only speed: accuracy must be checked before adopting it.
         Lever("no_attention_dropout", config={"attention_probs_dropout_prob": 0.0}),
         Lever("no_dropout", config={"attention_probs_dropout_prob": 0.0, "hidden_dropout_prob": 0.0}),
@@ -125,6 +133,9 @@ def make_step(lever: Lever, method: str) -> Callable[[dict[str, torch.Tensor]], 
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(batch: dict[str, torch.Tensor]) -> None:
+        import runner.cpu_dropout
+
+        runner.cpu_dropout.PARALLEL_FROM = 1 << 62 if lever.serial_masks else 1 << 18
         batch = padded(batch, lever.pad_multiple)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16 and not lever.bf16_weights):
             logits = forward(batch["input_ids"], batch["attention_mask"])

@@ -5,8 +5,11 @@ project's CPU (40 ms against 26 ms for one MiniLM layer's attention probabilitie
 256 tokens, mask and multiply included); attention dropout over batch x heads x tokens x tokens
 is the largest share of a training step after the matrix multiplies (`benchmarks/levers.py`).
 `fast_dropout` is the same operation (each element kept with probability 1 - p, kept ones scaled by
-1 / (1 - p)) with the mask drawn in float32 from `torch.rand`, and it keeps a bool mask for the
-backward pass instead of a float one. On GPUs torch's fused kernel is already fast: it is used there.
+1 / (1 - p)) with the mask drawn in float32 from uniform numbers, and it keeps a bool mask for the
+backward pass instead of a float one. torch fills a tensor with random numbers on one core; a large
+mask is split across torch's threads here, each part from its own generator seeded from torch's
+global one (so `torch.manual_seed` still reproduces a run, for a given thread count). On GPUs
+torch's fused kernel is already fast: it is used there.
 
 `use_cpu_dropout(model)` makes a model's `nn.Dropout` modules use it; `ATTENTION` names transformers'
 eager attention with it, registered with transformers' attention interface.
@@ -14,12 +17,16 @@ eager attention with it, registered with transformers' attention interface.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
 from torch import nn
 
 ATTENTION = "ftrun_eager"
+# Below this many elements a second thread costs more than it saves.
+PARALLEL_FROM = 1 << 18
+_helpers: ThreadPoolExecutor | None = None
 
 
 def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -27,9 +34,31 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     if x.device.type != "cpu" or p >= 1.0:
         return nn.functional.dropout(x, p, training=True)
-    # float32 whatever x's dtype: a bf16 draw would round p to 1/256.
-    keep = torch.rand(x.shape, dtype=torch.float32) >= p
+    keep = uniform(x.shape) >= p
     return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)
+
+
+def uniform(shape: torch.Size) -> torch.Tensor:
+    """float32 numbers uniform in [0, 1) (a bf16 draw would round p to 1/256), drawn in parallel."""
+    global _helpers
+    out = torch.empty(shape, dtype=torch.float32)
+    threads = torch.get_num_threads()
+    if threads < 2 or out.numel() < PARALLEL_FROM:
+        return out.uniform_()
+    parts = out.view(-1).chunk(threads)
+    seeds = torch.randint(2**62, (len(parts),)).tolist()
+
+    def fill(part: int) -> None:
+        parts[part].uniform_(generator=torch.Generator().manual_seed(seeds[part]))
+
+    if _helpers is None or _helpers._max_workers < len(parts) - 1:
+        _helpers = ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="ftrun-dropout")
+    # torch releases the GIL inside uniform_, so the parts fill at once on separate cores.
+    helping = [_helpers.submit(fill, part) for part in range(1, len(parts))]
+    fill(0)
+    for future in helping:
+        future.result()
+    return out
 
 
 class CpuDropout(nn.Dropout):

@@ -41,12 +41,28 @@ def test_fast_dropout_of_bf16_input_keeps_its_dtype():
     assert (y != 0).float().mean().item() == pytest.approx(0.75, abs=0.01)
 
 
-def test_fast_dropout_is_reproducible_under_a_seed():
-    x = torch.rand(100, 100)
+@pytest.mark.parametrize("size", [100, 1 << 20])  # one generator; a generator per thread
+def test_fast_dropout_is_reproducible_under_a_seed(size):
+    x = torch.rand(size)
     torch.manual_seed(3)
     first = fast_dropout(x, 0.1, training=True)
     torch.manual_seed(3)
     assert torch.equal(first, fast_dropout(x, 0.1, training=True))
+    assert not torch.equal(first, fast_dropout(x, 0.1, training=True))
+
+
+def test_a_mask_drawn_in_parts_has_independent_parts():
+    from runner.cpu_dropout import uniform
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        numbers = uniform(torch.Size([1 << 20]))
+    finally:
+        torch.set_num_threads(threads)
+    parts = numbers.chunk(4)
+    assert all(0.49 < part.mean().item() < 0.51 for part in parts)
+    assert not any(torch.equal(parts[0][:100], part[:100]) for part in parts[1:])
 
 
 def tiny_bert(**overrides):
