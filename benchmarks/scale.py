@@ -2,23 +2,29 @@
 
 Usage, from the repository root:
     python benchmarks/scale.py --sizes 25000,250000,2500000 --json scale.json
-    python benchmarks/scale.py --sizes 25000 --ways lists,ftrun            # a quick look
+    python benchmarks/scale.py --sizes 25000 --ways lists,ftrun,ftrun-cached   # a quick look
 
 The texts are the IMDb train reviews from ../shared/data/imdb, repeated to reach each size and
 written once as a plain JSON-lines file (the "data on disk"); each way then runs in a fresh process
 (its own peak RSS) and does what a run does before training:
 
-- `ftrun`: `runner.data.load_data` on that file (`datasets` turns it into a memory-mapped Arrow
-  table; ftrun takes its texts and labels), then `Method.encode`: the embedded MiniLM's tokenizer,
-  1,000 texts a call, each text cut to 256 tokens, the ids kept as `runner.token_ids.TokenIds`
-  (one int32 array and offsets);
-- `lists`: the same loading, then the way ftrun encoded before TokenIds, one
+- `ftrun`: what a run does. `runner.data.load_data` on that file (`datasets` turns it into a
+  memory-mapped Arrow table; the texts stay there, `runner/texts.py`), then `Method.encode` with the
+  token id cache (`runner/token_cache.py`) empty: the embedded MiniLM's tokenizer, 1,000 texts a
+  call, each cut to 256 tokens, the ids written to the cache as they come and then memory-mapped;
+- `ftrun-cached`: the same run again: the ids are found in the cache and mapped, nothing tokenised;
+- `ftrun-in-memory`: `data.cache_token_ids = false`: the ids are kept in memory as
+  `runner.token_ids.TokenIds` (one int32 array and offsets);
+- `lists`: the way ftrun worked before: the texts as a list of Python strings, one
   `tokenizer(texts, truncation=True, max_length=256)["input_ids"]` call, kept as Python lists of ints.
-  At 2.5M texts it needs about 25 GB: leave it out with `--ways ftrun` on a smaller machine.
+  At 2.5M texts it needs about 170 GB: leave it out above 25k.
 
-Reported: load and tokenise seconds, peak RSS, its growth over the process before loading
-(libraries and tokenizer), that growth per token and as a multiple of the file's size.
-`datasets` keeps its Arrow copy of the file in the temporary folder, removed at the end.
+Reported: load and tokenise seconds; peak RSS and its growth over the process before loading
+(libraries and tokenizer), that growth per token and as a multiple of the file's size; and the
+peak of anonymous memory (RssAnon, sampled every 50 ms), the part the kernel cannot drop: RSS also
+counts the pages of memory-mapped files a process has read (the Arrow table, cached ids), which are
+clean copies of the disk that the kernel reclaims under pressure. `datasets` keeps its Arrow copy
+of the file, and the cache its ids, in the temporary folder, removed at the end.
 """
 
 from __future__ import annotations
@@ -55,11 +61,33 @@ def write_texts(size: int, folder: Path) -> Path:
     return path
 
 
-def current_rss_mb() -> float:
+def status_mb(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class PeakAnonymous:
+    """The largest RssAnon seen while the block runs, sampled by a thread every 50 ms."""
+
+    def __enter__(self) -> PeakAnonymous:
+        import threading
+
+        self.peak, self._stop = status_mb("RssAnon"), threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(0.05):
+                self.peak = max(self.peak, status_mb("RssAnon"))
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, status_mb("RssAnon"))
 
 
 def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
@@ -69,6 +97,7 @@ def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
     from runner.data import load_data
     from runner.model import load_tokenizer, resolve_source
     from runner.recipe import build
+    from runner.token_cache import TokenIdCache
 
     disable_progress_bars()
     path = write_texts(size, folder)
@@ -80,18 +109,21 @@ def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
         }
     )
     tokenizer = load_tokenizer(resolve_source(recipe.model))
-    before = current_rss_mb()
-    started = time.perf_counter()
-    data = load_data(recipe.data)
-    load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    if way == "lists":
-        ids: Any = tokenizer(data.train.texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
-        tokens = sum(len(row) for row in ids)
-    else:
-        ids = methods.get("full").encode(data.train.texts, tokenizer, recipe, None)
-        tokens = len(ids.values)
-    tokenise_seconds = time.perf_counter() - started
+    before, anonymous_before = status_mb("VmRSS"), status_mb("RssAnon")
+    with PeakAnonymous() as anonymous:
+        started = time.perf_counter()
+        data = load_data(recipe.data)
+        load_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        if way == "lists":
+            texts = list(data.train.texts)
+            ids: Any = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
+            tokens = sum(len(row) for row in ids)
+        else:
+            cache = None if way == "ftrun-in-memory" else TokenIdCache(folder / "token-ids")
+            ids = methods.get("full").encode(data.train.texts, tokenizer, recipe, None, cache=cache)
+            tokens = int(ids.offsets[-1])
+        tokenise_seconds = time.perf_counter() - started
     assert len(ids) == len(data.train) == size
     return {
         "size": size,
@@ -102,6 +134,7 @@ def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
         "file_mb": path.stat().st_size / 2**20,
         "rss_before_mb": before,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: kilobytes
+        "anonymous_growth_mb": anonymous.peak - anonymous_before,
     }
 
 
@@ -117,18 +150,19 @@ def run_in_fresh_process(size: int, way: str, folder: Path) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| texts | way | file MB | load s | tokenise s | peak RSS MB | growth MB | bytes/token "
-        "| growth / file |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| growth / file | anonymous growth MB | anonymous / file |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['size']:,} | {r['way']} | failed: {r['error']} ||||||")
+            lines.append(f"| {r['size']:,} | {r['way']} | failed: {r['error']} ||||||||")
             continue
         growth = r["peak_rss_mb"] - r["rss_before_mb"]
         lines.append(
             f"| {r['size']:,} | {r['way']} | {r['file_mb']:,.0f} | {r['load_s']:.1f} | {r['tokenise_s']:.1f} "
             f"| {r['peak_rss_mb']:,.0f} | {growth:,.0f} | {growth * 2**20 / r['tokens']:.1f} "
-            f"| {growth / r['file_mb']:.2f} |"
+            f"| {growth / r['file_mb']:.2f} | {r['anonymous_growth_mb']:,.0f} "
+            f"| {r['anonymous_growth_mb'] / r['file_mb']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -136,7 +170,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="25000,250000,2500000")
-    parser.add_argument("--ways", default="lists,ftrun")
+    parser.add_argument("--ways", default="ftrun-in-memory,ftrun,ftrun-cached")
     parser.add_argument("--folder", help="folder for text files and Arrow copies (default: a temporary one)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--one", nargs=3, metavar=("SIZE", "WAY", "FOLDER"), help=argparse.SUPPRESS)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import embedded, sources, splits
+from runner import embedded, sources, splits, texts
 from runner.datafiles import aclimdb_folder, builder, load_files, stem
 from runner.errors import DataError, first_line
 from runner.schema import DataSection
@@ -18,7 +18,7 @@ from runner.schema import DataSection
 
 @dataclass
 class Examples:
-    texts: list[str]
+    texts: Sequence[str]  # a list, or ArrowTexts read from the source's Arrow column on demand
     labels: list[int]
     ids: list[int]  # row numbers in the source split, for predictions.jsonl
 
@@ -115,7 +115,7 @@ def _validation_description(cfg: DataSection, validation: Examples | None) -> di
 
 def _subset(examples: Examples, positions: list[int]) -> Examples:
     return Examples(
-        [examples.texts[i] for i in positions],
+        texts.take(examples.texts, positions),
         [examples.labels[i] for i in positions],
         [examples.ids[i] for i in positions],
     )
@@ -176,14 +176,14 @@ def _select(
     rows = expr.indices(total)
     if not rows:
         raise DataError(f"{key} = {expression!r} selects no rows (split {expr.name!r} has {total})")
-    texts, raw_labels = _read_rows(table, rows, cfg)
+    read, raw_labels = _read_rows(table, rows, cfg)
     labels = _label_ids(raw_labels, rows, cfg.labels, key)
-    keep = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
-    if len(keep) < len(texts):
-        bad = len(texts) - len(keep)
+    keep = texts.usable(read)
+    if len(keep) < len(read):
+        bad = len(read) - len(keep)
         if cfg.bad_texts == "fail":
             kept = set(keep)
-            first = [rows[i] for i in range(len(texts)) if i not in kept][:5]
+            first = [rows[i] for i in range(len(read)) if i not in kept][:5]
             raise DataError(
                 f"{key}: {bad} empty or non-string texts in column {cfg.text_column!r} (rows {first}); "
                 'set data.bad_texts = "skip" to drop them'
@@ -199,17 +199,25 @@ def _select(
         )
     if not keep:
         raise DataError(f"{key} = {expression!r} has no usable rows")
-    return Examples([texts[i] for i in keep], [labels[i] for i in keep], [rows[i] for i in keep])
+    if len(keep) == len(read):
+        return Examples(read, labels, list(rows))
+    return Examples(texts.take(read, keep), [labels[i] for i in keep], [rows[i] for i in keep])
 
 
-def _read_rows(table: Any, rows: range, cfg: DataSection) -> tuple[list[Any], list[Any]]:
-    """The texts and labels of `rows` only: 100 eval rows of a split of millions read 100 texts."""
+def _read_rows(table: Any, rows: range, cfg: DataSection) -> tuple[Sequence[Any], list[Any]]:
+    """The texts and labels of `rows` only: 100 eval rows of a split of millions read 100 texts.
+
+    A `datasets.Dataset`'s string column stays in Arrow (`runner/texts.py`)."""
     columns = [cfg.text_column, cfg.label_column]
     if hasattr(table, "column_names"):  # a datasets.Dataset: a slice is a dict of lists
+        in_arrow = texts.string_column(table, cfg.text_column, rows)
+        if in_arrow is not None:
+            labels = table.select_columns([cfg.label_column])[rows.start : rows.stop]
+            return in_arrow, labels[cfg.label_column]
         part = table.select_columns(columns)[rows.start : rows.stop]
         return part[cfg.text_column], part[cfg.label_column]
-    texts, labels = (list(table[column][rows.start : rows.stop]) for column in columns)
-    return texts, labels
+    text_values, labels = (list(table[column][rows.start : rows.stop]) for column in columns)
+    return text_values, labels
 
 
 def _label_ids(values: list[Any], rows: Sequence[int], names: list[str], key: str) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ def eval_metrics(
     }
 
 
-def _overlap(recipe: Recipe, original: Recipe, texts: list[str]) -> int | None:
+def _overlap(recipe: Recipe, original: Recipe, texts: Sequence[str]) -> int | None:
     """Eval texts the model trained on; counted where the eval set comes from the training source."""
     if recipe.data.source != original.data.source:
         return None  # another source: not loaded again to check

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -111,7 +111,7 @@ def choose_device(requested: str) -> torch.device:
 
 
 def predict_probabilities(
-    saved: SavedModel, texts: list[str], batch_size: int, device: torch.device, advance: Any = None
+    saved: SavedModel, texts: Sequence[str], batch_size: int, device: torch.device, advance: Any = None
 ) -> torch.Tensor:
     """Probabilities (texts x labels) in the order of `texts`, computed in length-sorted batches."""
     ids = saved.encode(texts)

@@ -6,6 +6,7 @@ the same folder with `AutoModelForSequenceClassification` (see the README).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ class SavedModel:
     def labels(self) -> list[str]:
         return [self.config.id2label[i] for i in range(len(self.config.id2label))]
 
-    def encode(self, texts: list[str]) -> TokenIds:
+    def encode(self, texts: Sequence[str]) -> TokenIds:
         """Token ids as the run encoded its eval texts: the method's truncation, around the saved prompt."""
         recipe = Recipe(
             model=ModelSection(max_length=self.config.max_tokens),

@@ -6,7 +6,7 @@ method's options (the recipe loader does, for `ftrun validate`) stays instant.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ class Method:
 
     def encode(
         self,
-        texts: list[str],
+        texts: Sequence[str],
         tokenizer: Any,
         recipe: Recipe,
         prompt: dict[str, str] | None,
