@@ -30,6 +30,7 @@ of the file, and the cache its ids, in the temporary folder, removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -171,7 +172,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="25000,250000,2500000")
     parser.add_argument("--ways", default="ftrun-in-memory,ftrun,ftrun-cached")
-    parser.add_argument("--folder", help="folder for text files and Arrow copies (default: a temporary one)")
+    parser.add_argument(
+        "--folder",
+        help="keep the text files, Arrow copies and token ids here (default: a temporary folder, removed); "
+        "with FTRUN_CACHE set to it, a run on FOLDER/texts-N finds the ids the `ftrun` way wrote",
+    )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--one", nargs=3, metavar=("SIZE", "WAY", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,7 +184,7 @@ def main() -> None:
         size, way, folder = args.one
         print(json.dumps(measure(int(size), way, Path(folder))))
         return
-    with tempfile.TemporaryDirectory(dir=args.folder) as folder:
+    with contextlib.nullcontext(args.folder) if args.folder else tempfile.TemporaryDirectory() as folder:
         rows = []
         for size in map(int, args.sizes.split(",")):
             write_texts(size, Path(folder))

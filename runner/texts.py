@@ -68,13 +68,11 @@ class ArrowTexts(Sequence[str]):
         """Positions of the texts that are not null, empty or only whitespace."""
         import pyarrow.compute as pc
 
-        # A slice at a time: trimming makes a copy of the strings it trims.
-        parts = []
-        for start in range(0, len(self.column), 10 * CHUNK):
-            trimmed = pc.utf8_trim_whitespace(self.column.slice(start, 10 * CHUNK))
-            present = pc.fill_null(pc.greater(pc.utf8_length(trimmed), 0), False)
-            parts.append(present.to_numpy(zero_copy_only=False))
-        present_rows = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        # Classified where they lie: trimming would copy every string (and Arrow's allocator keeps
+        # what it freed, so the copy would stay in the process's memory).
+        blank = pc.or_(pc.equal(pc.utf8_length(self.column), 0), pc.utf8_is_space(self.column))
+        present = pc.fill_null(pc.invert(blank), False)
+        present_rows = np.asarray(present.to_numpy(zero_copy_only=False), dtype=bool)
         if self.positions is not None:
             present_rows = present_rows[self.positions]
         return np.flatnonzero(present_rows).tolist()  # type: ignore[no-any-return]
