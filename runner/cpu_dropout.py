@@ -17,6 +17,7 @@ eager attention with it, registered with transformers' attention interface.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +27,6 @@ from torch import nn
 ATTENTION = "ftrun_eager"
 # Below this many elements a second thread costs more than it saves.
 PARALLEL_FROM = 1 << 18
-_helpers: ThreadPoolExecutor | None = None
 
 
 def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -40,7 +40,6 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 def uniform(shape: torch.Size) -> torch.Tensor:
     """float32 numbers uniform in [0, 1) (a bf16 draw would round p to 1/256), drawn in parallel."""
-    global _helpers
     out = torch.empty(shape, dtype=torch.float32)
     threads = torch.get_num_threads()
     if threads < 2 or out.numel() < PARALLEL_FROM:
@@ -51,10 +50,9 @@ def uniform(shape: torch.Size) -> torch.Tensor:
     def fill(part: int) -> None:
         parts[part].uniform_(generator=torch.Generator().manual_seed(seeds[part]))
 
-    if _helpers is None or _helpers._max_workers < len(parts) - 1:
-        _helpers = ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="ftrun-dropout")
     # torch releases the GIL inside uniform_, so the parts fill at once on separate cores.
-    helping = [_helpers.submit(fill, part) for part in range(1, len(parts))]
+    helpers = _helpers(len(parts) - 1)
+    helping = [helpers.submit(fill, part) for part in range(1, len(parts))]
     fill(0)
     for future in helping:
         future.result()
@@ -103,6 +101,11 @@ def eager_attention(
     weights = fast_dropout(weights, dropout, module.training)
     output = torch.matmul(weights, value).transpose(1, 2).contiguous()
     return output, weights
+
+
+@functools.cache
+def _helpers(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="ftrun-dropout")
 
 
 def register_attention() -> None:
