@@ -65,10 +65,9 @@ def test_a_mask_drawn_in_parts_has_independent_parts():
     assert not any(torch.equal(parts[0][:100], part[:100]) for part in parts[1:])
 
 
-def tiny_bert(**overrides):
-    from transformers import BertConfig, BertModel
-
-    config = BertConfig(
+def tiny(model_class, config_class, **overrides):
+    """A random 2-layer model with 4 heads, on transformers' eager attention, built in memory."""
+    config = config_class(
         vocab_size=100,
         hidden_size=32,
         num_hidden_layers=2,
@@ -78,7 +77,13 @@ def tiny_bert(**overrides):
         **overrides,
     )
     torch.manual_seed(0)
-    return BertModel(config)
+    return model_class(config)
+
+
+def tiny_bert(**overrides):
+    from transformers import BertConfig, BertModel
+
+    return tiny(BertModel, BertConfig, **overrides)
 
 
 def encoded():
@@ -113,17 +118,7 @@ def test_ftrun_attention_trains_like_eager_attention_without_dropout():
 def test_ftrun_attention_serves_grouped_query_attention_like_eager():
     from transformers import LlamaConfig, LlamaModel
 
-    config = LlamaConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        attn_implementation="eager",
-    )
-    torch.manual_seed(0)
-    model = LlamaModel(config).eval()
+    model = tiny(LlamaModel, LlamaConfig, num_key_value_heads=2).eval()
     input_ids, attention_mask = encoded()
     expected = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     use_attention(model, ATTENTION)
