@@ -1,4 +1,4 @@
-"""Dropout that draws its mask from `torch.rand` on a CPU, for steps where the base trains.
+"""Dropout that draws its mask from uniform numbers on a CPU, for steps where the base trains.
 
 torch's CPU dropout draws its mask with `bernoulli_`, about twice the cost of `torch.rand` on this
 project's CPU (40 ms against 26 ms for one MiniLM layer's attention probabilities at batch 8 and
