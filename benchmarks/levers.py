@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import runner.cpu_dropout  # noqa: E402
 from runner.batches import collate, training_batches  # noqa: E402
 from runner.model import Classifier, Head, resolve_source  # noqa: E402
 from runner.schema import ModelSection  # noqa: E402
 
 BF16 = False  # set in main(): bf16 autocast where the CPU has native bf16
+HELPERS = ThreadPoolExecutor(8)  # float_dropout's threads
+FAST_DROPOUT = runner.cpu_dropout.fast_dropout
 
 
 @dataclass
@@ -43,7 +47,8 @@ class Lever:
     bf16_weights: bool = False
     compile: bool = False
     clip_foreach: bool | None = None
-    cpu_dropout: bool = False  # runner/cpu_dropout.py: masks drawn from uniform numbers
+    cpu_dropout: bool = False  # runner/cpu_dropout.py: masks from random 16-bit integers
+    float_masks: bool = False  # cpu_dropout's masks from float32 uniform numbers, as before 16-bit ones
     serial_masks: bool = False  # cpu_dropout's numbers drawn by one generator, not one per thread
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (dropout)
 
@@ -60,6 +65,13 @@ LEVERS = {
         Lever("eager_fused", attention="eager", optimizer={"fused": True}),  # ftrun before cpu_dropout
         Lever("cpu_dropout", attention="ftrun_eager", optimizer={"fused": True}, cpu_dropout=True),
         Lever("cpu_dropout_attention", attention="ftrun_eager", optimizer={"fused": True}),
+        Lever(
+            "cpu_dropout_float",
+            attention="ftrun_eager",
+            optimizer={"fused": True},
+            cpu_dropout=True,
+            float_masks=True,
+        ),
         Lever(
             "cpu_dropout_serial",
             attention="ftrun_eager",
@@ -133,9 +145,8 @@ def make_step(lever: Lever, method: str) -> Callable[[dict[str, torch.Tensor]], 
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(batch: dict[str, torch.Tensor]) -> None:
-        import runner.cpu_dropout
-
         runner.cpu_dropout.PARALLEL_FROM = 1 << 62 if lever.serial_masks else 1 << 18
+        runner.cpu_dropout.fast_dropout = float_dropout if lever.float_masks else FAST_DROPOUT
         batch = padded(batch, lever.pad_multiple)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16 and not lever.bf16_weights):
             logits = forward(batch["input_ids"], batch["attention_mask"])
@@ -146,6 +157,21 @@ def make_step(lever: Lever, method: str) -> Callable[[dict[str, torch.Tensor]], 
         optimizer.zero_grad()
 
     return step
+
+
+def float_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """cpu_dropout's masks before 16-bit integers: float32 uniform numbers, a generator per thread."""
+    if not training or p == 0.0:
+        return x
+    numbers = torch.empty(x.shape)
+    parts = numbers.view(-1).chunk(torch.get_num_threads())
+    seeds = torch.randint(2**62, (len(parts),)).tolist()
+    fill = lambda i: parts[i].uniform_(generator=torch.Generator().manual_seed(seeds[i]))  # noqa: E731
+    helpers = [HELPERS.submit(fill, i) for i in range(1, len(parts))]
+    fill(0)
+    for helper in helpers:
+        helper.result()
+    return torch.where(numbers >= p, x * (1.0 / (1.0 - p)), 0.0)
 
 
 def timed(step: Callable[[dict[str, torch.Tensor]], None], batches: list) -> tuple[float, float]:

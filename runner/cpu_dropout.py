@@ -1,15 +1,18 @@
-"""Dropout that draws its mask from uniform numbers on a CPU, for steps where the base trains.
+"""Dropout that draws its mask from random 16-bit integers on a CPU, for steps where the base trains.
 
 torch's CPU dropout draws its mask with `bernoulli_`, about twice the cost of `torch.rand` on this
 project's CPU (40 ms against 26 ms for one MiniLM layer's attention probabilities at batch 8 and
 256 tokens, mask and multiply included); attention dropout over batch x heads x tokens x tokens
 is the largest share of a training step after the matrix multiplies (`benchmarks/levers.py`).
 `fast_dropout` is the same operation (each element kept with probability 1 - p, kept ones scaled by
-1 / (1 - p)) with the mask drawn in float32 from uniform numbers, and it keeps a bool mask for the
-backward pass instead of a float one. torch fills a tensor with random numbers on one core; a large
-mask is split across torch's threads here, each part from its own generator seeded from torch's
-global one (so `torch.manual_seed` still reproduces a run, for a given thread count). On GPUs
-torch's fused kernel is already fast: it is used there.
+the inverse of that) with a cheaper mask: each element compares 16 random bits with a threshold, four
+elements to one 64-bit draw of torch's generator, where `torch.rand` spends a draw on each. So p is
+rounded to a multiple of 2^-16 (0.1 becomes 0.1000061) and the scale is the rounded keep rate's
+inverse, which keeps every element's expectation exact. The backward pass keeps a bool mask, not a
+float one. torch fills a tensor with random numbers on one core; a large mask is split across torch's
+threads here, each part from its own generator seeded from torch's global one (so `torch.manual_seed`
+still reproduces a run, for a given thread count). On GPUs torch's fused kernel is already fast: it is
+used there.
 
 `use_cpu_dropout(model)` makes a model's `nn.Dropout` modules use it; `ATTENTION` names transformers'
 eager attention with it, registered with transformers' attention interface.
@@ -25,6 +28,9 @@ import torch
 from torch import nn
 
 ATTENTION = "ftrun_eager"
+LEVELS = 1 << 16  # a mask element's resolution: 16 random bits
+# `random_(FULL_RANGE, None)` draws all 64 bits of an int64 (without `from` it keeps 63).
+FULL_RANGE = -(1 << 63)
 # Below this many elements a second thread costs more than it saves.
 PARALLEL_FROM = 1 << 18
 
@@ -32,31 +38,36 @@ PARALLEL_FROM = 1 << 18
 def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not training or p == 0.0:
         return x
-    if x.device.type != "cpu" or p >= 1.0:
+    dropped = round(p * LEVELS)
+    if x.device.type != "cpu" or not 0 < dropped < LEVELS:
         return nn.functional.dropout(x, p, training=True)
-    keep = uniform(x.shape) >= p
-    return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)
+    # Signed 16-bit numbers are uniform over [-LEVELS/2, LEVELS/2): `dropped` of the LEVELS fall below.
+    keep = random_int16(x.shape) >= dropped - LEVELS // 2
+    return torch.where(keep, x * (LEVELS / (LEVELS - dropped)), 0.0)
 
 
-def uniform(shape: torch.Size) -> torch.Tensor:
-    """float32 numbers uniform in [0, 1) (a bf16 draw would round p to 1/256), drawn in parallel."""
-    out = torch.empty(shape, dtype=torch.float32)
+def random_int16(shape: torch.Size) -> torch.Tensor:
+    """int16 numbers with all 16 bits uniform, four to each 64-bit draw, drawn in parallel."""
+    count = shape.numel()
+    words = torch.empty(-(-count // 4), dtype=torch.int64)
     threads = torch.get_num_threads()
-    if threads < 2 or out.numel() < PARALLEL_FROM:
-        return out.uniform_()
-    parts = out.view(-1).chunk(threads)
-    seeds = torch.randint(2**62, (len(parts),)).tolist()
+    if threads < 2 or count < PARALLEL_FROM:
+        words.random_(FULL_RANGE, None)
+    else:
+        parts = words.chunk(threads)
+        seeds = torch.randint(2**62, (len(parts),)).tolist()
 
-    def fill(part: int) -> None:
-        parts[part].uniform_(generator=torch.Generator().manual_seed(seeds[part]))
+        def fill(part: int) -> None:
+            generator = torch.Generator().manual_seed(seeds[part])
+            parts[part].random_(FULL_RANGE, None, generator=generator)
 
-    # torch releases the GIL inside uniform_, so the parts fill at once on separate cores.
-    helpers = _helpers(len(parts) - 1)
-    helping = [helpers.submit(fill, part) for part in range(1, len(parts))]
-    fill(0)
-    for future in helping:
-        future.result()
-    return out
+        # torch releases the GIL inside random_, so the parts fill at once on separate cores.
+        helpers = _helpers(len(parts) - 1)
+        helping = [helpers.submit(fill, part) for part in range(1, len(parts))]
+        fill(0)
+        for future in helping:
+            future.result()
+    return words.view(torch.int16)[:count].view(shape)
 
 
 class CpuDropout(nn.Dropout):

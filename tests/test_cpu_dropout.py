@@ -1,12 +1,17 @@
-"""The CPU dropout is torch's dropout with a cheaper mask: same distribution, same scaling, same
-attention as transformers' eager kernel."""
+"""The CPU dropout is torch's dropout with a cheaper mask: the same distribution (p to 2^-16), kept
+elements scaled to the same expectation, the same attention as transformers' eager kernel."""
 
 import pytest
 import torch
 from torch import nn
 
-from runner.cpu_dropout import ATTENTION, CpuDropout, fast_dropout, use_cpu_dropout
+from runner.cpu_dropout import ATTENTION, CpuDropout, fast_dropout, random_int16, use_cpu_dropout
 from runner.model import use_attention
+
+
+def scale(p):
+    """The kept elements' scale: p is rounded to a multiple of 2^-16, the scale keeps expectations exact."""
+    return 65536 / (65536 - round(p * 65536))
 
 
 def test_fast_dropout_keeps_one_minus_p_of_the_elements_and_scales_them():
@@ -15,7 +20,8 @@ def test_fast_dropout_keeps_one_minus_p_of_the_elements_and_scales_them():
     y = fast_dropout(x, 0.1, training=True)
     kept = y != 0
     assert kept.float().mean().item() == pytest.approx(0.9, abs=0.003)
-    assert torch.allclose(y[kept], x[kept] / 0.9)
+    assert torch.allclose(y[kept], x[kept] * scale(0.1), rtol=1e-7)
+    assert scale(0.1) == pytest.approx(1 / 0.9, rel=1e-5)
 
 
 def test_fast_dropout_passes_gradients_through_kept_elements_only():
@@ -24,7 +30,7 @@ def test_fast_dropout_passes_gradients_through_kept_elements_only():
     y = fast_dropout(x, 0.3, training=True)
     y.sum().backward()
     assert x.grad is not None
-    expected = (y != 0).float() / 0.7
+    expected = (y != 0).float() * scale(0.3)
     assert torch.allclose(x.grad, expected)
 
 
@@ -51,17 +57,37 @@ def test_fast_dropout_is_reproducible_under_a_seed(size):
     assert not torch.equal(first, fast_dropout(x, 0.1, training=True))
 
 
-def test_a_mask_drawn_in_parts_has_independent_parts():
-    from runner.cpu_dropout import uniform
+@pytest.mark.parametrize("size", [1001, 1 << 20])  # one generator; a generator per thread
+def test_every_bit_of_the_mask_numbers_is_random(size):
+    # A draw of 63 bits (torch's `random_()` without a range) would leave one number in four >= 0.
+    torch.manual_seed(0)
+    numbers = random_int16(torch.Size([size])).int()
+    assert numbers.shape == (size,)
+    for bit in range(16):
+        ones = ((numbers >> bit) & 1).float().mean().item()
+        assert ones == pytest.approx(0.5, abs=0.05 if size < 5000 else 0.005), bit
+    every_fourth = numbers[3::4]
+    assert (every_fourth < 0).float().mean().item() == pytest.approx(0.5, abs=0.1)
 
+
+def test_fast_dropout_leaves_extreme_rates_to_torch():
+    torch.manual_seed(0)
+    x = torch.ones(1000)
+    assert torch.equal(fast_dropout(x, 1.0, training=True), torch.zeros(1000))
+    assert (fast_dropout(x, 1 - 1e-6, training=True) == 0).all()  # rounds to 2^16 of 2^16 dropped
+    rare = fast_dropout(x, 1e-7, training=True)  # rounds to none of 2^16: torch's own dropout
+    assert torch.allclose(rare, x / (1 - 1e-7))
+
+
+def test_a_mask_drawn_in_parts_has_independent_parts():
     threads = torch.get_num_threads()
     torch.set_num_threads(4)
     try:
-        numbers = uniform(torch.Size([1 << 20]))
+        numbers = random_int16(torch.Size([1 << 20])).float()
     finally:
         torch.set_num_threads(threads)
     parts = numbers.chunk(4)
-    assert all(0.49 < part.mean().item() < 0.51 for part in parts)
+    assert all(-400 < part.mean().item() < 400 for part in parts)  # uniform on [-32768, 32767]
     assert not any(torch.equal(parts[0][:100], part[:100]) for part in parts[1:])
 
 
