@@ -58,8 +58,8 @@ class ModelSection:
     max_length: int = option(256, "Tokens per text; longer texts are truncated.", minimum=8)
     attention: str = option(
         "auto",
-        "Attention kernel. `auto`: while the base trains on a CPU, eager attention with a dropout mask drawn "
-        "from `torch.rand` (`runner/cpu_dropout.py`; faster than `sdpa` and `eager` there, measured), the "
+        "Attention kernel. `auto`: while the base trains on a CPU, eager attention with a cheaper dropout "
+        "mask (`runner/cpu_dropout.py`; faster than `sdpa` and `eager` there, measured), the "
         "library's default (`sdpa`) for evaluation, latency and GPUs.",
         choices=("auto", "eager", "sdpa"),
     )
