@@ -1,9 +1,9 @@
 """Dropout that draws its mask from random 16-bit integers on a CPU, for steps where the base trains.
 
-torch's CPU dropout draws its mask with `bernoulli_`, about twice the cost of `torch.rand` on this
-project's CPU (40 ms against 26 ms for one MiniLM layer's attention probabilities at batch 8 and
-256 tokens, mask and multiply included); attention dropout over batch x heads x tokens x tokens
-is the largest share of a training step after the matrix multiplies (`benchmarks/levers.py`).
+torch's CPU dropout draws its mask with `bernoulli_`: on this project's CPU one MiniLM layer's
+attention dropout (batch 8, 256 tokens), forward and backward, takes 40-44 ms with it and 16-19 ms
+here. Attention dropout over batch x heads x tokens x tokens was the largest share of a training
+step after the matrix multiplies (`benchmarks/profile_train.py --ops`).
 `fast_dropout` is the same operation (each element kept with probability 1 - p, kept ones scaled by
 the inverse of that) with a cheaper mask: each element compares 16 random bits with a threshold, four
 elements to one 64-bit draw of torch's generator, where `torch.rand` spends a draw on each. So p is
