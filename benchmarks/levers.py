@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class Lever:
     config: dict[str, Any] = field(default_factory=dict)  # model config overrides (dropout)
 
 
+CPU_DROPOUT = Lever("cpu_dropout", attention="ftrun_eager", optimizer={"fused": True}, cpu_dropout=True)
 LEVERS = {
     lever.name: lever
     for lever in (
@@ -63,22 +64,10 @@ LEVERS = {
         Lever("pad_to_8", pad_multiple=8),
         Lever("eager_attention", attention="eager"),
         Lever("eager_fused", attention="eager", optimizer={"fused": True}),  # ftrun before cpu_dropout
-        Lever("cpu_dropout", attention="ftrun_eager", optimizer={"fused": True}, cpu_dropout=True),
+        CPU_DROPOUT,
         Lever("cpu_dropout_attention", attention="ftrun_eager", optimizer={"fused": True}),
-        Lever(
-            "cpu_dropout_float",
-            attention="ftrun_eager",
-            optimizer={"fused": True},
-            cpu_dropout=True,
-            float_masks=True,
-        ),
-        Lever(
-            "cpu_dropout_serial",
-            attention="ftrun_eager",
-            optimizer={"fused": True},
-            cpu_dropout=True,
-            serial_masks=True,
-        ),
+        replace(CPU_DROPOUT, name="cpu_dropout_float", float_masks=True),
+        replace(CPU_DROPOUT, name="cpu_dropout_serial", serial_masks=True),
         # Changes training, not only speed: accuracy must be checked before adopting it.
         Lever("no_attention_dropout", config={"attention_probs_dropout_prob": 0.0}),
         Lever("no_dropout", config={"attention_probs_dropout_prob": 0.0, "hidden_dropout_prob": 0.0}),
