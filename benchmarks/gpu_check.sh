@@ -7,7 +7,10 @@
 # (samples/s, peak memory) and the embedded MiniLM (fp16 weights) on 4,000 / 2,000 IMDb reviews
 # (accuracy), written to $OUT/gpu_runs.json and $OUT/compare.md. EXTRA="--set ..." is added to each
 # of those runs (a CPU dry run: EXTRA="--set train.max_steps=2 --set data.train_size=16 --set data.eval_size=8").
-# Needs .devcarry/ (prepare_device_carry.sh). Untested on a GPU so far (written without one).
+# Needs .devcarry/ (prepare_device_carry.sh). Untested on a GPU so far (written without one); its CPU
+# dry run passes (2026-11-26, 90 s; the `max` batch search needs CUDA and is not part of it):
+#   PATH=$PWD/.venv/bin:$PATH OUT=/tmp/gpu-dry \
+#   VS_TRAINER="--train 16 --eval 8 --max-length 64 --methods full,lora,linear --batch-sizes 8" bash benchmarks/gpu_check.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl
