@@ -19,7 +19,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import runner.cpu_dropout  # noqa: E402
 from runner.batches import collate, training_batches  # noqa: E402
+from runner.cpu_dropout import draw_in_parts  # noqa: E402
 from runner.model import Classifier, Head, resolve_source  # noqa: E402
 from runner.schema import ModelSection  # noqa: E402
 
 BF16 = False  # set in main(): bf16 autocast where the CPU has native bf16
-HELPERS = ThreadPoolExecutor(8)  # float_dropout's threads
 FAST_DROPOUT = runner.cpu_dropout.fast_dropout
 
 
@@ -153,13 +152,10 @@ def float_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not training or p == 0.0:
         return x
     numbers = torch.empty(x.shape)
-    parts = numbers.view(-1).chunk(torch.get_num_threads())
-    seeds = torch.randint(2**62, (len(parts),)).tolist()
-    fill = lambda i: parts[i].uniform_(generator=torch.Generator().manual_seed(seeds[i]))  # noqa: E731
-    helpers = [HELPERS.submit(fill, i) for i in range(1, len(parts))]
-    fill(0)
-    for helper in helpers:
-        helper.result()
+    if torch.get_num_threads() < 2 or numbers.numel() < runner.cpu_dropout.PARALLEL_FROM:
+        numbers.uniform_()
+    else:
+        draw_in_parts(numbers.view(-1), lambda part, generator: part.uniform_(generator=generator))
     return torch.where(numbers >= p, x * (1.0 / (1.0 - p)), 0.0)
 
 

@@ -21,6 +21,7 @@ eager attention with it, registered with transformers' attention interface.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -50,24 +51,28 @@ def random_int16(shape: torch.Size) -> torch.Tensor:
     """int16 numbers with all 16 bits uniform, four to each 64-bit draw, drawn in parallel."""
     count = shape.numel()
     words = torch.empty(-(-count // 4), dtype=torch.int64)
-    threads = torch.get_num_threads()
-    if threads < 2 or count < PARALLEL_FROM:
+    if torch.get_num_threads() < 2 or count < PARALLEL_FROM:
         words.random_(FULL_RANGE, None)
     else:
-        parts = words.chunk(threads)
-        seeds = torch.randint(2**62, (len(parts),)).tolist()
-
-        def fill(part: int) -> None:
-            generator = torch.Generator().manual_seed(seeds[part])
-            parts[part].random_(FULL_RANGE, None, generator=generator)
-
-        # torch releases the GIL inside random_, so the parts fill at once on separate cores.
-        helpers = _helpers(len(parts) - 1)
-        helping = [helpers.submit(fill, part) for part in range(1, len(parts))]
-        fill(0)
-        for future in helping:
-            future.result()
+        draw_in_parts(words, lambda part, generator: part.random_(FULL_RANGE, None, generator=generator))
     return words.view(torch.int16)[:count].view(shape)
+
+
+def draw_in_parts(flat: torch.Tensor, draw: Callable[[torch.Tensor, torch.Generator], object]) -> None:
+    """`draw(part, generator)` on `flat` split across torch's threads, all parts at once, each with its
+    own generator seeded from torch's global one."""
+    parts = flat.chunk(torch.get_num_threads())
+    seeds = torch.randint(2**62, (len(parts),)).tolist()
+
+    def fill(part: int) -> None:
+        draw(parts[part], torch.Generator().manual_seed(seeds[part]))
+
+    # torch releases the GIL while it fills a tensor, so the parts fill on separate cores.
+    helpers = _helpers(len(parts) - 1)
+    helping = [helpers.submit(fill, part) for part in range(1, len(parts))]
+    fill(0)
+    for future in helping:
+        future.result()
 
 
 class CpuDropout(nn.Dropout):
