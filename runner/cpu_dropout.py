@@ -40,7 +40,9 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not training or p == 0.0:
         return x
     dropped = round(p * LEVELS)
-    if x.device.type != "cpu" or not 0 < dropped < LEVELS:
+    # Under torch.compile the compiler writes its own fused dropout; threads and generators would break
+    # its graph.
+    if x.device.type != "cpu" or not 0 < dropped < LEVELS or torch.compiler.is_compiling():
         return nn.functional.dropout(x, p, training=True)
     # Signed 16-bit numbers are uniform over [-LEVELS/2, LEVELS/2): `dropped` of the LEVELS fall below.
     keep = random_int16(x.shape) >= dropped - LEVELS // 2

@@ -16,7 +16,7 @@ from runner.feature_cache import FeatureCache, feature_key, model_fingerprint
 from runner.loaded import LoadedRun
 from runner.progress import tracked_predict
 from runner.token_ids import TokenIds
-from runner.train import Forward, logits_from_features, logits_from_tokens
+from runner.train import Forward, compiled, logits_from_features, logits_from_tokens
 
 
 @dataclass
@@ -48,7 +48,7 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
         validation = tokens(loaded.validation_ids, loaded.data.validation)
     inputs = TrainingInputs(
         loaded.classifier,
-        logits_from_tokens,
+        compiled(logits_from_tokens, loaded.recipe.train.compile),
         TokenDataset(loaded.train_ids, loaded.data.train.labels),
         loaded.train_ids.lengths(),
         tokens(loaded.eval_ids, loaded.data.eval),
@@ -141,17 +141,23 @@ def cached_features(
         if features is not None:
             return features, float(cache.meta(key).get("seconds", 0.0))
     started = time.perf_counter()
-    features = extract_features(loaded.classifier, tokens, accelerator, progress)
+    features = extract_features(
+        loaded.classifier, tokens, accelerator, progress, compile=loaded.recipe.train.compile
+    )
     seconds = time.perf_counter() - started
     if cache is not None and key is not None:
         cache.put(key, features, {"seconds": seconds, "model": loaded.recipe.model.name})
     return features, seconds
 
 
-def extract_features(classifier: Any, loader: Any, accelerator: Any, progress: Any) -> torch.Tensor:
+def extract_features(
+    classifier: Any, loader: Any, accelerator: Any, progress: Any, compile: bool = False
+) -> torch.Tensor:
     def forward(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with accelerator.autocast():
             return model.features(batch["input_ids"], batch["attention_mask"])
 
     size = len(loader.dataset)
-    return tracked_predict("features", classifier, loader, forward, accelerator, size, progress)
+    return tracked_predict(
+        "features", classifier, loader, compiled(forward, compile), accelerator, size, progress
+    )

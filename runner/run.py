@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ def run_recipe(
         f"{accelerator.device} · precision {accelerator.mixed_precision} · "
         f"{accelerator.num_processes} process(es)"
     )
+    if recipe.train.compile:
+        console.print("train.compile: the first batches wait for torch.compile (minutes)")
     checkpoints = Checkpoints(
         folder / rundir.CHECKPOINT, recipe.train.checkpoint_every, recipe.train.keep_checkpoints
     )
@@ -279,3 +282,9 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # Under train.compile with several processes, DDP syncs its buffers before each forward, a call
+    # the compiler cannot trace: one graph break ahead of the model, harmless, and a known limitation
+    # (pytorch/pytorch#139440), not the user's to fix.
+    warnings.filterwarnings(
+        "ignore", message="Dynamo does not know how to trace the builtin `torch._C._distributed_c10d"
+    )

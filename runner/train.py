@@ -26,6 +26,16 @@ def logits_from_features(model: nn.Module, batch: dict[str, torch.Tensor]) -> to
     return model(batch["features"])
 
 
+def compiled(forward: Forward, wanted: bool) -> Forward:
+    """`forward` through `torch.compile` where the recipe asks for it (`train.compile`).
+
+    The function is compiled, not the module: the model is traced where it is called, so the module,
+    its weights' names, checkpoints and the saved model stay the plain ones. Lengths vary from batch to
+    batch: torch recompiles once with a dynamic length after the second one it sees, then reuses it.
+    """
+    return torch.compile(forward) if wanted else forward
+
+
 @torch.no_grad()
 def predict(
     model: nn.Module, loader: DataLoader, forward: Forward, accelerator: Any, size: int

@@ -58,7 +58,7 @@ def minilm_path() -> Path:
     return Path(resolve_source(ModelSection()).name_or_path)
 
 
-def _save_tiny(folder: Path, config, tokenizer_source: Path, drop_pad: bool = False) -> Path:
+def save_tiny(folder: Path, config, tokenizer_source: Path, drop_pad: bool = False) -> Path:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -83,7 +83,7 @@ def tiny_bert(tmp_path_factory, minilm_path) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    return _save_tiny(tmp_path_factory.mktemp("tiny-bert"), config, minilm_path)
+    return save_tiny(tmp_path_factory.mktemp("tiny-bert"), config, minilm_path)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +100,7 @@ def tiny_llama(tmp_path_factory, minilm_path) -> Path:
         max_position_embeddings=128,
         pad_token_id=None,
     )
-    return _save_tiny(tmp_path_factory.mktemp("tiny-llama"), config, minilm_path, drop_pad=True)
+    return save_tiny(tmp_path_factory.mktemp("tiny-llama"), config, minilm_path, drop_pad=True)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +118,7 @@ def tiny_opt(tmp_path_factory, minilm_path) -> Path:
         max_position_embeddings=128,
         pad_token_id=1,
     )
-    return _save_tiny(tmp_path_factory.mktemp("tiny-opt"), config, minilm_path)
+    return save_tiny(tmp_path_factory.mktemp("tiny-opt"), config, minilm_path)
 
 
 @pytest.fixture
