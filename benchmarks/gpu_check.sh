@@ -3,6 +3,9 @@
 # Trainer, same process) on a random model with OPT-350m's architecture, 512 tokens, batch 8 and the
 # largest batch that fits, with model FLOPs utilisation. Writes $OUT/vs_trainer.{md,json}, $OUT/log.txt.
 # VS_TRAINER="..." replaces its size arguments (default below).
+# COMPILE_RUN=1 adds the same comparison for full fine-tuning at batch 8 with both systems under
+# torch.compile (`--compile`; compiling included), to $OUT/vs_trainer_compile.{md,json}: whether
+# `train.compile` pays on that GPU.
 # SEED_RUNS=1 adds the older check (several more minutes): seed recipes in bf16 on the random OPT-350m
 # (samples/s, peak memory) and the embedded MiniLM (fp16 weights) on 4,000 / 2,000 IMDb reviews
 # (accuracy), written to $OUT/gpu_runs.json and $OUT/compare.md. EXTRA="--set ..." is added to each
@@ -23,6 +26,11 @@ python3 benchmarks/random_model.py /tmp/opt350m-random .devcarry/minilm16
 python3 benchmarks/vs_trainer.py --model /tmp/opt350m-random --data .devcarry/imdb \
   ${VS_TRAINER:---train 1000 --eval 200 --max-length 512 --methods full,lora,linear --batch-sizes 8,max} \
   --json "$OUT/vs_trainer.json" --markdown "$OUT/vs_trainer.md"
+if [ "${COMPILE_RUN:-0}" = 1 ]; then
+python3 benchmarks/vs_trainer.py --model /tmp/opt350m-random --data .devcarry/imdb \
+  ${VS_TRAINER_COMPILE:---train 1000 --eval 200 --max-length 512 --methods full --batch-sizes 8} --compile \
+  --json "$OUT/vs_trainer_compile.json" --markdown "$OUT/vs_trainer_compile.md"
+fi
 if [ "${SEED_RUNS:-0}" = 1 ]; then
 for m in full lora linear prompt-linear; do
   python3 -m runner recipes/$m.toml --set 'model.name="/tmp/opt350m-random"' --set 'data.source="./.devcarry/imdb"' \

@@ -26,6 +26,8 @@ before each system) or `torch.cuda.max_memory_allocated` (GPU). On a GPU, full f
 model FLOPs utilisation: 6 x non-embedding parameters x real tokens/s over the device's dense bf16
 peak (attention's own FLOPs are left out, so it slightly understates), at each batch size asked for;
 `max` is the largest batch (doubling from 8) at which a full-length training step fits in memory.
+`--compile` runs both through torch.compile (the Trainer's `torch_compile=True`, ftrun's
+`train.compile`); compiling counts in each system's training seconds, as a user would wait for it.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Setting:
     lora_alpha: int = 16
     lora_dropout: float = 0.1
     max_steps: int = 0  # stop both systems after this many optimizer steps (0: every epoch); for quick looks
+    compile: bool = False  # both systems through torch.compile (its compiling counts in the training time)
 
 
 @dataclass
@@ -233,6 +236,7 @@ def run_trainer(method: str, s: Setting, batch_size: int) -> Measured:
             logging_steps=10,
             report_to="none",
             disable_tqdm=True,
+            torch_compile=s.compile,
         )
         trainer = Trainer(
             model=model,
@@ -296,6 +300,7 @@ def run_ftrun(method: str, s: Setting, batch_size: int) -> Measured:
                     "precision": "bf16" if s.bf16 else "fp32",
                     "seed": SEED,
                     "max_steps": s.max_steps,
+                    "compile": s.compile,
                 },
                 "eval": {"latency_examples": 0, "every_epoch": False},
                 "output": {"dir": out, "save_model": False, "run_name": method},
@@ -443,6 +448,9 @@ def parse_args() -> argparse.Namespace:
         help="torch threads for both systems (0: torch's default, the cores)",
     )
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (quick looks)")
+    parser.add_argument(
+        "--compile", action="store_true", help="both systems with torch.compile (Trainer: torch_compile)"
+    )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--markdown", help="also write the table (with date and machine) here")
     return parser.parse_args()
@@ -455,7 +463,16 @@ def main() -> None:
         # thread another process has preempted.
         torch.set_num_threads(args.threads)
     bf16 = {"auto": native_bf16(), "bf16": True, "fp32": False}[args.precision]
-    s = Setting(args.data, args.model, args.train, args.eval, args.max_length, bf16, max_steps=args.max_steps)
+    s = Setting(
+        args.data,
+        args.model,
+        args.train,
+        args.eval,
+        args.max_length,
+        bf16,
+        max_steps=args.max_steps,
+        compile=args.compile,
+    )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rows: list[Measured] = []
     for batch_spec in args.batch_sizes.split(","):
@@ -472,6 +489,7 @@ def main() -> None:
     report = (
         f"{about['date']} · {about['gpu'] or about['cpu']} · {about['threads']} threads · "
         f"torch {about['torch']} · transformers {about['transformers']} · bf16 {bf16} · "
+        f"{'torch.compile · ' if s.compile else ''}"
         f"{s.train} train / {s.eval} eval reviews · {s.max_length} tokens · model {model_name(s.model)}\n\n"
         + table(rows)
     )
