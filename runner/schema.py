@@ -164,7 +164,8 @@ class TrainSection:
         False,
         "Run the base's forward passes (training and evaluation, or a frozen base's feature "
         "extraction) through `torch.compile`; the saved model is the plain one. Compiling costs "
-        "minutes a run and is not always a win (0.63x on a 2-core CPU, measured): try it for long GPU runs.",
+        "minutes a process (a sweep's later runs reuse it) and is not always a win (0.41x end to end on a "
+        "2-core CPU, measured): try it for long GPU runs.",
     )
     seed: int = option(42, "Seed of initialisation, shuffling and dropout.")
     max_steps: int = option(0, "Stop after this many optimizer steps (0: no limit).", minimum=0)
