@@ -71,19 +71,24 @@ def save_tiny(folder: Path, config, tokenizer_source: Path, drop_pad: bool = Fal
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory, minilm_path) -> Path:
+def tiny_bert_config(**overrides):
+    """A 2-layer, 32-wide BERT with MiniLM's vocabulary (so MiniLM's tokenizer serves it)."""
     from transformers import BertConfig
 
-    config = BertConfig(
+    return BertConfig(
         vocab_size=30522,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        **overrides,
     )
-    return save_tiny(tmp_path_factory.mktemp("tiny-bert"), config, minilm_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, minilm_path) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny-bert"), tiny_bert_config(), minilm_path)
 
 
 @pytest.fixture(scope="session")

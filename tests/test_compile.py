@@ -11,7 +11,7 @@ import torch
 from runner import rundir
 from runner.run import run_recipe
 
-from .conftest import reload_probabilities, save_tiny
+from .conftest import reload_probabilities, save_tiny, tiny_bert_config
 from .test_distributed import RECIPE, launch
 from .test_run import tiny_recipe
 
@@ -19,19 +19,32 @@ from .test_run import tiny_recipe
 @pytest.fixture
 def tiny_bert_without_dropout(tmp_path, minilm_path) -> Path:
     """Dropout masks come from another generator under the compiler; without dropout the runs can agree."""
-    from transformers import BertConfig
-
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = tiny_bert_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     return save_tiny(tmp_path / "bert", config, minilm_path)
+
+
+def _plain_and_compiled(model: Path, data: Path, out: Path, method: str) -> tuple[Path, Path]:
+    """The same one-epoch run twice, without and with `train.compile`; the compiler must really run."""
+    from torch._dynamo.utils import counters
+
+    def run(name: str, compile: bool) -> Path:
+        recipe = tiny_recipe(
+            model,
+            data,
+            out / name,
+            method,
+            method={"head_dropout": 0.0, "cache_features": False},
+            train={"epochs": 1, "compile": compile},
+            eval={"latency_examples": 0},
+        )
+        return run_recipe(recipe, Path(f"{name}.toml"))
+
+    plain = run("plain", compile=False)
+    torch._dynamo.reset()  # graphs another test compiled in this process would be reused, not counted
+    graphs_before = counters["stats"]["unique_graphs"]
+    compiled = run("compiled", compile=True)
+    assert counters["stats"]["unique_graphs"] > graphs_before
+    return plain, compiled
 
 
 def _probabilities(folder: Path) -> torch.Tensor:
@@ -41,25 +54,7 @@ def _probabilities(folder: Path) -> torch.Tensor:
 def test_a_compiled_full_run_trains_and_saves_what_the_plain_run_does(
     tiny_bert_without_dropout, data_folder, tmp_path
 ):
-    from torch._dynamo.utils import counters
-
-    def run(name: str, compile: bool) -> Path:
-        recipe = tiny_recipe(
-            tiny_bert_without_dropout,
-            data_folder,
-            tmp_path / name,
-            "full",
-            method={"head_dropout": 0.0},
-            train={"epochs": 1, "compile": compile},
-            eval={"latency_examples": 0},
-        )
-        return run_recipe(recipe, Path(f"{name}.toml"))
-
-    plain = run("plain", compile=False)
-    graphs_before = counters["stats"]["unique_graphs"]
-    compiled = run("compiled", compile=True)
-    assert counters["stats"]["unique_graphs"] > graphs_before  # the compiler really ran
-
+    plain, compiled = _plain_and_compiled(tiny_bert_without_dropout, data_folder, tmp_path, "full")
     torch.testing.assert_close(_probabilities(compiled), _probabilities(plain), atol=1e-4, rtol=1e-4)
     # The saved model is the plain module: it reloads with the weight names of an uncompiled run.
     reloaded = reload_probabilities(compiled)
@@ -71,24 +66,7 @@ def test_a_compiled_full_run_trains_and_saves_what_the_plain_run_does(
 def test_a_compiled_frozen_base_extracts_the_features_the_plain_one_does(
     tiny_bert_without_dropout, data_folder, tmp_path
 ):
-    def run(name: str, compile: bool) -> Path:
-        recipe = tiny_recipe(
-            tiny_bert_without_dropout,
-            data_folder,
-            tmp_path / name,
-            "linear",
-            method={"head_dropout": 0.0, "cache_features": False},
-            train={"epochs": 1, "compile": compile},
-            eval={"latency_examples": 0},
-        )
-        return run_recipe(recipe, Path(f"{name}.toml"))
-
-    from torch._dynamo.utils import counters
-
-    plain = run("plain", compile=False)
-    graphs_before = counters["stats"]["unique_graphs"]
-    compiled = run("compiled", compile=True)
-    assert counters["stats"]["unique_graphs"] > graphs_before
+    plain, compiled = _plain_and_compiled(tiny_bert_without_dropout, data_folder, tmp_path, "linear")
     torch.testing.assert_close(_probabilities(compiled), _probabilities(plain), atol=1e-4, rtol=1e-4)
 
 
