@@ -9,12 +9,12 @@ by round so that a noisy machine slows both alike; the best round of each (and t
 reported, and the ratios use the best rounds.
 
 - Feature extraction (issue 12, item 3: within 10% of a plain batched forward): the embedded MiniLM
-  base, mean pooling, batch 32. ftrun: `Method.encode` then `runner.inputs.extract_features` over
+  base, mean pooling, batch 32. ftrun: `Method.encode` then `runner.training.inputs.extract_features` over
   `token_loader`'s longest-first batches, as a frozen-base run does before its cache is warm. Plain:
   `tokenizer(batch, padding=True)` and `model(**inputs)` per batch of texts in their given order,
   then mean pooling; and the same with the texts sorted by length first (the best plain code).
 - Batch-1 latency (issue 12: within 5% of a plain `model(**inputs)` call): the call ftrun's
-  `runner.latency.measure_latency` times (collate one text's ids, run the classifier) on the run's
+  `runner.scoring.latency.measure_latency` times (collate one text's ids, run the classifier) on the run's
   model, against `AutoModelForSequenceClassification.from_pretrained(RUN/model,
   trust_remote_code=True)` called as `model(**inputs)` on the same text, already tokenised; the two
   take turns text by text, 3 timed passes after a warm-up pass, medians.
@@ -59,11 +59,11 @@ def ftrun_features(reviews: list[str], bf16: bool) -> tuple[float, torch.Tensor]
     from rich.console import Console
 
     from runner import methods
-    from runner.batches import TokenDataset, inference_batches, make_loader
-    from runner.inputs import extract_features
-    from runner.model import Classifier, Head, load_backbone, load_tokenizer, resolve_source
-    from runner.progress import PlainProgress
-    from runner.recipe import build
+    from runner.console import PlainProgress
+    from runner.model.classifier import Classifier, Head, load_backbone, load_tokenizer, resolve_source
+    from runner.recipe.loading import build
+    from runner.training.batches import TokenDataset, inference_batches, make_loader
+    from runner.training.inputs import extract_features
 
     recipe = build({"model": {"max_length": MAX_LENGTH}, "eval": {"batch_size": BATCH}})
     source = resolve_source(recipe.model)
@@ -83,8 +83,8 @@ def ftrun_features(reviews: list[str], bf16: bool) -> tuple[float, torch.Tensor]
 def plain_features(reviews: list[str], bf16: bool, by_length: bool) -> tuple[float, torch.Tensor]:
     from transformers import AutoModel, AutoTokenizer
 
-    from runner.model import resolve_source
-    from runner.schema import ModelSection
+    from runner.model.classifier import resolve_source
+    from runner.recipe.schema import ModelSection
 
     path = resolve_source(ModelSection()).name_or_path
     tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
@@ -107,14 +107,14 @@ def plain_features(reviews: list[str], bf16: bool, by_length: bool) -> tuple[flo
 def latencies(run: Path, reviews: list[str], bf16: bool, passes: int = 3) -> tuple[float, float]:
     """Median batch-1 ms of ftrun's served call and of a plain `model(**inputs)`, timed in pairs.
 
-    ftrun's call is what `runner.latency.measure_latency` times: `collate` of one text's ids into
+    ftrun's call is what `runner.scoring.latency.measure_latency` times: `collate` of one text's ids into
     tensors, then the classifier under inference mode and autocast. The two calls take turns on
     each text (which goes first alternates), so drifts of a shared machine fall on both alike.
     """
     from transformers import AutoModelForSequenceClassification
 
-    from runner.batches import collate
-    from runner.saved import load_saved_model
+    from runner.model.reload import load_saved_model
+    from runner.training.batches import collate
 
     saved = load_saved_model(run / "model")
     ids, pad = saved.encode(reviews), saved.tokenizer.pad_token_id
@@ -143,7 +143,7 @@ def latencies(run: Path, reviews: list[str], bf16: bool, passes: int = 3) -> tup
 
 
 def main() -> None:
-    from runner.devices import cpu_has_native_bf16
+    from runner.training.devices import cpu_has_native_bf16
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a finished run folder with model/")

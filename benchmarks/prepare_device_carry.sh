@@ -10,8 +10,8 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
 python3 - <<'PY'
 import gzip, itertools, torch
 from transformers import AutoModel, AutoTokenizer
-from runner.model import resolve_source
-from runner.schema import ModelSection
+from runner.model.classifier import resolve_source
+from runner.recipe.schema import ModelSection
 src = resolve_source(ModelSection()).name_or_path
 AutoModel.from_pretrained(src, dtype=torch.float16).save_pretrained(".devcarry/minilm16")
 AutoTokenizer.from_pretrained(src).save_pretrained(".devcarry/minilm16")

@@ -110,8 +110,8 @@ def main() -> None:
 
 
 def default_model() -> str:
-    from runner.model import resolve_source
-    from runner.schema import ModelSection
+    from runner.model.classifier import resolve_source
+    from runner.recipe.schema import ModelSection
 
     return resolve_source(ModelSection()).name_or_path
 

@@ -8,13 +8,13 @@ The texts are the IMDb train reviews from ../shared/data/imdb, repeated to reach
 written once as a plain JSON-lines file (the "data on disk"); each way then runs in a fresh process
 (its own peak RSS) and does what a run does before training:
 
-- `ftrun`: what a run does. `runner.data.load_data` on that file (`datasets` turns it into a
+- `ftrun`: what a run does. `runner.data.loading.load_data` on that file (`datasets` turns it into a
   memory-mapped Arrow table; the texts stay there, `runner/texts.py`), then `Method.encode` with the
   token id cache (`runner/token_cache.py`) empty: the embedded MiniLM's tokenizer, 1,000 texts a
   call, each cut to 256 tokens, the ids written to the cache as they come and then memory-mapped;
 - `ftrun-cached`: the same run again: the ids are found in the cache and mapped, nothing tokenised;
 - `ftrun-in-memory`: `data.cache_token_ids = false`: the ids are kept in memory as
-  `runner.token_ids.TokenIds` (one int32 array and offsets);
+  `runner.tokens.ids.TokenIds` (one int32 array and offsets);
 - `lists`: the way ftrun worked before: the texts as a list of Python strings, one
   `tokenizer(texts, truncation=True, max_length=256)["input_ids"]` call, kept as Python lists of ints.
   At 2.5M texts it needs about 170 GB: leave it out above 25k.
@@ -95,10 +95,10 @@ def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
     from datasets import disable_progress_bars
 
     from runner import methods
-    from runner.data import load_data
-    from runner.model import load_tokenizer, resolve_source
-    from runner.recipe import build
-    from runner.token_cache import TokenIdCache
+    from runner.data.loading import load_data
+    from runner.model.classifier import load_tokenizer, resolve_source
+    from runner.recipe.loading import build
+    from runner.tokens.id_cache import TokenIdCache
 
     disable_progress_bars()
     path = write_texts(size, folder)

@@ -271,8 +271,8 @@ def run_trainer(method: str, s: Setting, batch_size: int) -> Measured:
 
 
 def run_ftrun(method: str, s: Setting, batch_size: int) -> Measured:
-    from runner import recipe as recipes
-    from runner.run import run_recipe
+    from runner.pipeline import run_recipe
+    from runner.recipe import loading as recipes
 
     reset_peak_memory()
     epochs, lr = METHOD_DEFAULTS[method]
@@ -407,7 +407,7 @@ def model_name(path: str) -> str:
 def native_bf16() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    from runner.devices import cpu_has_native_bf16
+    from runner.training.devices import cpu_has_native_bf16
 
     return cpu_has_native_bf16()
 
@@ -423,8 +423,8 @@ def out_of_memory_is_skipped(run, method: str, s: Setting, batch_size: int) -> M
 
 
 def parse_args() -> argparse.Namespace:
-    from runner.model import resolve_source
-    from runner.schema import ModelSection
+    from runner.model.classifier import resolve_source
+    from runner.recipe.schema import ModelSection
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(

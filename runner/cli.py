@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from runner import recipe as recipes
-from runner import sweep as sweeps
-from runner import sweep_run
 from runner.errors import FtrunError, RecipeError
+from runner.recipe import loading as recipes
+from runner.sweep import combinations as sweeps
+from runner.sweep import execution
 
 USER_ERROR_EXIT = 2
 
@@ -72,15 +72,15 @@ def run(
             raise RecipeError(
                 f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
             )
-        raise typer.Exit(sweep_run.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
+        raise typer.Exit(execution.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
     resolved = recipes.load(recipe_path, set_ or [])
-    from runner.run import run_recipe  # heavy imports only once the recipe is valid
+    from runner.pipeline import run_recipe  # heavy imports only once the recipe is valid
 
     run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
 
 
 def _run_recipe(*args: Any, **options: Any) -> Path:
-    from runner.run import run_recipe  # heavy imports only once every combination of a sweep is valid
+    from runner.pipeline import run_recipe  # heavy imports only once every combination of a sweep is valid
 
     return run_recipe(*args, **options)
 
@@ -93,7 +93,7 @@ def resume(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="The unfinished run's folder.")],
 ) -> None:
     from runner import rundir
-    from runner.run import run_recipe
+    from runner.pipeline import run_recipe
 
     folder = rundir.existing_run_folder(run_dir)
     run_recipe(recipes.load(folder / "recipe.toml"), folder / "recipe.toml", resume=folder)
@@ -157,9 +157,9 @@ def compare(
         Path | None, typer.Option(help="Write report.md and PNG plots into this folder.")
     ] = None,
 ) -> None:
-    from runner import compare as comparing
-    from runner import exports as exporting
-    from runner import report as reports
+    from runner.compare import comparison as comparing
+    from runner.compare import exports as exporting
+    from runner.compare import report as reports
 
     if sort not in comparing.SORT_KEYS:
         raise RecipeError(f"--sort {sort!r}: choose one of {', '.join(comparing.SORT_KEYS)}")
@@ -214,7 +214,7 @@ def predict(
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
 ) -> None:
-    from runner import predict as predicting
+    from runner.use import predict as predicting
 
     chosen = predicting.read_texts(texts or [], file, text_column)
     predicting.run_predict(run_dir, chosen, batch_size=batch_size, device=device, as_json=json_, out=out)
@@ -241,7 +241,7 @@ def eval_(
     name: Annotated[str | None, typer.Option(help="New run folder's name (default: RUN-on-SOURCE).")] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
 ) -> None:
-    from runner.evaluate import evaluate_run
+    from runner.use.rescore import evaluate_run
 
     evaluate_run(run_dir, data, split, set_ or [], out_dir=out_dir, name=name, device=device)
 

@@ -52,8 +52,8 @@ def fresh_accelerate_state():
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
-    from runner.model import resolve_source
-    from runner.schema import ModelSection
+    from runner.model.classifier import resolve_source
+    from runner.recipe.schema import ModelSection
 
     return Path(resolve_source(ModelSection()).name_or_path)
 
@@ -155,14 +155,14 @@ def ftrun_in_process(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 
 def reload_probabilities(folder: Path):
-    """Eval-set probabilities from a run's saved model, reloaded through `runner.saved`."""
+    """Eval-set probabilities from a run's saved model, reloaded through `runner.model.reload`."""
     import torch
 
     from runner import methods
-    from runner import recipe as recipes
-    from runner.batches import collate
-    from runner.data import load_data
-    from runner.saved import load_saved
+    from runner.data.loading import load_data
+    from runner.model.reload import load_saved
+    from runner.recipe import loading as recipes
+    from runner.training.batches import collate
 
     recipe = recipes.load(folder / "recipe.toml")
     classifier, tokenizer = load_saved(folder / "model")

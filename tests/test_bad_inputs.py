@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import recipe as recipes
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
+from runner.recipe import loading as recipes
 
 from .conftest import ftrun_in_process, run_cli, sentiment_rows, write_jsonl
 

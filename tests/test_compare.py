@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from runner import compare as comparing
-from runner import exports, rundir
-from runner import recipe as recipes
+from runner import rundir
+from runner.compare import comparison as comparing
+from runner.compare import exports
 from runner.errors import RunFolderError
-from runner.run import run_recipe
-from runner.stats import mcnemar_p_value, wilson_interval
+from runner.pipeline import run_recipe
+from runner.recipe import loading as recipes
+from runner.scoring.stats import mcnemar_p_value, wilson_interval
 
 from .conftest import ftrun_in_process, sentiment_rows, write_jsonl
 
@@ -303,7 +304,7 @@ def test_out_without_an_export_format_is_refused(outputs, tmp_path, monkeypatch,
 
 
 def test_a_damaged_train_log_only_leaves_its_loss_curve_out(outputs, tmp_path):
-    from runner.report import write_report
+    from runner.compare.report import write_report
 
     shutil.copytree(outputs / "full", tmp_path / "runs" / "full")
     (tmp_path / "runs" / "full" / "train_log.jsonl").write_text('{"step": 1, "lo')

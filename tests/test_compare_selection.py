@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from runner import compare as comparing
-from runner import exports, rundir, selection
-from runner import recipe as recipes
-from runner.report import write_report
-from runner.stats import mcnemar_p_value, wilson_interval
+from runner import rundir
+from runner.compare import comparison as comparing
+from runner.compare import exports, selection
+from runner.compare.report import write_report
+from runner.recipe import loading as recipes
+from runner.scoring.stats import mcnemar_p_value, wilson_interval
 
 from .test_selection import NoTestFigures
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from runner import rundir
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
 
 from .conftest import reload_probabilities, save_tiny, tiny_bert_config
 from .test_distributed import RECIPE, launch

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from runner.cpu_dropout import ATTENTION, CpuDropout, fast_dropout, random_int16, use_cpu_dropout
-from runner.model import use_attention
+from runner.model.classifier import use_attention
+from runner.training.cpu_dropout import ATTENTION, CpuDropout, fast_dropout, random_int16, use_cpu_dropout
 
 
 def scale(p):

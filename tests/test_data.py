@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from runner.data import load_data
-from runner.embedded import IMDB_TEST_SIZE as EMBEDDED_TEST_SIZE
+from runner.data.embedded import IMDB_TEST_SIZE as EMBEDDED_TEST_SIZE
+from runner.data.loading import load_data
 from runner.errors import DataError
-from runner.schema import DataSection
+from runner.recipe.schema import DataSection
 
 from .conftest import SHARED_IMDB, sentiment_rows, write_jsonl
 
@@ -153,9 +153,9 @@ def test_shared_official_imdb_split_reads_as_a_folder_source():
 
 def test_hub_loader_turns_a_dataset_dict_into_named_splits(data_folder):
     """The hub path is `datasets.load_dataset(name)`; a local folder stands in for a hub repo here."""
-    from runner.data import _hub_dataset
+    from runner.data.reading import hub_dataset
 
-    splits = _hub_dataset(str(data_folder))
+    splits = hub_dataset(str(data_folder))
     assert sorted(splits) == ["test", "train"] and len(splits["train"]) == 48
 
 

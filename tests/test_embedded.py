@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from runner.data import load_data
-from runner.embedded import ROTTEN_TOMATOES_TEST_SIZE
-from runner.schema import EMBEDDED_RT_DATA, DataSection
+from runner.data.embedded import ROTTEN_TOMATOES_TEST_SIZE
+from runner.data.loading import load_data
+from runner.recipe.schema import EMBEDDED_RT_DATA, DataSection
 
 
 def test_rotten_tomatoes_has_8530_balanced_sentences_with_a_disjoint_held_out_test_split():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from runner.feature_cache import (
+from runner.tokens.feature_cache import (
     FeatureCache,
     default_root,
     feature_key,
@@ -159,9 +159,9 @@ def test_a_sweep_of_heads_extracts_the_frozen_base_features_once(
     import json
     from pathlib import Path
 
-    import runner.inputs as inputs_module
+    import runner.training.inputs as inputs_module
     from runner import rundir
-    from runner.run import run_recipe
+    from runner.pipeline import run_recipe
 
     from .test_run import tiny_recipe
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import recipe as recipes
 from runner import rundir
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
+from runner.recipe import loading as recipes
 
 from .conftest import REPO
 from .test_run import tiny_recipe
@@ -26,7 +26,7 @@ from .test_run import tiny_recipe
 WRAPPER = """
 import os, signal, sys
 from pathlib import Path
-from runner.checkpoints import Checkpoints
+from runner.training.checkpoints import Checkpoints
 
 kill_at, mode = int(os.environ["KILL_AT"]), os.environ["KILL_MODE"]
 real_save, real_rename, saves = Checkpoints.save, Path.rename, [0]

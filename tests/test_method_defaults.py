@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner import recipe as recipes
 from runner.methods import REGISTRY
+from runner.recipe import loading as recipes
 
 from .conftest import REPO
 

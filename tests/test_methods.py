@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from runner import methods
-from runner.data import Examples
+from runner.data.examples import Examples
 from runner.errors import RecipeError
-from runner.model import load_tokenizer, resolve_source
-from runner.recipe import build
-from runner.schema import ModelSection, Recipe
+from runner.model.classifier import load_tokenizer, resolve_source
+from runner.recipe.loading import build
+from runner.recipe.schema import ModelSection, Recipe
 
 TRAIN = Examples(["a fine film", "a dull film", "great fun", "awful mess"], [1, 0, 1, 0], [0, 1, 2, 3])
 
@@ -60,7 +60,7 @@ def test_a_prompt_longer_than_max_length_is_a_recipe_error(tokenizer):
 
 
 def test_every_registered_method_is_a_schema_choice_and_loads():
-    from runner.schema import METHODS
+    from runner.recipe.schema import METHODS
 
     assert set(METHODS) == set(methods.REGISTRY)
     assert {methods.get(name).name for name in METHODS} == set(METHODS)

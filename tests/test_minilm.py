@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import recipe as recipes
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
+from runner.recipe import loading as recipes
 
 from .conftest import REPO
 

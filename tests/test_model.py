@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from runner.batches import collate
-from runner.model import (
+from runner.model.classifier import (
     Classifier,
     Head,
     choose_pooling,
@@ -16,7 +15,8 @@ from runner.model import (
     pool,
     resolve_source,
 )
-from runner.schema import EMBEDDED_GGUF_MODEL, ModelSection
+from runner.recipe.schema import EMBEDDED_GGUF_MODEL, ModelSection
+from runner.training.batches import collate
 
 TEXTS = [
     "a short one",
@@ -115,7 +115,7 @@ def test_hub_model_id_passes_through_and_fails_offline_with_a_model_error():
 
 def test_lora_merges_into_a_plain_backbone_for_serving(tiny_bert):
     from runner import methods
-    from runner.schema import Recipe
+    from runner.recipe.schema import Recipe
 
     classifier, tokenizer = classifier_for(tiny_bert)
     recipe = Recipe()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runner.plan import StepPlan, plan_steps
-from runner.schema import TrainSection
+from runner.recipe.schema import TrainSection
+from runner.training.step_plan import StepPlan, plan_steps
 
 
 def plan(batches=10, processes=1, accumulation=1, epochs=3, max_steps=0, batch_size=8) -> StepPlan:

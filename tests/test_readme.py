@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.schema import reference_table
+from runner.recipe.schema import reference_table
 
 from .conftest import REPO
 

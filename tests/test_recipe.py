@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import recipe as recipes
-from runner.schema import Recipe
+from runner.recipe import loading as recipes
+from runner.recipe.schema import Recipe
 
 from .conftest import REPO, ftrun_in_process, run_cli
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner import recipe as recipes
-from runner.checkpoints import Progress
-from runner.results import build_metrics, prediction_warnings
+from runner.recipe import loading as recipes
+from runner.scoring.run_results import build_metrics, prediction_warnings
+from runner.training.checkpoints import Progress
 
 LABELS = ["negative", "positive"]
 ENVIRONMENT = {

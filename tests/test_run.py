@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner import recipe as recipes
 from runner import rundir
 from runner.errors import RunFolderError
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
+from runner.recipe import loading as recipes
 
 from .conftest import reload_probabilities
 
@@ -105,7 +105,7 @@ def test_same_recipe_and_seed_give_the_same_predictions(tiny_bert, data_folder, 
 def test_resume_continues_an_interrupted_run_from_its_last_epoch(
     tiny_bert, data_folder, tmp_path, monkeypatch, capsys
 ):
-    from runner.checkpoints import Checkpoints
+    from runner.training.checkpoints import Checkpoints
 
     recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "full", train={"epochs": 3})
     reference = rundir.read_jsonl(run_recipe(recipe, Path("reference.toml")) / "predictions.jsonl")
@@ -166,7 +166,7 @@ def test_log_with_tensorboard_writes_event_files_in_the_projects_folder(tiny_ber
 
 
 def test_adapter_latency_is_timed_with_the_adapters_apart_and_merged(tiny_bert, data_folder, tmp_path):
-    from runner.compare import compare
+    from runner.compare.comparison import compare
 
     recipe = tiny_recipe(tiny_bert, data_folder, tmp_path / "out", "lora", train={"epochs": 1})
     metrics = json.loads((run_recipe(recipe, Path("lora.toml")) / "metrics.json").read_text())

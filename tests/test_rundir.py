@@ -11,6 +11,7 @@ import pytest
 
 from runner import rundir
 from runner.errors import RunFolderError
+from runner.rundir import folder as run_folder
 
 
 def finished_run(folder: Path, accuracy: float = 0.5) -> Path:
@@ -123,7 +124,7 @@ def test_output_dir_that_is_a_file_is_one_line_naming_it(tmp_path):
 def test_output_dir_that_is_not_writable_is_one_line_naming_it(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
-    monkeypatch.setattr(rundir.os, "access", lambda path, mode: Path(path) != locked)
+    monkeypatch.setattr(run_folder.os, "access", lambda path, mode: Path(path) != locked)
     with pytest.raises(RunFolderError, match="not writable"):
         rundir.new_run_folder(locked, "run", overwrite=False)
 
@@ -155,7 +156,7 @@ def test_a_truncated_jsonl_file_is_a_run_folder_error_naming_the_line(tmp_path):
 def test_a_run_with_overwrite_ends_in_the_old_folder_and_leaves_nothing_beside_it(
     tiny_bert, data_folder, tmp_path
 ):
-    from runner.run import run_recipe
+    from runner.pipeline import run_recipe
 
     from .test_run import tiny_recipe
 

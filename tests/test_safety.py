@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import runner.inputs as inputs_module
+import runner.training.inputs as inputs_module
 from runner.errors import TrainingError
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
 
 from .conftest import REPO, run_cli
 from .test_run import tiny_recipe
@@ -38,7 +38,7 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good
 
 def test_without_a_terminal_a_run_prints_plain_progress_lines(tiny_bert, data_folder, tmp_path):
     recipe = tmp_path / "logged.toml"
-    from runner import recipe as recipes
+    from runner.recipe import loading as recipes
 
     recipe.write_text(recipes.to_toml(tiny_recipe(tiny_bert, data_folder, tmp_path / "out", "full")))
     import os
@@ -78,7 +78,7 @@ def test_every_recipe_problem_is_reported_at_once(tmp_path):
 def test_resumed_training_time_is_carried_over(tiny_bert, data_folder, tmp_path, monkeypatch):
     import json
 
-    from runner.checkpoints import Checkpoints
+    from runner.training.checkpoints import Checkpoints
 
     recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "full", train={"checkpoint_every": 3})
     real_save = Checkpoints.save
@@ -101,7 +101,7 @@ def test_resumed_training_time_is_carried_over(tiny_bert, data_folder, tmp_path,
 def test_lora_target_modules_that_match_nothing_fail_before_data_or_weights_load(
     tiny_bert, data_folder, tmp_path, monkeypatch
 ):
-    import runner.loaded as loaded_module
+    import runner.training.loaded_run as loaded_module
     from runner.errors import ModelError
 
     def no_data(*args, **kwargs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import selection
+from runner.compare import selection
 
 
 def run(

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from runner.stats import mcnemar_p_value
+from runner.scoring.stats import mcnemar_p_value
 
 
 def exact_by_sum(a: int, b: int) -> float:

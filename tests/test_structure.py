@@ -9,6 +9,7 @@ from .conftest import REPO
 
 PACKAGE = REPO / "runner"
 MAX_MODULE_LINES = 320
+TRAINING_MODULES = ["loop", "inputs", "loaded_run", "checkpoints", "batches", "step_plan", "devices"]
 
 
 def module_name(path: Path) -> str:
@@ -16,26 +17,37 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Every runner module imported at module level, `if TYPE_CHECKING:` blocks included."""
-    tree = ast.parse(path.read_text())
+def imported_names(path: Path) -> set[str]:
+    """Every runner name `path` imports, wherever the import stands: module level, `if TYPE_CHECKING:`
+    blocks and inside functions. `from a.b import c` yields `a.b` and `a.b.c`."""
     found: set[str] = set()
-    body = list(tree.body)
-    while body:
-        node = body.pop(0)
-        if isinstance(node, ast.If):  # TYPE_CHECKING and version checks count as module level
-            body += node.body + node.orelse
-        elif isinstance(node, ast.Import):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:  # runner uses none
             found.add(node.module)
             found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in found if name.startswith("runner")}
+    return {name for name in found if name == "runner" or name.startswith("runner.")}
+
+
+def imports_of(path: Path) -> set[str]:
+    """The runner modules `path` imports, with the packages Python runs on the way: importing
+    `runner.a.b` runs `runner/a/__init__.py` first, so a package's own imports count too."""
+    found = set()
+    for name in imported_names(path):
+        parts = name.split(".")
+        found |= {".".join(parts[:end]) for end in range(2, len(parts) + 1)}
+    return found
 
 
 def import_graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: imports_of(path) & modules.keys() - {name} for name, path in modules.items()}
+    graph = {name: imports_of(path) & modules.keys() - {name} for name, path in modules.items()}
+    for name in modules:  # a module's own package runs before it; that is an edge too
+        parent = name.rpartition(".")[0]
+        if parent != "runner" and parent in modules:
+            graph[name] -= {parent}  # ...but a package importing its own modules is not a cycle
+    return graph
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -67,6 +79,28 @@ def test_runner_modules_import_each_other_without_cycles():
     assert find_cycle(import_graph()) is None, " -> ".join(find_cycle(import_graph()) or [])
 
 
+def test_the_import_graph_counts_function_level_imports_and_the_packages_on_the_way(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from runner.training.loop import fit\n")
+    assert {"runner.training", "runner.training.loop"} <= imports_of(module)
+
+
+def test_no_module_imports_a_private_name_of_another():
+    crossings = []
+    for path in [*PACKAGE.rglob("*.py"), *(REPO / "tests").glob("*.py"), *(REPO / "benchmarks").glob("*.py")]:
+        for name in imported_names(path):
+            module, _, last = name.rpartition(".")
+            if last.startswith("_") and not last.startswith("__") and module != module_name(path):
+                crossings.append(f"{path.relative_to(REPO)}: {name}")
+    assert crossings == []
+
+
+def test_every_stage_folder_says_what_lives_there():
+    for package in PACKAGE.rglob("__init__.py"):
+        docstring = ast.get_docstring(ast.parse(package.read_text()))
+        assert docstring and len(docstring) > 40, package
+
+
 def test_the_cycle_check_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
@@ -74,7 +108,7 @@ def test_the_cycle_check_finds_a_cycle():
 def test_the_schema_and_the_method_registry_are_leaves():
     graph = import_graph()
     assert graph["runner.methods"] == set()
-    assert graph["runner.schema"] <= {"runner.methods"}
+    assert graph["runner.recipe.schema"] <= {"runner.methods"}
 
 
 def test_no_runner_module_is_much_over_300_lines():
@@ -83,7 +117,7 @@ def test_no_runner_module_is_much_over_300_lines():
 
 
 def test_functions_on_the_run_path_fit_on_a_screen():
-    run_path = ["run", "train", "inputs", "loaded", "checkpoints", "results", "batches", "plan", "devices"]
+    run_path = ["pipeline", "scoring/run_results", *(f"training/{name}" for name in TRAINING_MODULES)]
     long = {}
     for name in run_path:
         for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
@@ -101,10 +135,12 @@ def test_a_peft_method_is_one_file_and_one_registry_line():
     assert methods.REGISTRY["ia3"] == "runner.methods.ia3:IA3"
     # The plugin needs nothing but the shared adapter base and the schema's `option`.
     assert imports_of(ia3) <= {
+        "runner.methods",
+        "runner.recipe",
         "runner.methods.adapters",
         "runner.methods.adapters.PeftMethod",
-        "runner.schema",
-        "runner.schema.option",
+        "runner.recipe.schema",
+        "runner.recipe.schema.option",
     }
     mentions = [p for p in PACKAGE.rglob("*.py") if "ia3" in p.read_text().lower() and p != ia3]
     assert mentions == [PACKAGE / "methods" / "__init__.py"]

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from runner import recipe as recipes
-from runner import rundir, sweep, sweep_grid, sweep_run
+from runner import rundir
 from runner.errors import RecipeError, RunFolderError
+from runner.recipe import loading as recipes
+from runner.sweep import combinations as sweeps
+from runner.sweep import execution
+from runner.sweep import grid as sweep_grid
 
 from .conftest import ftrun_in_process
 
@@ -144,7 +147,7 @@ def test_every_combination_is_validated_and_all_bad_ones_named_in_one_line(tmp_p
 """,
     )
     with pytest.raises(RecipeError) as raised:
-        sweep.load_combinations(path)
+        sweeps.load_combinations(path)
     line = str(raised.value)
     assert "\n" not in line and "2 of 5 combinations are invalid" in line
     assert "sweep combination lora-head_dropout2: method.head_dropout = 2.0 must be at most 0.95" in line
@@ -154,7 +157,7 @@ def test_every_combination_is_validated_and_all_bad_ones_named_in_one_line(tmp_p
 def test_the_same_error_in_many_combinations_is_named_once(tmp_path):
     path = write_sweep(tmp_path, '[sweep]\n"train.seed" = [1, 2, 3]\n"train.epochs" = [1, 0]\n')
     with pytest.raises(RecipeError) as raised:
-        sweep.load_combinations(path)
+        sweeps.load_combinations(path)
     assert str(raised.value).endswith(
         "3 of 6 combinations are invalid: "
         "sweep combination full-epochs0-seed1 (and 2 more): train.epochs = 0 must be at least 1"
@@ -164,12 +167,12 @@ def test_the_same_error_in_many_combinations_is_named_once(tmp_path):
 def test_a_mistake_outside_the_axes_is_reported_once_for_the_recipe(tmp_path):
     path = write_sweep(tmp_path, '[train]\nlr = -1.0\n[sweep]\n"train.seed" = [1, 2, 3]\n')
     with pytest.raises(RecipeError) as raised:
-        sweep.load_combinations(path)
+        sweeps.load_combinations(path)
     assert str(raised.value) == f"{path}: train.lr = -1.0 must be greater than 0 (in all 3 combinations)"
 
 
 def test_each_combination_runs_into_the_sweep_folder_under_its_own_name(grid, tmp_path):
-    planned = sweep.load_combinations(grid)
+    planned = sweeps.load_combinations(grid)
     assert planned.folder == tmp_path / "outputs" / "grid"
     assert [c.name for c in planned.combinations] == [
         "full-seed1",
@@ -188,22 +191,22 @@ def test_output_run_name_names_the_sweep_folder(tmp_path):
     path = write_sweep(
         tmp_path, '[output]\ndir = "out"\nrun_name = "seed-sweep"\n[sweep]\n"train.seed" = [1]\n'
     )
-    assert sweep.load_combinations(path).folder == Path("out") / "seed-sweep"
+    assert sweeps.load_combinations(path).folder == Path("out") / "seed-sweep"
 
 
 def test_set_pins_a_key_and_drops_its_axis(grid):
-    planned = sweep.load_combinations(grid, ["train.seed=7", "train.epochs=2"])
+    planned = sweeps.load_combinations(grid, ["train.seed=7", "train.epochs=2"])
     assert [c.name for c in planned.combinations] == ["full", "linear-lr1e-3", "linear-lr1e-2"]
     assert {(r.train.seed, r.train.epochs) for r in planned.recipes} == {(7, 2)}
 
 
 def test_pinning_the_method_keeps_only_that_methods_axes(grid):
-    planned = sweep.load_combinations(grid, ["method.name=linear"])
+    planned = sweeps.load_combinations(grid, ["method.name=linear"])
     assert [c.name for c in planned.combinations][:2] == ["linear-lr1e-3-seed1", "linear-lr1e-2-seed1"]
 
 
 def test_a_recipe_without_a_sweep_table_is_not_a_sweep():
-    assert not sweep.is_sweep(Path(__file__).parents[1] / "recipes" / "lora.toml")
+    assert not sweeps.is_sweep(Path(__file__).parents[1] / "recipes" / "lora.toml")
 
 
 # --- running: a fake run_one that writes a finished run folder ------------------------------------
@@ -255,9 +258,9 @@ def ran(fake: FakeRuns) -> list[str]:
 
 def test_a_sweep_runs_every_combination_and_ends_with_the_report(grid, tmp_path):
     fake = FakeRuns()
-    assert sweep_run.run_sweep(grid, [], fake, echo=lambda line: None) == 0
+    assert execution.run_sweep(grid, [], fake, echo=lambda line: None) == 0
     folder = tmp_path / "outputs" / "grid"
-    assert ran(fake) == [c.name for c in sweep.load_combinations(grid).combinations]
+    assert ran(fake) == [c.name for c in sweeps.load_combinations(grid).combinations]
     assert all((folder / name / "metrics.json").is_file() for name in ran(fake))
     assert "Selected per method" in (folder / "report" / "report.md").read_text()
     assert not (folder / "report" / "selection.md").exists()  # the selection is a section of report.md
@@ -266,28 +269,28 @@ def test_a_sweep_runs_every_combination_and_ends_with_the_report(grid, tmp_path)
 def test_a_restarted_sweep_skips_finished_combinations(grid):
     first = FakeRuns(fail={"linear-lr1e-2-seed2": KeyboardInterrupt()})
     with pytest.raises(KeyboardInterrupt):
-        sweep_run.run_sweep(grid, [], first, echo=lambda line: None)
+        execution.run_sweep(grid, [], first, echo=lambda line: None)
     again = FakeRuns()
-    assert sweep_run.run_sweep(grid, [], again, echo=lambda line: None) == 0
+    assert execution.run_sweep(grid, [], again, echo=lambda line: None) == 0
     assert ran(again) == ["linear-lr1e-2-seed2"]
 
 
 def test_an_interrupted_combination_resumes_from_its_checkpoint(grid):
-    planned = sweep.load_combinations(grid)
+    planned = sweeps.load_combinations(grid)
     folder = planned.folder / "full-seed1"
     (folder / rundir.CHECKPOINT / "step-00000002").mkdir(parents=True)
     (folder / rundir.CHECKPOINT / "step-00000002" / "progress.json").write_text("{}")
     (folder / "recipe.toml").write_text(recipes.to_toml(planned.recipes[0]))
     fake = FakeRuns()
-    sweep_run.run_sweep(grid, [], fake, echo=lambda line: None)
+    execution.run_sweep(grid, [], fake, echo=lambda line: None)
     assert fake.calls[0] == ("full-seed1", {"resume": folder})
 
 
 def test_a_folder_left_without_a_checkpoint_is_started_again_in_place(grid):
-    planned = sweep.load_combinations(grid)
+    planned = sweeps.load_combinations(grid)
     (planned.folder / "full-seed1").mkdir(parents=True)
     fake = FakeRuns()
-    sweep_run.run_sweep(grid, [], fake, echo=lambda line: None)
+    execution.run_sweep(grid, [], fake, echo=lambda line: None)
     assert fake.calls[0] == ("full-seed1", {"overwrite": True})
 
 
@@ -299,7 +302,7 @@ def test_a_failed_combination_does_not_stop_the_sweep_and_is_listed_at_the_end(g
         }
     )
     said: list[str] = []
-    assert sweep_run.run_sweep(grid, [], fake, echo=said.append) == 1
+    assert execution.run_sweep(grid, [], fake, echo=said.append) == 1
     assert len(ran(fake)) == 6
     assert said[-3:] == [
         "failed full-seed2: disk full",
@@ -312,7 +315,7 @@ def test_an_invalid_combination_stops_the_sweep_before_anything_trains(tmp_path)
     path = write_sweep(tmp_path, '[sweep]\n"train.seed" = [1, 2]\n"train.epochs" = [1, 0]\n')
     fake = FakeRuns()
     with pytest.raises(RecipeError, match="train.epochs = 0 must be at least 1"):
-        sweep_run.run_sweep(path, [], fake)
+        execution.run_sweep(path, [], fake)
     assert fake.calls == []
 
 
@@ -392,7 +395,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_seed_sweep_is_four_methods_at_three_learning_rates_and_three_seeds():
-    planned = sweep.load_combinations(REPO / "recipes" / "seed" / "sweep.toml")
+    planned = sweeps.load_combinations(REPO / "recipes" / "seed" / "sweep.toml")
     assert len(planned.combinations) == 36 and planned.folder == Path("outputs") / "seed-sweep"
     assert planned.combinations[0].name == "full-lr1e-5-seed1"
     assert planned.combinations[-1].name == "prompt-linear-lr1e-2-seed3"
@@ -405,7 +408,7 @@ def test_the_seed_sweep_is_four_methods_at_three_learning_rates_and_three_seeds(
 def test_the_cpu_sweep_uses_the_shared_imdb_with_its_official_test_split():
     if not (REPO.parent / "shared" / "data" / "imdb").is_dir():
         pytest.skip("../shared/data/imdb is not here")
-    planned = sweep.load_combinations(REPO / "benchmarks" / "recipes" / "cpu-sweep.toml")
+    planned = sweeps.load_combinations(REPO / "benchmarks" / "recipes" / "cpu-sweep.toml")
     assert len(planned.combinations) == 24
     assert {r.data.eval_split for r in planned.recipes} == {"test"}
     assert {r.train.epochs for r in planned.recipes if r.method.name in ("linear", "prompt-linear")} == {20}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from runner.texts import ArrowTexts, string_column, take, usable
+from runner.data.texts import ArrowTexts, string_column, take, usable
 
 WORDS = ["a good film", "  ", "bad", None, "", "fine\n", "dull"]
 
@@ -54,8 +54,8 @@ def test_a_dataset_s_string_column_is_read_from_arrow_and_other_tables_are_not()
 def test_a_split_loaded_from_a_file_keeps_its_texts_in_arrow(tmp_path):
     import json
 
-    from runner.data import load_data
-    from runner.recipe import build
+    from runner.data.loading import load_data
+    from runner.recipe.loading import build
 
     rows = [{"text": f"review {i}", "label": i % 2} for i in range(40)] + [{"text": " ", "label": 0}]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

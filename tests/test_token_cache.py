@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from runner import methods
-from runner.model import load_tokenizer, resolve_source
-from runner.recipe import build
-from runner.schema import ModelSection
-from runner.token_cache import TokenIdCache
-from runner.token_ids import TokenIds, encode_in_batches, encode_to_file
+from runner.model.classifier import load_tokenizer, resolve_source
+from runner.recipe.loading import build
+from runner.recipe.schema import ModelSection
+from runner.tokens.id_cache import TokenIdCache
+from runner.tokens.ids import TokenIds, encode_in_batches, encode_to_file
 
 TEXTS = [f"review {i}: " + "a fine film " * (i % 7) for i in range(30)]
 
@@ -134,7 +134,7 @@ def test_a_failed_tokenisation_leaves_no_entry(tmp_path):
 def test_runs_share_a_split_s_token_ids_and_the_recipe_can_turn_it_off(
     tiny_bert, data_folder, tmp_path, monkeypatch
 ):
-    from runner.run import run_recipe
+    from runner.pipeline import run_recipe
 
     from .test_run import tiny_recipe
 

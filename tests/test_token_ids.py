@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.token_ids import TokenIds, encode_in_batches
+from runner.tokens.ids import TokenIds, encode_in_batches
 
 ROWS = [[101, 7, 8, 102], [101, 9, 102], [101, 102]]
 
@@ -49,9 +49,9 @@ def test_fingerprint_sees_order_values_and_row_boundaries():
 
 def test_the_runner_encodes_a_real_tokenizer_s_ids_exactly(minilm_path):
     from runner import methods
-    from runner.model import load_tokenizer, resolve_source
-    from runner.recipe import build
-    from runner.schema import ModelSection
+    from runner.model.classifier import load_tokenizer, resolve_source
+    from runner.recipe.loading import build
+    from runner.recipe.schema import ModelSection
 
     tokenizer = load_tokenizer(resolve_source(ModelSection(name=str(minilm_path))))
     texts = ["a fine film " * (i % 50) + "end" for i in range(2500)]  # three batches, varied lengths

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.devices import tracker_config
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
+from runner.training.devices import tracker_config
 
 from .test_run import tiny_recipe
 

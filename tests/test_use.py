@@ -19,7 +19,7 @@ import torch
 
 from runner import rundir
 from runner.errors import DataError, RunFolderError
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
 
 from .conftest import ftrun_in_process, sentiment_rows, write_jsonl
 from .test_run import tiny_recipe
@@ -150,7 +150,7 @@ def test_the_config_names_the_labels_pooling_and_where_the_base_came_from(runs):
 
 
 def test_a_hub_base_model_is_recorded_with_the_revision_that_was_loaded(tmp_path):
-    from runner.hf_model import hub_revision
+    from runner.model.hf_folder import hub_revision
 
     repo = tmp_path / "models--someone--tiny"
     (repo / "refs").mkdir(parents=True)
@@ -256,7 +256,7 @@ def test_predict_errors_are_one_line(runs, tmp_path, monkeypatch, capsys):
 def test_eval_scores_a_run_on_another_data_set_into_a_folder_compare_groups_apart(
     runs, tmp_path, monkeypatch, capsys
 ):
-    from runner.compare import compare
+    from runner.compare.comparison import compare
 
     other = write_jsonl(tmp_path / "other.jsonl", sentiment_rows(15, seed=9))
     code, _, _ = ftrun_in_process(
@@ -289,7 +289,7 @@ def test_eval_scores_a_run_on_another_data_set_into_a_folder_compare_groups_apar
 
 
 def test_eval_refuses_an_eval_set_whose_labels_are_not_the_runs(runs, tmp_path):
-    from runner.evaluate import evaluate_run
+    from runner.use.rescore import evaluate_run
 
     three = write_jsonl(
         tmp_path / "three.jsonl", [{"text": "fine", "label": "neutral"}, {"text": "ok", "label": 0}]
@@ -306,7 +306,7 @@ def test_eval_refuses_an_eval_set_whose_labels_are_not_the_runs(runs, tmp_path):
 
 
 def test_eval_scores_the_whole_split_unless_a_size_is_set(runs):
-    from runner.evaluate import eval_recipe
+    from runner.use.rescore import eval_recipe
 
     source = json.loads((runs["full"] / "metrics.json").read_text())["data"]["source"]
     recipe, _ = eval_recipe(runs["full"], source, "train", [])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import runner.run as run_module
+import runner.pipeline as run_module
 from runner import rundir
-from runner.run import run_recipe
+from runner.pipeline import run_recipe
 
 from .test_run import tiny_recipe
 

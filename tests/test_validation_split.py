@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from runner.data import load_data
+from runner.data.loading import load_data
 from runner.errors import DataError
-from runner.schema import DataSection
+from runner.recipe.schema import DataSection
 
 from .conftest import sentiment_rows, write_jsonl
 

@@ -12,8 +12,8 @@ from runner.errors import ModelError, first_line
 from runner.methods.base import Method
 
 if TYPE_CHECKING:
-    from runner.model import Classifier
-    from runner.schema import Recipe
+    from runner.model.classifier import Classifier
+    from runner.recipe.schema import Recipe
 
 
 class PeftMethod(Method):
@@ -26,7 +26,7 @@ class PeftMethod(Method):
         raise NotImplementedError
 
     def check_model(self, recipe: Recipe, source: Any) -> None:
-        from runner.model import module_names
+        from runner.model.classifier import module_names
 
         targets = getattr(self.own_options(recipe), self.target_key)
         if not targets:
@@ -61,13 +61,13 @@ class PeftMethod(Method):
         form (`model/adapter/`, over the untrained base saved with the head in `model/adapter/base/`)."""
         import copy
 
-        from runner import hf_model
+        from runner.model import hf_folder
 
         adapted = classifier.backbone
-        config = hf_model.ftrun_config(head_description, adapted.config)
+        config = hf_folder.ftrun_config(head_description, adapted.config)
         # Copies: the run goes on with the adapted model (latency merges it in place after saving).
         merged = copy.deepcopy(adapted).merge_and_unload()
-        hf_model.save_model_folder(folder, merged, classifier.head, tokenizer, config)
+        hf_folder.save_model_folder(folder, merged, classifier.head, tokenizer, config)
         del merged
         save_sequence_classification_adapter(folder / "adapter", adapted, classifier.head, tokenizer, config)
 
@@ -91,11 +91,12 @@ def save_sequence_classification_adapter(
     import torch
     from peft import TaskType, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
-    from runner import hf_model, rundir
-    from runner.modeling_ftrun import FtrunForSequenceClassification
+    from runner import rundir
+    from runner.model import hf_folder
+    from runner.model.modeling_ftrun import FtrunForSequenceClassification
 
     base = copy.deepcopy(adapted).unload()  # the original weights, adapter layers removed unmerged
-    hf_model.save_model_folder(folder / "base", base, head, tokenizer, config)
+    hf_folder.save_model_folder(folder / "base", base, head, tokenizer, config)
     # peft records the base as a path; name it where the run folder will end up (a staged
     # --overwrite run moves when it finishes). A moved folder's base is found by hand: see README.
     run_folder = folder.parent.parent

@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.schema import NoOptions
+from runner.recipe.schema import NoOptions
 
 if TYPE_CHECKING:
-    from runner.model import Classifier
-    from runner.schema import Recipe
-    from runner.token_cache import TokenIdCache
-    from runner.token_ids import TokenIds
+    from runner.model.classifier import Classifier
+    from runner.recipe.schema import Recipe
+    from runner.tokens.id_cache import TokenIdCache
+    from runner.tokens.ids import TokenIds
 
 
 class Method:
@@ -61,8 +61,8 @@ class Method:
         With a cache, ids another run wrote for the same texts, tokenizer and encoding are mapped from
         disk; new ones are written there as they come, so the whole array never sits in memory.
         """
-        from runner.token_cache import texts_fingerprint, token_key, tokenizer_fingerprint
-        from runner.token_ids import encode_in_batches, encode_to_file
+        from runner.tokens.id_cache import texts_fingerprint, token_key, tokenizer_fingerprint
+        from runner.tokens.ids import encode_in_batches, encode_to_file
 
         encoder = self.batch_encoder(tokenizer, recipe, prompt)
         if cache is None:
@@ -97,10 +97,10 @@ class Method:
         self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
     ) -> None:
         """Write the whole classifier (a frozen base too) as a standard Hugging Face model folder."""
-        from runner import hf_model
+        from runner.model import hf_folder
 
-        config = hf_model.ftrun_config(head_description, classifier.backbone.config)
-        hf_model.save_model_folder(folder, classifier.backbone, classifier.head, tokenizer, config)
+        config = hf_folder.ftrun_config(head_description, classifier.backbone.config)
+        hf_folder.save_model_folder(folder, classifier.backbone, classifier.head, tokenizer, config)
 
     def for_inference(self, classifier: Classifier) -> Classifier:
         """The fastest equivalent model for serving (LoRA merges its adapters)."""

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from runner.methods.base import Method, freeze
 
 if TYPE_CHECKING:
-    from runner.model import Classifier
-    from runner.schema import Recipe
+    from runner.model.classifier import Classifier
+    from runner.recipe.schema import Recipe
 
 
 class Linear(Method):

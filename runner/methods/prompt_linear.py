@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import RecipeError
 from runner.methods.linear import Linear
-from runner.schema import option
+from runner.recipe.schema import option
 
 if TYPE_CHECKING:
-    from runner.schema import Recipe
+    from runner.recipe.schema import Recipe
 
 
 @dataclass

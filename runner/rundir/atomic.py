@@ -1,0 +1,63 @@
+"""Files written atomically (complete or not at all) and JSON-lines files read back with the line named.
+
+Every file a run, a cache, `compare` or `predict` writes goes through `replacing`: readers, and a
+process killed mid-write, see the old file or the complete new one, never half of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from runner.errors import RunFolderError
+
+
+@contextlib.contextmanager
+def replacing(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file to write (text, or bytes with mode "wb") that appears at `path` complete or not at all."""
+    # The temporary file sits in the destination folder: os.replace is atomic only within one file system.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    with replacing(path) as handle:
+        handle.write(text)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with replacing(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file; a truncated or corrupt one is a RunFolderError naming the line."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return [_json_line(path, number, line) for number, line in enumerate(handle, 1) if line.strip()]
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{path}: not UTF-8 text; corrupt?") from None
+
+
+def _json_line(path: Path, number: int, line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise RunFolderError(f"{path} line {number}: not valid JSON ({error.msg}); truncated?") from None

@@ -1,0 +1,197 @@
+"""What a finished run reports: predictions rows, metrics.json's contents, the summary it prints.
+
+Pure functions of plain values (a unit test can call them); `run.py` decides when each is written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import resource
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from runner import rundir
+from runner.data.examples import Examples
+from runner.recipe.schema import Recipe
+from runner.scoring.metrics import classification_metrics
+from runner.training.checkpoints import Progress
+
+# A model that gives one label to at least this share of the eval set has likely learned nothing.
+ONE_CLASS_SHARE = 0.95
+
+
+def prediction_rows(
+    examples: Examples, probabilities: torch.Tensor, labels: list[str]
+) -> list[dict[str, Any]]:
+    predicted = probabilities.argmax(-1).tolist()
+    return [
+        {
+            "id": examples.ids[i],
+            "gold": examples.labels[i],
+            "predicted": predicted[i],
+            "gold_label": labels[examples.labels[i]],
+            "predicted_label": labels[predicted[i]],
+            "probability": float(probabilities[i, predicted[i]]),
+            # One per label, in data.labels order: AUROC, calibration or thresholds need them all.
+            "probabilities": [float(p) for p in probabilities[i]],
+        }
+        for i in range(len(predicted))
+    ]
+
+
+def prediction_warnings(gold: list[int], predicted: list[int], labels: list[str]) -> list[str]:
+    """A model that predicts (nearly) one class for everything, where the eval set is not that skewed."""
+    if not predicted:
+        return []
+    label, count = Counter(predicted).most_common(1)[0]
+    share, gold_share = count / len(predicted), gold.count(label) / len(gold)
+    if share >= ONE_CLASS_SHARE and gold_share < ONE_CLASS_SHARE:
+        return [
+            f"warning: the model predicts {labels[label]!r} for {share:.0%} of the eval examples "
+            f"(the eval set has {gold_share:.0%} of them): it has likely learned nothing; "
+            "try a higher train.lr or more epochs"
+        ]
+    return []
+
+
+def build_metrics(
+    *,
+    recipe: Recipe,
+    recipe_path: Path,
+    run_name: str,
+    model_path: str,
+    pooling: str,
+    data_description: dict[str, Any],
+    gold: list[int],
+    predicted: list[int],
+    latency: dict[str, Any] | None,
+    progress: Progress,
+    latency_unmerged: dict[str, Any] | None = None,
+    validation: dict[str, Any] | None,
+    feature_seconds: float,
+    trainable: int,
+    total: int,
+    environment: dict[str, Any],
+) -> dict[str, Any]:
+    """metrics.json: results and provenance of one run."""
+    labels = recipe.data.labels
+    warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
+    warnings += prediction_warnings(gold, predicted, labels)
+    return {
+        "schema_version": rundir.SCHEMA_VERSION,
+        "status": "finished",
+        "run_name": run_name,
+        "recipe_path": str(recipe_path),
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "method": recipe.method.name,
+        "model": recipe.model.name,
+        "model_path": model_path,
+        "pooling": pooling,
+        "data": data_description,
+        **classification_metrics(gold, predicted, len(labels)),
+        "validation": validation,
+        "warnings": warnings,
+        "latency": latency,
+        "latency_unmerged": latency_unmerged,  # adapter methods: adapters kept apart from the base
+        "train": _training_cost(recipe, progress, feature_seconds, environment["num_processes"]),
+        "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total},
+        "peak_memory_mb": environment["peak_memory_mb"],
+        "seed": recipe.train.seed,
+        "data_seed": recipe.data.seed,
+        "precision": environment["precision"],
+        "device": environment["device"],
+        "versions": environment["versions"],
+    }
+
+
+def _training_cost(
+    recipe: Recipe, progress: Progress, feature_seconds: float, processes: int
+) -> dict[str, Any]:
+    seconds = progress.seconds
+    return {
+        "seconds": seconds + feature_seconds,
+        "feature_extraction_seconds": feature_seconds,
+        "steps": progress.steps,
+        "epochs": progress.epoch,
+        "stopped_early": progress.stopped_early,
+        "examples_seen": progress.examples,
+        "examples_per_s": progress.examples / seconds if seconds else 0.0,
+        "tokens_per_s": progress.tokens / seconds if seconds and progress.tokens else None,
+        "num_processes": processes,
+        "effective_batch_size": recipe.train.batch_size * processes * recipe.train.gradient_accumulation,
+    }
+
+
+def environment(accelerator: Any) -> dict[str, Any]:
+    """Where the run computed: device, precision, processes, peak memory, library versions."""
+    peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if accelerator.device.type == "cuda":
+        peak["gpu"] = torch.cuda.max_memory_allocated() / 2**20
+        device = torch.cuda.get_device_name()
+    else:
+        device = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return {
+        "num_processes": accelerator.num_processes,
+        "precision": accelerator.mixed_precision,
+        "device": device,
+        "peak_memory_mb": peak,
+        "versions": {
+            name: _version(name)
+            for name in ("torch", "transformers", "peft", "accelerate", "datasets", "ftrun")
+        },
+    }
+
+
+def head_description(
+    recipe: Recipe, source: Any, pooling: str, in_features: int, prompt: dict[str, str] | None
+) -> dict[str, Any]:
+    """What the saved model folder's config records about the classifier around the backbone."""
+    description = {
+        "model_name": recipe.model.name,
+        "base_model": source.name_or_path,
+        "gguf_file": source.gguf_file,
+        "method": recipe.method.name,
+        "pooling": pooling,
+        "in_features": in_features,
+        "hidden": recipe.method.head_hidden,
+        "head_dropout": recipe.method.head_dropout,
+        "labels": recipe.data.labels,
+        "max_length": recipe.model.max_length,
+    }
+    if prompt is not None:  # a reloaded head only makes sense around the same prompt
+        description["prompt"] = prompt
+    return description
+
+
+def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> None:
+    low, high = metrics["accuracy_ci95"]
+    table = Table(title=f"{metrics['method']} · {metrics['model']}")
+    for column in ("accuracy (95% CI)", "macro-F1", "batch-1 p50 ms", "train s", "trainable"):
+        table.add_column(column, justify="right")
+    latency = metrics["latency"] or {}
+    table.add_row(
+        f"{metrics['accuracy']:.1%} ({low:.1%}–{high:.1%})",
+        f"{metrics['macro_f1']:.3f}",
+        f"{latency['batch1_ms_p50']:.1f}" if latency else "–",
+        f"{metrics['train']['seconds']:.1f}",
+        f"{100 * metrics['params']['trainable_fraction']:.3g}%",
+    )
+    console.print(table)
+    for warning in metrics["warnings"]:
+        console.print(f"[yellow]{warning}[/]")
+    console.print(f"run folder: [bold]{folder}[/]", soft_wrap=True)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None

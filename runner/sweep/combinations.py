@@ -1,0 +1,135 @@
+"""Sweeps: a `[sweep]` table turns one recipe into a grid of runs, checked in full before any trains.
+
+```toml
+[sweep]
+"method.name" = ["full", "lora"]   # keys written exactly as for --set
+"train.seed" = [1, 2, 3]
+[sweep.lora]                       # axes only for combinations whose method.name is lora
+"train.lr" = [1e-4, 1e-3]
+```
+
+A method's sub-table axis replaces a top-level axis of the same key for that method, and a
+one-value axis is simply that method's setting (it does not show in names). `--set KEY=VALUE`
+pins a key: an axis of that key is dropped. Each combination runs into
+`<output.dir>/<sweep name>/<combination name>`, the sweep name being `output.run_name` or the
+file's stem, and is a normal run folder, so `compare` reads a sweep like any other runs.
+
+This module reads a sweep file and builds one checked recipe per combination (what `validate` and
+`show` print); `sweep_grid` expands and names the table, `sweep_run` runs the combinations.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from runner.errors import RecipeError
+from runner.recipe import loading as recipes
+from runner.recipe import schema
+from runner.sweep.grid import TABLE, Combination, expand
+
+
+@dataclasses.dataclass
+class Sweep:
+    path: Path
+    folder: Path  # <output.dir>/<sweep name>: each combination's run folder sits in it
+    combinations: list[Combination]
+    recipes: list[schema.Recipe]  # one validated recipe per combination, same order
+
+
+def is_sweep(path: str | Path) -> bool:
+    return TABLE in recipes.read_raw(Path(path))
+
+
+def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
+    """The sweep at `path` with every combination's recipe built: all their errors in one line."""
+    path = Path(path)
+    raw = recipes.read_raw(path)
+    table = raw.pop(TABLE, None)
+    if not isinstance(table, dict):
+        raise RecipeError(f"{path}: [{TABLE}] must be a table of axes, got {table!r}")
+    pinned = _apply_overrides(raw, overrides)
+    method_table = raw.get("method")
+    base_method = method_table.get("name", "") if isinstance(method_table, dict) else ""
+    base_method = base_method or schema.MethodSection.name
+    origin = f"{path}: [{TABLE}]"
+    # Check against the table as written: a pinned method must not turn its sub-table into an error.
+    expand(table, str(base_method), origin)
+    combinations = expand(_without(table, pinned), str(base_method), origin)
+    folder = _sweep_folder(raw, path)
+    built: list[schema.Recipe] = []
+    failures: list[tuple[str, str]] = []
+    for combination in combinations:
+        label = f"sweep combination {combination.name}"
+        try:
+            built.append(recipes.build(_combined(raw, combination, folder), origin=label))
+        except RecipeError as error:
+            failures.append((combination.name, str(error).removeprefix(label + ": ")))
+    if failures:
+        raise RecipeError(_failures_line(path, failures, len(combinations)))
+    return Sweep(path, folder, combinations, built)
+
+
+def describe(sweep: Sweep, with_overrides: bool = False) -> list[str]:
+    """What `validate` and `show` print: the count, then one line per combination."""
+    lines = [f"sweep {sweep.path}: {len(sweep.combinations)} combinations into {sweep.folder}/"]
+    width = max(len(c.name) for c in sweep.combinations)
+    for combination in sweep.combinations:
+        settings = "  ".join(combination.set_options()) if with_overrides else ""
+        lines.append(f"  {combination.name:<{width}}  {settings}".rstrip())
+    return lines
+
+
+def _apply_overrides(raw: recipes.Raw, overrides: list[str] | tuple[str, ...]) -> set[str]:
+    """Apply `--set` to the base recipe; the keys it pins."""
+    pinned = set()
+    for override in overrides:
+        section, key, value = recipes.parse_override(override)
+        raw.setdefault(section, {})[key] = value
+        pinned.add(f"{section}.{key}")
+    return pinned
+
+
+def _without(table: dict[str, Any], pinned: set[str]) -> dict[str, Any]:
+    return {
+        key: _without(value, pinned) if isinstance(value, dict) else value
+        for key, value in table.items()
+        if key not in pinned
+    }
+
+
+def _sweep_folder(raw: recipes.Raw, path: Path) -> Path:
+    """<output.dir>/<output.run_name or the file's stem>, checked here: each combination replaces both."""
+    output = raw.get("output")
+    output = output if isinstance(output, dict) else {}
+    directory, name = output.get("dir", schema.OutputSection.dir), output.get("run_name", "")
+    for key, value in (("output.dir", directory), ("output.run_name", name)):
+        if not isinstance(value, str):
+            raise RecipeError(f"{path}: {key} must be a string, got {value!r}")
+    return Path(directory) / (name or path.stem)
+
+
+def _combined(raw: recipes.Raw, combination: Combination, folder: Path) -> recipes.Raw:
+    merged = copy.deepcopy(raw)
+    settings = {**combination.overrides, "output.dir": str(folder), "output.run_name": combination.name}
+    for key, value in settings.items():
+        section, _, name = key.partition(".")
+        if isinstance(merged.setdefault(section, {}), dict):  # else `build` names the malformed section
+            merged[section][name] = value
+    return merged
+
+
+def _failures_line(path: Path, failures: list[tuple[str, str]], total: int) -> str:
+    """One line for every invalid combination; the same error in many combinations is named once."""
+    by_message: dict[str, list[str]] = {}
+    for name, message in failures:
+        by_message.setdefault(message, []).append(name)
+    if len(failures) == total and len(by_message) == 1:
+        return f"{path}: {failures[0][1]} (in all {total} combinations)"  # a mistake outside the axes
+    parts = []
+    for message, names in by_message.items():
+        which = names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} more)"
+        parts.append(f"sweep combination {which}: {message}")
+    return f"{path}: {len(failures)} of {total} combinations are invalid: " + "; ".join(parts)

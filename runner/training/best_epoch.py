@@ -1,0 +1,106 @@
+"""Choosing on the validation split: the score after each epoch, the best epoch, early stopping.
+
+The eval (test) split is never read here; it is scored once, after training, with the weights chosen.
+The history lives in the training log, so a resumed run judges exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+VALIDATION_KEY = "validation_accuracy"
+EVAL_KEY = "eval_accuracy"  # per-epoch scores on the eval split, for runs without a validation split
+
+
+def per_epoch(log: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    return [{"epoch": r["epoch"], "step": r["step"], "accuracy": r[key]} for r in log if key in r]
+
+
+def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The epoch with the highest accuracy; the earliest of equals (fewer epochs, same score)."""
+    return max(history, key=lambda row: (row["accuracy"], -row["epoch"]), default=None)
+
+
+class EpochJudge:
+    """Called by the loop after each epoch: scores to log, and whether to stop early."""
+
+    def __init__(
+        self,
+        score: Callable[[], float],
+        key: str,
+        patience: int = 0,
+        best_weights: BestWeights | None = None,
+    ) -> None:
+        self.score = score
+        self.key = key
+        self.patience = patience
+        self.best_weights = best_weights
+
+    def __call__(
+        self, log: list[dict[str, Any]], epoch: int, step: int, finished: bool
+    ) -> tuple[dict[str, float], bool]:
+        if finished and self.key == EVAL_KEY:
+            return {}, False  # the eval split is scored after training anyway
+        accuracy = self.score()
+        history = [*per_epoch(log, self.key), {"epoch": epoch, "step": step, "accuracy": accuracy}]
+        best = best_epoch(history)
+        assert best is not None
+        if self.best_weights is not None and best["epoch"] == epoch:
+            self.best_weights.save()
+        stop = bool(self.patience) and epoch - best["epoch"] >= self.patience
+        return {self.key: accuracy}, stop
+
+
+class BestWeights:
+    """The trainable weights of the best epoch so far, in a file that a resumed run still finds."""
+
+    def __init__(self, path: Path, model: Any, accelerator: Any) -> None:
+        self.path = path
+        self.model = model
+        self.accelerator = accelerator
+
+    def save(self) -> None:
+        from safetensors.torch import save_file
+
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            state = {k: v.detach().cpu().contiguous() for k, v in model.named_parameters() if v.requires_grad}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.path.with_name(self.path.name + ".partial")
+            save_file(state, partial)
+            os.replace(partial, self.path)  # a kill mid-write leaves the previous best intact
+        self.accelerator.wait_for_everyone()
+
+    def restore(self) -> bool:
+        from safetensors.torch import load_file
+
+        self.accelerator.wait_for_everyone()
+        if not self.path.is_file():
+            return False
+        model = self.accelerator.unwrap_model(self.model)
+        model.load_state_dict(load_file(self.path, device=str(self.accelerator.device)), strict=False)
+        return True
+
+
+def summary(
+    gold: list[int],
+    predicted: list[int],
+    num_labels: int,
+    fingerprint: str,
+    history: list[dict[str, Any]],
+    best: int | None,
+) -> dict[str, Any]:
+    """metrics.json's `validation`: the chosen weights scored on validation, and the per-epoch curve."""
+    from runner.scoring.metrics import classification_metrics
+
+    scored = classification_metrics(gold, predicted, num_labels)
+    return {
+        **{key: scored[key] for key in ("accuracy", "correct", "total", "accuracy_ci95")},
+        "size": len(gold),
+        "hash": fingerprint,
+        "best_epoch": best,
+        "per_epoch": history,
+    }

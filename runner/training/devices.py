@@ -1,0 +1,137 @@
+"""Where a run computes: the precision the hardware can use, and the Accelerator that owns devices.
+
+The training loop stays plain PyTorch; everything about devices, processes and mixed precision is
+decided here, once, before the loop starts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runner.errors import RecipeError
+from runner.recipe.schema import Recipe
+
+
+def launched_on_cpu() -> bool:
+    """Several processes (accelerate launch --multi_gpu, torchrun) on a machine without GPUs.
+
+    Those run on the CPU over gloo rather than as independent single-process runs.
+    """
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
+def mixed_precision(requested: str) -> str:
+    """Accelerate's name for the precision a recipe asks for, on this machine."""
+    if requested == "fp32":
+        return "no"
+    if requested == "fp16" and not torch.cuda.is_available():
+        raise RecipeError('train.precision = "fp16" needs a GPU; use "bf16" or "fp32" on CPU')
+    if requested in ("bf16", "fp16"):
+        return requested
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    # On CPUs with native bf16 (avx512_bf16, AMX) autocast doubles training speed; elsewhere it is slower.
+    return "bf16" if cpu_has_native_bf16() else "no"
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def attention_kernels(requested: str, base_trains: bool) -> tuple[str | None, str | None]:
+    """(while training, while serving) attention implementations; None keeps the library's choice."""
+    if requested != "auto":
+        return requested, requested
+    from runner.training.cpu_dropout import ATTENTION
+
+    # On a CPU, eager attention with a cheaper dropout mask trains faster than SDPA, whose CPU path
+    # with dropout is slower than eager (benchmarks/levers.py); without dropout SDPA serves faster.
+    on_cpu = not torch.cuda.is_available()
+    return (ATTENTION if on_cpu and base_trains else None), None
+
+
+def check_tracker(name: str) -> None:
+    """The tracker `train.log_with` names is installed (the schema already checked its name)."""
+    import accelerate.utils
+
+    if name and not getattr(accelerate.utils, f"is_{name}_available")():
+        raise RecipeError(
+            f"train.log_with = {name!r}: the {name} package is not installed (pip install {name})"
+        )
+
+
+def make_accelerator(recipe: Recipe, folder: Path) -> Any:
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    try:
+        accelerator = Accelerator(
+            cpu=launched_on_cpu(),
+            mixed_precision=mixed_precision(recipe.train.precision),
+            gradient_accumulation_steps=recipe.train.gradient_accumulation,
+            log_with=recipe.train.log_with or None,
+            project_dir=str(tracker_dir(recipe) if recipe.train.log_with else folder),
+            # BERT-style poolers sit unused behind mean pooling; DDP must not wait for their gradients.
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+    except ValueError as error:
+        if "already been initialized" not in str(error):
+            raise
+        # Accelerate keeps one precision per process; a sweep over precisions needs one command each.
+        raise RecipeError(
+            f"train.precision = {recipe.train.precision!r}: this process already trained with another "
+            "precision; run recipes with different precisions as separate commands"
+        ) from None
+    if recipe.train.log_with:
+        start_tracker(accelerator, recipe, folder.name)
+    return accelerator
+
+
+# How each tracker names a run inside its project (accelerate passes the project name itself).
+_RUN_NAME_KEY = {
+    "wandb": "name",
+    "trackio": "name",
+    "mlflow": "run_name",
+    "clearml": "task_name",
+    "swanlab": "experiment_name",
+}
+# Trackers whose project is a folder (tracker_dir): accelerate's "project name" is the run's subfolder.
+_FOLDER_TRACKERS = ("tensorboard", "aim")
+
+
+def tracker_dir(recipe: Recipe) -> Path:
+    """Where folder-based trackers log: one folder per project, shared by all its runs."""
+    return Path(recipe.output.dir) / recipe.train.log_with / recipe.train.tracker_project
+
+
+def start_tracker(accelerator: Any, recipe: Recipe, run_name: str) -> None:
+    """All runs of `train.tracker_project` in one project, each named after its run folder, with the
+    resolved recipe as its config (comet_ml and dvclive get the project only)."""
+    tracker, project = recipe.train.log_with, recipe.train.tracker_project
+    if tracker in _FOLDER_TRACKERS:
+        accelerator.init_trackers(run_name, config=tracker_config(recipe))
+        return
+    name_key = _RUN_NAME_KEY.get(tracker)
+    init_kwargs = {tracker: {name_key: run_name}} if name_key else {}
+    accelerator.init_trackers(project, config=tracker_config(recipe), init_kwargs=init_kwargs)
+
+
+def tracker_config(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as flat `section.key` values (trackers take scalars; lists become text)."""
+    import dataclasses
+
+    flat: dict[str, Any] = {}
+    for section, values in dataclasses.asdict(recipe).items():
+        if section == "method":
+            values.update(values.pop("options"))
+        for key, value in values.items():
+            flat[f"{section}.{key}"] = str(value) if isinstance(value, (list, dict)) else value
+    return flat

@@ -1,0 +1,169 @@
+"""What the loop trains on: token batches for the whole classifier, or, for a frozen base, the base's
+features computed once (only the head trains on them)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from runner.console import tracked_predict
+from runner.tokens.feature_cache import FeatureCache, feature_key, model_fingerprint
+from runner.tokens.ids import TokenIds
+from runner.training.batches import (
+    FeatureDataset,
+    TokenDataset,
+    inference_batches,
+    make_loader,
+    training_batches,
+)
+from runner.training.loaded_run import LoadedRun
+from runner.training.loop import Forward, compiled, logits_from_features, logits_from_tokens
+
+
+@dataclass
+class TrainingInputs:
+    model: nn.Module
+    forward: Forward
+    train_set: Dataset  # type: ignore[type-arg]
+    lengths: list[int]  # per training example, for length-grouped batches (all 0 for features)
+    eval_loader: Any
+    pad_token_id: int
+    pad_to_multiple_of: int
+    validation_loader: Any = None  # None: no validation split
+    feature_seconds: float = 0.0
+
+    def train_loader(self, batch_size: int, seed: int, epoch: int) -> Any:
+        batches = training_batches(self.lengths, batch_size, seed, epoch)
+        return make_loader(self.train_set, batches, self.pad_token_id, self.pad_to_multiple_of)
+
+
+def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> TrainingInputs:
+    # Under mixed precision, widths that are multiples of 8 fit tensor-core tiles.
+    multiple = 8 if accelerator.mixed_precision in ("bf16", "fp16") else 1
+
+    def tokens(ids: TokenIds, examples: Any) -> Any:
+        return accelerator.prepare(token_loader(ids, examples.labels, loaded, multiple))
+
+    validation = None
+    if loaded.validation_ids is not None:
+        validation = tokens(loaded.validation_ids, loaded.data.validation)
+    inputs = TrainingInputs(
+        loaded.classifier,
+        compiled(logits_from_tokens, loaded.recipe.train.compile),
+        TokenDataset(loaded.train_ids, loaded.data.train.labels),
+        loaded.train_ids.lengths(),
+        tokens(loaded.eval_ids, loaded.data.eval),
+        loaded.tokenizer.pad_token_id,
+        multiple,
+        validation,
+    )
+    if not loaded.method.frozen_base:
+        inputs.model = accelerator.prepare(loaded.classifier)
+        return inputs
+    return _over_features(loaded, inputs, tokens(loaded.train_ids, loaded.data.train), accelerator, progress)
+
+
+def _over_features(
+    loaded: LoadedRun, inputs: TrainingInputs, train_tokens: Any, accelerator: Any, progress: Any
+) -> TrainingInputs:
+    """The same inputs for the head alone: every split's tokens replaced by the frozen base's features."""
+    loaded.classifier.to(accelerator.device)
+    cache = FeatureCache() if loaded.recipe.method.cache_features and accelerator.num_processes == 1 else None
+    # The weights cannot change between splits: fingerprint them once (it reads file metadata).
+    weights = model_fingerprint(loaded.source.name_or_path, loaded.source.gguf_file) if cache else ""
+    cost = 0.0  # what extraction costs, cache hits counted at the first run's price
+
+    def features_of(ids: TokenIds, tokens: Any) -> torch.Tensor:
+        nonlocal cost
+        features, seconds = cached_features(loaded, ids, tokens, accelerator, progress, cache, weights)
+        cost += seconds
+        return features
+
+    def feature_loader(ids: TokenIds, tokens: Any, labels: list[int]) -> Any:
+        # Features all have one size: batch them in order.
+        batches = inference_batches([0] * len(labels), loaded.recipe.eval.batch_size)
+        dataset = FeatureDataset(features_of(ids, tokens), labels)
+        return accelerator.prepare(make_loader(dataset, batches, inputs.pad_token_id))
+
+    train_set = FeatureDataset(features_of(loaded.train_ids, train_tokens), loaded.data.train.labels)
+    eval_loader = feature_loader(loaded.eval_ids, inputs.eval_loader, loaded.data.eval.labels)
+    validation = None
+    if inputs.validation_loader is not None:
+        assert loaded.validation_ids is not None and loaded.data.validation is not None
+        validation = feature_loader(
+            loaded.validation_ids, inputs.validation_loader, loaded.data.validation.labels
+        )
+    return TrainingInputs(
+        accelerator.prepare(loaded.classifier.head),
+        logits_from_features,
+        train_set,
+        [0] * len(loaded.train_ids),
+        eval_loader,
+        inputs.pad_token_id,
+        1,
+        validation,
+        cost,
+    )
+
+
+def token_loader(ids: TokenIds, labels: list[int], loaded: LoadedRun, multiple: int) -> Any:
+    """Longest-first batches at the eval batch size: for evaluation and feature extraction."""
+    batches = inference_batches(ids.lengths(), loaded.recipe.eval.batch_size)
+    return make_loader(TokenDataset(ids, labels), batches, loaded.tokenizer.pad_token_id, multiple)
+
+
+def cached_features(
+    loaded: LoadedRun,
+    ids: TokenIds,
+    tokens: Any,
+    accelerator: Any,
+    progress: Any,
+    cache: FeatureCache | None,
+    weights: str,
+) -> tuple[torch.Tensor, float]:
+    """The frozen base's features of `ids`, and what extracting them costs (a sweep of heads pays once).
+
+    Under several processes each would have to agree on a hit before the gathering forward passes,
+    and a frozen head gains nothing from them: the cache serves single-process runs.
+    """
+    key = None
+    if cache is not None:
+        key = feature_key(
+            weights,
+            ids.fingerprint(),
+            loaded.classifier.pooling,
+            accelerator.mixed_precision,
+            {"dtype": loaded.recipe.model.dtype},
+        )
+        features = cache.get(key)
+        for problem in cache.problems:
+            progress.console.print(f"[yellow]{problem}[/]")
+        cache.problems.clear()
+        if features is not None:
+            return features, float(cache.meta(key).get("seconds", 0.0))
+    started = time.perf_counter()
+    features = extract_features(
+        loaded.classifier, tokens, accelerator, progress, compile=loaded.recipe.train.compile
+    )
+    seconds = time.perf_counter() - started
+    if cache is not None and key is not None:
+        cache.put(key, features, {"seconds": seconds, "model": loaded.recipe.model.name})
+    return features, seconds
+
+
+def extract_features(
+    classifier: Any, loader: Any, accelerator: Any, progress: Any, compile: bool = False
+) -> torch.Tensor:
+    def forward(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with accelerator.autocast():
+            return model.features(batch["input_ids"], batch["attention_mask"])
+
+    size = len(loader.dataset)
+    return tracked_predict(
+        "features", classifier, loader, compiled(forward, compile), accelerator, size, progress
+    )

@@ -1,0 +1,117 @@
+"""What a run loads before training: examples, tokenizer, model, method, and the texts' token ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from runner import methods
+from runner.console import progress_bars
+from runner.data.loading import LoadedData, load_data
+from runner.model.classifier import (
+    Classifier,
+    Head,
+    ModelSource,
+    choose_pooling,
+    hidden_size,
+    load_backbone,
+    load_tokenizer,
+    resolve_source,
+    use_attention,
+)
+from runner.recipe.schema import Recipe
+from runner.tokens.id_cache import TokenIdCache
+from runner.tokens.ids import TokenIds
+from runner.training.cpu_dropout import use_cpu_dropout
+from runner.training.devices import attention_kernels
+
+
+@dataclass
+class LoadedRun:
+    recipe: Recipe
+    recipe_path: Path
+    data: LoadedData
+    source: ModelSource
+    tokenizer: Any
+    classifier: Classifier
+    method: Any  # runner.methods.base.Method
+    prompt: dict[str, str] | None  # the text around each input, for prompt methods
+    train_ids: TokenIds
+    eval_ids: TokenIds
+    validation_ids: TokenIds | None  # None: no validation split
+    serving_attention: str | None  # the attention kernel for evaluation and latency (None: as loaded)
+
+    @property
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.classifier.parameters() if p.requires_grad)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(p.numel() for p in self.classifier.parameters())
+
+
+def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
+    console.print(
+        f"[bold]ftrun[/] {recipe_path} · method [cyan]{recipe.method.name}[/] · model {recipe.model.name}",
+        soft_wrap=True,
+    )
+    source = resolve_source(recipe.model)
+    method = methods.get(recipe.method.name)
+    method.check_model(recipe, source)  # before data and weights load: a wrong module name costs a second
+    data = load_data(recipe.data)
+    for note in data.notes:
+        console.print(f"[yellow]{note}[/]")
+    console.print(
+        f"data: {len(data.train)} train / {len(data.eval)} eval examples from {recipe.data.source}",
+        soft_wrap=True,
+    )
+    tokenizer = load_tokenizer(source)
+    # Before the model loads: a prompt too long for max_length or too many few-shot examples fail fast.
+    prompt = method.prompt(recipe, tokenizer, data.train)
+    train_ids, eval_ids, validation_ids = _encode_splits(data, tokenizer, recipe, method, prompt, console)
+    backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
+    head = Head(
+        hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
+    )
+    pooling = choose_pooling(recipe.method.pooling, backbone.config, method.frozen_base)
+    training, serving = attention_kernels(recipe.model.attention, base_trains=not method.frozen_base)
+    loaded_with: str | None = getattr(getattr(backbone, "config", None), "_attn_implementation", None)
+    serving = serving or loaded_with
+    use_attention(backbone, training)
+    classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
+    use_cpu_dropout(classifier)
+    return LoadedRun(
+        recipe,
+        recipe_path,
+        data,
+        source,
+        tokenizer,
+        classifier,
+        method,
+        prompt,
+        train_ids,
+        eval_ids,
+        validation_ids,
+        serving,
+    )
+
+
+def _encode_splits(
+    data: LoadedData, tokenizer: Any, recipe: Recipe, method: Any, prompt: Any, console: Console
+) -> tuple[TokenIds, TokenIds, TokenIds | None]:
+    """Every split's token ids, under a progress bar: millions of texts take minutes to tokenise."""
+    splits = [data.train, data.eval] + ([data.validation] if data.validation is not None else [])
+    cache = TokenIdCache() if recipe.data.cache_token_ids else None
+    with progress_bars(console, not console.quiet) as bars:
+        task = bars.add_task("tokenise", total=sum(len(split) for split in splits), info="")
+        encoded = [
+            method.encode(split.texts, tokenizer, recipe, prompt, lambda n: bars.advance(task, n), cache)
+            for split in splits
+        ]
+        bars.remove_task(task)
+    for problem in cache.problems if cache else []:
+        console.print(f"[yellow]{problem}[/]")
+    return encoded[0], encoded[1], encoded[2] if len(encoded) == 3 else None

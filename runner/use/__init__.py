@@ -1,0 +1,1 @@
+"""Using a finished run: `ftrun predict` (new texts) and `ftrun eval` (another data set, `rescore`)."""
