@@ -17,7 +17,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ["FTRUN_CACHE"] = tempfile.mkdtemp(prefix="ftrun-test-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_IMDB = REPO.parent / "shared" / "data" / "imdb"
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_IMDB = SHARED_DATA / "imdb"
 
 POSITIVE = ["great", "wonderful", "superb", "loved", "brilliant", "moving", "fun", "best"]
 NEGATIVE = ["awful", "boring", "terrible", "hated", "dull", "worst", "weak", "mess"]
