@@ -9,7 +9,6 @@ Where runs carry a validation split, each method's configuration is chosen on va
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from runner.compare import selection
 from runner.errors import RunFolderError
+from runner.recipe import identity
 from runner.rundir.finished import Run, find_runs
 from runner.scoring.stats import mcnemar_p_value
 
@@ -178,7 +178,8 @@ def _seed_summaries(runs: list[Run]) -> list[dict[str, Any]]:
     """Mean ± std over runs whose resolved recipes differ only in the training seed and run name."""
     by_recipe: dict[str, list[Run]] = {}
     for run in runs:
-        by_recipe.setdefault(_recipe_without_seed(run.recipe_text), []).append(run)
+        settings = identity.configuration(run.recipe_text, run.name)
+        by_recipe.setdefault(identity.configuration_key(settings), []).append(run)
     summaries = []
     for group in by_recipe.values():
         seeds = {run.metrics["seed"] for run in group}
@@ -196,15 +197,3 @@ def _seed_summaries(runs: list[Run]) -> list[dict[str, Any]]:
             }
         )
     return summaries
-
-
-def _recipe_without_seed(text: str) -> str:
-    from runner.recipe.loading import tomllib
-
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return text
-    raw.get("train", {}).pop("seed", None)
-    raw.get("output", {}).pop("run_name", None)
-    return json.dumps(raw, sort_keys=True)

@@ -13,13 +13,13 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.recipe import identity
 from runner.scoring.stats import wilson_interval
 from runner.sweep.grid import compact_number
 
 # The seed experiment's order; other methods follow alphabetically.
 METHOD_ORDER = ("full", "lora", "linear", "prompt-linear")
 # Keys that name a run rather than configure it.
-_NOT_CONFIGURATION = ("train.seed", "output.")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RunResult:
 
     @property
     def configuration(self) -> str:
-        return json.dumps(self.settings, sort_keys=True, default=str)
+        return identity.configuration_key(self.settings)
 
     @property
     def validation_accuracy(self) -> float | None:
@@ -77,20 +77,8 @@ class Selection:
 
 def run_result(name: str, metrics: dict[str, Any], recipe_text: str) -> RunResult:
     """A run as selection sees it, from its metrics.json and resolved recipe.toml."""
-    from runner.recipe.loading import tomllib
-
-    try:
-        raw = tomllib.loads(recipe_text)
-    except tomllib.TOMLDecodeError:
-        raw = {"unreadable recipe": {"run": name}}  # its own configuration: never pooled with others
-    settings = {
-        f"{section}.{key}": value
-        for section, values in raw.items()
-        if isinstance(values, dict)
-        for key, value in values.items()
-        if not f"{section}.{key}".startswith(_NOT_CONFIGURATION)
-    }
-    seed = metrics.get("seed", raw.get("train", {}).get("seed"))
+    settings = identity.configuration(recipe_text, name)
+    seed = metrics.get("seed", (identity.settings(recipe_text) or {}).get("train.seed"))
     return RunResult(
         name, str(metrics.get("method", settings.get("method.name", "?"))), seed, settings, metrics
     )

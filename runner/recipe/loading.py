@@ -6,7 +6,6 @@ here, so a bad recipe fails in well under a second.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import tomli_w
 
 from runner import rundir
 from runner.errors import RecipeError, RunFolderError
-from runner.recipe import schema, sources, splits
+from runner.recipe import identity, schema, sources, splits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -189,9 +188,7 @@ def _gguf_problems(model: schema.ModelSection) -> list[str]:
 
 def to_toml(recipe: schema.Recipe) -> str:
     """The fully resolved recipe (defaults included) as TOML; `load` reads it back unchanged."""
-    raw = dataclasses.asdict(recipe)
-    raw["method"].update(raw["method"].pop("options"))  # flat in TOML, as the user writes it
-    return tomli_w.dumps(raw)
+    return tomli_w.dumps(identity.as_tables(recipe))
 
 
 def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> Raw:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from runner.errors import RecipeError
+from runner.recipe import identity
 from runner.recipe.schema import Recipe
 
 
@@ -126,12 +127,5 @@ def start_tracker(accelerator: Any, recipe: Recipe, run_name: str) -> None:
 
 def tracker_config(recipe: Recipe) -> dict[str, Any]:
     """The resolved recipe as flat `section.key` values (trackers take scalars; lists become text)."""
-    import dataclasses
-
-    flat: dict[str, Any] = {}
-    for section, values in dataclasses.asdict(recipe).items():
-        if section == "method":
-            values.update(values.pop("options"))
-        for key, value in values.items():
-            flat[f"{section}.{key}"] = str(value) if isinstance(value, (list, dict)) else value
-    return flat
+    flat = identity.flatten(identity.as_tables(recipe))
+    return {key: str(value) if isinstance(value, (list, dict)) else value for key, value in flat.items()}
