@@ -1,6 +1,7 @@
-"""Progress on long work: rich bars in a terminal, plain lines at a steady interval in a log file.
+"""What the user sees in the terminal: progress bars, a finished run's summary, the libraries kept quiet.
 
-A run started under nohup, a batch scheduler or CI has no terminal; rich would then print nothing
+Progress on long work is rich bars in a terminal and plain lines at a steady interval in a log file: a
+run started under nohup, a batch scheduler or CI has no terminal, and rich would then print nothing
 until the end, so the log shows a line every `FTRUN_PROGRESS_SECONDS` (30 by default) instead.
 """
 
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+import warnings
+from pathlib import Path
+from typing import Any, Protocol
 
-import torch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,9 +22,23 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 
-def progress_bars(console: Console, is_main: bool) -> Any:
+class ProgressBars(Protocol):
+    """The part of rich's `Progress` that ftrun uses; `PlainProgress` is the other implementation."""
+
+    @property
+    def console(self) -> Console: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc: Any) -> Any: ...
+    def add_task(self, description: str, *args: Any, **fields: Any) -> Any: ...
+    def advance(self, task_id: Any, advance: float = 1) -> None: ...
+    def update(self, task_id: Any, *args: Any, **fields: Any) -> None: ...
+    def remove_task(self, task_id: Any) -> None: ...
+
+
+def progress_bars(console: Console, is_main: bool) -> ProgressBars:
     if is_main and not console.is_terminal:
         return PlainProgress(console, float(os.environ.get("FTRUN_PROGRESS_SECONDS", "30")))
     return Progress(
@@ -91,20 +107,36 @@ def plain_line(task: dict[str, Any], now: float) -> str:
     return f"{task['description']}: {done:.0f}/{total} ({100 * done / max(total, 1):.0f}%){info} · {left}"
 
 
-def tracked_predict(
-    label: str, model: Any, loader: Any, forward: Any, accelerator: Any, size: int, progress: Any
-) -> torch.Tensor:
-    """`train.predict` with a progress bar: evaluating or featurising a large split takes minutes."""
-    from runner.training.loop import predict
+def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> None:
+    low, high = metrics["accuracy_ci95"]
+    table = Table(title=f"{metrics['method']} · {metrics['model']}")
+    for column in ("accuracy (95% CI)", "macro-F1", "batch-1 p50 ms", "train s", "trainable"):
+        table.add_column(column, justify="right")
+    latency = metrics["latency"] or {}
+    table.add_row(
+        f"{metrics['accuracy']:.1%} ({low:.1%}–{high:.1%})",
+        f"{metrics['macro_f1']:.3f}",
+        f"{latency['batch1_ms_p50']:.1f}" if latency else "–",
+        f"{metrics['train']['seconds']:.1f}",
+        f"{100 * metrics['params']['trainable_fraction']:.3g}%",
+    )
+    console.print(table)
+    for warning in metrics["warnings"]:
+        console.print(f"[yellow]{warning}[/]")
+    console.print(f"run folder: [bold]{folder}[/]", soft_wrap=True)
 
-    task = progress.add_task(label, total=size, info="")
 
-    def tracked(module: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        output = forward(module, batch)
-        progress.advance(task, len(batch["index"]) * accelerator.num_processes)
-        return output
+def quiet_libraries() -> None:
+    """ftrun draws its own progress; the libraries' per-file bars and load reports are noise here."""
+    import datasets
+    import transformers
 
-    try:
-        return predict(model, loader, tracked, accelerator, size)
-    finally:
-        progress.remove_task(task)
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    # Under train.compile with several processes, DDP syncs its buffers before each forward, a call
+    # the compiler cannot trace: one graph break ahead of the model, harmless, and a known limitation
+    # (pytorch/pytorch#139440), not the user's to fix.
+    warnings.filterwarnings(
+        "ignore", message="Dynamo does not know how to trace the builtin `torch._C._distributed_c10d"
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -10,20 +9,23 @@ import torch
 from rich.console import Console
 
 from runner import rundir
-from runner.console import progress_bars, tracked_predict
+from runner.console import print_summary, progress_bars, quiet_libraries
 from runner.errors import RunFolderError
 from runner.model.card import write_model_card
 from runner.model.classifier import use_attention
+from runner.model.hf_folder import head_description
 from runner.recipe import loading as recipes
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
+from runner.scoring.environment import environment
 from runner.scoring.latency import measure_latency
 from runner.training import best_epoch
-from runner.training.checkpoints import Checkpoints, Progress
-from runner.training.devices import check_tracker, launched_on_cpu, make_accelerator, mixed_precision
+from runner.training.checkpoints import Checkpoints, TrainingState
+from runner.training.devices import launched_on_cpu, make_accelerator, mixed_precision
 from runner.training.inputs import TrainingInputs, training_inputs
 from runner.training.loaded_run import LoadedRun, load_run
-from runner.training.loop import fit
+from runner.training.loop import fit, tracked_predict
+from runner.training.trackers import check_tracker
 
 
 def run_recipe(
@@ -53,7 +55,7 @@ def run_recipe(
         folder / rundir.CHECKPOINT, recipe.train.checkpoint_every, recipe.train.keep_checkpoints
     )
     try:
-        probabilities, progress, inputs, validated = _train_and_evaluate(
+        probabilities, state, inputs, validated = _train_and_evaluate(
             loaded, accelerator, console, checkpoints
         )
     except KeyboardInterrupt:
@@ -63,11 +65,11 @@ def run_recipe(
         loaded.classifier = accelerator.unwrap_model(inputs.model)
     if accelerator.is_main_process:
         metrics = _write_run_folder(
-            folder, loaded, probabilities, progress, validated, inputs.feature_seconds, accelerator
+            folder, loaded, probabilities, state, validated, inputs.feature_seconds, accelerator
         )
         checkpoints.remove()
         folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
-        run_results.print_summary(console, folder, metrics)
+        print_summary(console, folder, metrics)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder
@@ -75,10 +77,10 @@ def run_recipe(
 
 def _train_and_evaluate(
     loaded: LoadedRun, accelerator: Any, console: Console, checkpoints: Checkpoints
-) -> tuple[torch.Tensor, Progress, TrainingInputs, dict[str, Any] | None]:
+) -> tuple[torch.Tensor, TrainingState, TrainingInputs, dict[str, Any] | None]:
     """Train as the method says, choosing on validation; then score the eval split once.
 
-    Returns eval-set probabilities in eval-set order, the training progress, the inputs, and the
+    Returns eval-set probabilities in eval-set order, the training state, the inputs, and the
     validation summary (None without a validation split).
     """
     recipe = loaded.recipe
@@ -89,13 +91,13 @@ def _train_and_evaluate(
             return tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
 
         judge = _epoch_judge(loaded, inputs, predicted, accelerator, checkpoints)
-        progress = fit(
+        state = fit(
             inputs.model,
             lambda epoch: inputs.train_loader(recipe.train.batch_size, recipe.train.seed, epoch),
             inputs.forward,
             recipe.train,
             accelerator,
-            progress=bars,
+            bars=bars,
             evaluate=judge,
             checkpoints=checkpoints,
         )
@@ -104,7 +106,7 @@ def _train_and_evaluate(
         use_attention(accelerator.unwrap_model(inputs.model), loaded.serving_attention)
         scores = None
         if loaded.data.validation is not None:
-            history = best_epoch.per_epoch(progress.log, best_epoch.VALIDATION_KEY)
+            history = best_epoch.per_epoch(state.log, best_epoch.VALIDATION_KEY)
             chosen = best_epoch.best_epoch(history) if restored else None
             examples = loaded.data.validation
             on_validation = predicted("validate", inputs.validation_loader, len(examples)).argmax(-1).tolist()
@@ -118,7 +120,7 @@ def _train_and_evaluate(
                 chosen_epoch,
             )
         probabilities = predicted("evaluate", inputs.eval_loader, len(loaded.eval_ids)).softmax(-1)
-    return probabilities, progress, inputs, scores
+    return probabilities, state, inputs, scores
 
 
 def _epoch_judge(
@@ -153,7 +155,7 @@ def _write_run_folder(
     folder: Path,
     loaded: LoadedRun,
     probabilities: torch.Tensor,
-    progress: Progress,
+    state: TrainingState,
     validated: dict[str, Any] | None,
     feature_seconds: float,
     accelerator: Any,
@@ -163,10 +165,10 @@ def _write_run_folder(
     recipe, labels = loaded.recipe, loaded.recipe.data.labels
     rows = run_results.prediction_rows(loaded.data.eval, probabilities, labels)
     rundir.write_jsonl(folder / "predictions.jsonl", rows)
-    rundir.write_jsonl(folder / "train_log.jsonl", progress.log)
+    rundir.write_jsonl(folder / "train_log.jsonl", state.log)
     pooling = loaded.classifier.pooling
     if recipe.output.save_model:
-        description = run_results.head_description(
+        description = head_description(
             recipe, loaded.source, pooling, loaded.classifier.head.in_features, loaded.prompt
         )
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
@@ -183,12 +185,12 @@ def _write_run_folder(
         predicted=[row["predicted"] for row in rows],
         latency=latency,
         latency_unmerged=latency_unmerged,
-        progress=progress,
+        state=state,
         validation=validated,
         feature_seconds=feature_seconds,
         trainable=trainable,
         total=total,
-        environment=run_results.environment(accelerator),
+        environment=environment(accelerator),
     )
     rundir.write_json(folder / "metrics.json", metrics)
     write_model_card(folder, recipe, metrics)  # it reports the metrics, so it comes after them
@@ -274,19 +276,3 @@ def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path
     folder = rundir.new_run_folder(Path(recipe.output.dir), _run_name(recipe, recipe_path), overwrite)
     rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
     return folder
-
-
-def quiet_libraries() -> None:
-    """ftrun draws its own progress; the libraries' per-file bars and load reports are noise here."""
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    # Under train.compile with several processes, DDP syncs its buffers before each forward, a call
-    # the compiler cannot trace: one graph break ahead of the model, harmless, and a known limitation
-    # (pytorch/pytorch#139440), not the user's to fix.
-    warnings.filterwarnings(
-        "ignore", message="Dynamo does not know how to trace the builtin `torch._C._distributed_c10d"
-    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from runner.recipe import loading as recipes
 from runner.scoring.run_results import build_metrics, prediction_warnings
-from runner.training.checkpoints import Progress
+from runner.training.checkpoints import TrainingState
 
 LABELS = ["negative", "positive"]
 ENVIRONMENT = {
@@ -30,7 +30,7 @@ def metrics(predicted, gold=(0, 1, 0, 1), notes=()):
         gold=list(gold),
         predicted=list(predicted),
         latency=None,
-        progress=Progress(steps=5, epoch=2, examples=40, tokens=400, seconds=4.0),
+        state=TrainingState(steps=5, epoch=2, examples=40, tokens=400, seconds=4.0),
         validation=None,
         feature_seconds=1.0,
         trainable=10,

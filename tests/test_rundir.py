@@ -168,3 +168,22 @@ def test_a_run_with_overwrite_ends_in_the_old_folder_and_leaves_nothing_beside_i
     assert [p.name for p in outputs.iterdir()] == ["same"]
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["seed"] == 2 and metrics["run_name"] == "same"
+
+
+def test_atomic_writes_leave_no_temporary_file_and_keep_the_users_umask(tmp_path):
+    rundir.write_json(tmp_path / "a.json", {"x": 1})
+    with rundir.replacing(tmp_path / "b.bin", "wb") as file:
+        file.write(b"\x00\x01")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.bin"]
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_failed_atomic_write_leaves_the_old_file(tmp_path):
+    rundir.write_text(tmp_path / "a.txt", "old")
+    with pytest.raises(RuntimeError), rundir.replacing(tmp_path / "a.txt") as file:
+        file.write("half")
+        raise RuntimeError("killed")
+    assert (tmp_path / "a.txt").read_text() == "old" and len(list(tmp_path.iterdir())) == 1

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from runner.pipeline import run_recipe
-from runner.training.devices import tracker_config
+from runner.training.trackers import tracker_config
 
 from .test_run import tiny_recipe
 

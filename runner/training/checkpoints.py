@@ -21,7 +21,7 @@ PROGRESS = "progress.json"
 
 
 @dataclass
-class Progress:
+class TrainingState:
     """Where training stands: enough to continue at the exact batch, with its time and logs."""
 
     steps: int = 0
@@ -46,8 +46,8 @@ class Checkpoints:
             return not self.every
         return self.every > 0 and steps % self.every == 0
 
-    def save(self, accelerator: Any, progress: Progress) -> None:
-        final = self.folder / f"step-{progress.steps:08d}"
+    def save(self, accelerator: Any, state: TrainingState) -> None:
+        final = self.folder / f"step-{state.steps:08d}"
         partial = final.with_name(final.name + ".partial")
         if accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)  # left by a kill during an earlier write
@@ -58,7 +58,7 @@ class Checkpoints:
         # finished would pull the folder from under that write.
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            (partial / PROGRESS).write_text(json.dumps(asdict(progress)))
+            (partial / PROGRESS).write_text(json.dumps(asdict(state)))
             shutil.rmtree(final, ignore_errors=True)  # the same step saved at an epoch's end, too
             partial.rename(final)
             for old in self.complete()[: -self.keep]:
@@ -71,7 +71,7 @@ class Checkpoints:
             return []
         return sorted(p for p in self.folder.glob("step-*") if p.is_dir() and not p.name.endswith(".partial"))
 
-    def resume(self, accelerator: Any, warn: Any) -> Progress:
+    def resume(self, accelerator: Any, warn: Any) -> TrainingState:
         """Load the newest readable checkpoint; a corrupt one is named and the one before it used."""
         candidates = self.complete()
         for checkpoint in reversed(candidates):
@@ -82,11 +82,11 @@ class Checkpoints:
                 except Exception as error:  # torch and pickle raise many types for a damaged file
                     problem = f"cannot load {checkpoint}: {type(error).__name__}"
             if problem is None:
-                return Progress(**json.loads((checkpoint / PROGRESS).read_text()))
+                return TrainingState(**json.loads((checkpoint / PROGRESS).read_text()))
             if checkpoint is candidates[0]:
                 raise RunFolderError(f"{problem}; no earlier checkpoint to fall back to")
             warn(f"{problem}; falling back to the checkpoint before it")
-        return Progress()
+        return TrainingState()
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -99,7 +99,7 @@ def corruption(checkpoint: Path) -> str | None:
             return f"corrupt checkpoint file {file} (0 bytes)"
     try:
         progress = json.loads((checkpoint / PROGRESS).read_text())
-        Progress(**progress)
+        TrainingState(**progress)
     except (OSError, ValueError, TypeError):
         return f"corrupt checkpoint file {checkpoint / PROGRESS}"
     return None

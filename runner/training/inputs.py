@@ -11,7 +11,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from runner.console import tracked_predict
 from runner.tokens.feature_cache import FeatureCache, feature_key, model_fingerprint
 from runner.tokens.ids import TokenIds
 from runner.training.batches import (
@@ -22,7 +21,7 @@ from runner.training.batches import (
     training_batches,
 )
 from runner.training.loaded_run import LoadedRun
-from runner.training.loop import Forward, compiled, logits_from_features, logits_from_tokens
+from runner.training.loop import Forward, compiled, logits_from_features, logits_from_tokens, tracked_predict
 
 
 @dataclass

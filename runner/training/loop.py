@@ -10,9 +10,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from runner.console import ProgressBars
 from runner.errors import TrainingError
 from runner.recipe.schema import TrainSection
-from runner.training.checkpoints import Checkpoints, Progress
+from runner.training.checkpoints import Checkpoints, TrainingState
 from runner.training.step_plan import StepPlan, plan_steps
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
@@ -140,26 +141,26 @@ def fit(
     cfg: TrainSection,
     accelerator: Any,
     *,
-    progress: Any,
+    bars: ProgressBars,
     evaluate: Callable[[list[dict[str, Any]], int, int, bool], tuple[dict[str, float], bool]] | None = None,
     checkpoints: Checkpoints | None = None,
-) -> Progress:
+) -> TrainingState:
     """Train `model` (prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`, resuming if it can."""
     plan = plan_steps(len(train_loader(0)), accelerator.num_processes, cfg)
     optimizer, scheduler = accelerator.prepare(*optimizer_and_scheduler(model, cfg, plan))
-    done = checkpoints.resume(accelerator, progress.console.print) if checkpoints else Progress()
-    task = progress.add_task("train", total=plan.total_steps, completed=done.steps, info="")
-    started = time.perf_counter() - done.seconds
-    running = RunningLoss(time.perf_counter(), done.window)
+    state = checkpoints.resume(accelerator, bars.console.print) if checkpoints else TrainingState()
+    task = bars.add_task("train", total=plan.total_steps, completed=state.steps, info="")
+    started = time.perf_counter() - state.seconds
+    running = RunningLoss(time.perf_counter(), state.window)
     trainable = [p for p in model.parameters() if p.requires_grad]
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(done.epoch, cfg.epochs):
-        if done.steps >= plan.total_steps:
+    for epoch in range(state.epoch, cfg.epochs):
+        if state.steps >= plan.total_steps:
             break
         model.train()
         loader = accelerator.prepare(train_loader(epoch))
-        if done.batches_in_epoch:  # resumed mid-epoch: the epoch's order is seeded, so skip to the batch
-            loader = accelerator.skip_first_batches(loader, done.batches_in_epoch)
+        if state.batches_in_epoch:  # resumed mid-epoch: the epoch's order is seeded, so skip to the batch
+            loader = accelerator.skip_first_batches(loader, state.batches_in_epoch)
         for batch in loader:
             with accelerator.accumulate(model):
                 loss = loss_fn(forward(model, batch).float(), batch["labels"])
@@ -169,89 +170,110 @@ def fit(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            _count(done, running, batch, loss, accelerator.num_processes)
+            _count(state, running, batch, loss, accelerator.num_processes)
             if not accelerator.sync_gradients:
                 continue
-            done.steps += 1
-            progress.advance(task)
-            if done.steps % cfg.log_every == 0 or done.steps == plan.total_steps:
-                _log(done, running, epoch, scheduler, accelerator, progress, task)
-            _checkpoint_if_due(checkpoints, accelerator, done, running, started, plan, epoch_ended=False)
-            if done.steps >= plan.total_steps:
+            state.steps += 1
+            bars.advance(task)
+            if state.steps % cfg.log_every == 0 or state.steps == plan.total_steps:
+                _log(state, running, epoch, scheduler, accelerator, bars, task)
+            _checkpoint_if_due(checkpoints, accelerator, state, running, started, plan, epoch_ended=False)
+            if state.steps >= plan.total_steps:
                 break
         running.check_finite()
-        done.epoch, done.batches_in_epoch = epoch + 1, 0
-        if evaluate is not None and _judge_epoch(evaluate, done, accelerator, done.steps >= plan.total_steps):
-            done.stopped_early = True
+        state.epoch, state.batches_in_epoch = epoch + 1, 0
+        if evaluate is not None and _judge_epoch(
+            evaluate, state, accelerator, state.steps >= plan.total_steps
+        ):
+            state.stopped_early = True
             break
         model.train()
-        _checkpoint_if_due(checkpoints, accelerator, done, running, started, plan, epoch_ended=True)
+        _checkpoint_if_due(checkpoints, accelerator, state, running, started, plan, epoch_ended=True)
     running.check_finite()
-    done.seconds = time.perf_counter() - started
-    progress.remove_task(task)
-    return done
+    state.seconds = time.perf_counter() - started
+    bars.remove_task(task)
+    return state
 
 
-def _judge_epoch(evaluate: Any, done: Progress, accelerator: Any, finished: bool) -> bool:
+def _judge_epoch(evaluate: Any, state: TrainingState, accelerator: Any, finished: bool) -> bool:
     """Score the epoch that just ended and log it; True where training should stop early."""
-    scores, stop = evaluate(done.log, done.epoch, done.steps, finished)
+    scores, stop = evaluate(state.log, state.epoch, state.steps, finished)
     if scores:
-        done.log.append({"step": done.steps, "epoch": done.epoch, **scores})
-        accelerator.log(scores, step=done.steps)
+        state.log.append({"step": state.steps, "epoch": state.epoch, **scores})
+        accelerator.log(scores, step=state.steps)
     return bool(stop)
 
 
-def _count(done: Progress, running: RunningLoss, batch: dict[str, Any], loss: Any, processes: int) -> None:
+def _count(
+    state: TrainingState, running: RunningLoss, batch: dict[str, Any], loss: Any, processes: int
+) -> None:
     examples = len(batch["labels"]) * processes
-    done.batches_in_epoch += 1
-    done.examples += examples
-    done.tokens += batch.get("num_tokens", 0) * processes
-    running.add(loss, examples, done.steps + 1)
+    state.batches_in_epoch += 1
+    state.examples += examples
+    state.tokens += batch.get("num_tokens", 0) * processes
+    running.add(loss, examples, state.steps + 1)
 
 
 def _log(
-    done: Progress,
+    state: TrainingState,
     running: RunningLoss,
     epoch: int,
     scheduler: Any,
     accelerator: Any,
-    progress: Any,
+    bars: ProgressBars,
     task: Any,
 ) -> None:
     running.check_finite()
     now = time.perf_counter()
     row = {
-        "step": done.steps,
+        "step": state.steps,
         "epoch": epoch + 1,
         "loss": running.mean(),
         "lr": scheduler.get_last_lr()[0],
         "examples_per_s": running.rate(now),
     }
-    done.log.append(row)
-    accelerator.log({k: v for k, v in row.items() if k != "step"}, step=done.steps)
-    progress.update(task, info=f"loss {row['loss']:.4f} · {row['examples_per_s']:.1f} ex/s")
+    state.log.append(row)
+    accelerator.log({k: v for k, v in row.items() if k != "step"}, step=state.steps)
+    bars.update(task, info=f"loss {row['loss']:.4f} · {row['examples_per_s']:.1f} ex/s")
     running.reset(now)
 
 
 def _checkpoint_if_due(
     checkpoints: Checkpoints | None,
     accelerator: Any,
-    done: Progress,
+    state: TrainingState,
     running: RunningLoss,
     started: float,
     plan: StepPlan,
     epoch_ended: bool,
 ) -> None:
     # The last step needs no checkpoint: the model is saved right after training.
-    if checkpoints and done.steps < plan.total_steps and checkpoints.due(done.steps, epoch_ended):
-        _checkpoint(checkpoints, accelerator, done, running, started)
+    if checkpoints and state.steps < plan.total_steps and checkpoints.due(state.steps, epoch_ended):
+        _checkpoint(checkpoints, accelerator, state, running, started)
 
 
 def _checkpoint(
-    checkpoints: Checkpoints, accelerator: Any, done: Progress, running: RunningLoss, started: float
+    checkpoints: Checkpoints, accelerator: Any, state: TrainingState, running: RunningLoss, started: float
 ) -> None:
     running.check_finite()  # never save a diverged state over the last good one
     now = time.perf_counter()
-    done.seconds = now - started
-    done.window = running.saved(now)
-    checkpoints.save(accelerator, done)
+    state.seconds = now - started
+    state.window = running.saved(now)
+    checkpoints.save(accelerator, state)
+
+
+def tracked_predict(
+    label: str, model: Any, loader: Any, forward: Any, accelerator: Any, size: int, bars: ProgressBars
+) -> torch.Tensor:
+    """`predict` with a progress bar: evaluating or featurising a large split takes minutes."""
+    task = bars.add_task(label, total=size, info="")
+
+    def tracked(module: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        output = forward(module, batch)
+        bars.advance(task, len(batch["index"]) * accelerator.num_processes)
+        return output
+
+    try:
+        return predict(model, loader, tracked, accelerator, size)
+    finally:
+        bars.remove_task(task)

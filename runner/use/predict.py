@@ -31,7 +31,7 @@ def run_predict(
     run_dir: Path, texts: list[str], batch_size: int, device: str, as_json: bool, out: Path | None
 ) -> None:
     """Score `texts` with the run's model: a table or JSON lines on stdout, or JSON lines into `out`."""
-    from runner.pipeline import quiet_libraries
+    from runner.console import quiet_libraries
 
     folder = finished_run(run_dir)
     target = choose_device(device)

@@ -17,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from runner import rundir
-from runner.console import progress_bars
+from runner.console import print_summary, progress_bars
 from runner.data.examples import Examples
 from runner.data.loading import load_data
 from runner.data.reading import load_source
@@ -41,7 +41,7 @@ def evaluate_run(
     device: str = "auto",
 ) -> Path:
     """Score the run in `run_dir` on `source` (its `split`); the new run folder's path."""
-    from runner.pipeline import quiet_libraries
+    from runner.console import quiet_libraries
 
     folder = finished_run(run_dir)
     recipe, original = eval_recipe(folder, source, split, settings)
@@ -78,7 +78,7 @@ def evaluate_run(
     }
     metrics = eval_metrics(original_metrics, new.name, folder, description, examples.labels, rows, recipe)
     rundir.write_json(new / "metrics.json", metrics)  # last: it marks a finished run
-    run_results.print_summary(console, new, metrics)
+    print_summary(console, new, metrics)
     return new
 
 
