@@ -110,7 +110,7 @@ def resolves(dotted: str) -> bool:
 
 
 def without_the_reference_table(text: str) -> str:
-    """The reference table is the schema's help text, word for word: its paths are runner/recipe/schema.py's."""
+    """The reference table is the schema's help text, word for word: its paths are schema.py's."""
     if START not in text:
         return text
     head, rest = text.split(START, 1)
