@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `lint`, `typecheck`, `smoke`.
+"""Developer sessions: `nox -s tests`, `lint`, `typecheck`, `smoke`, `docs`.
 
 On this project's CPU machines `torch==2.13.0` is a CPU build on local disk (seconds to install);
 a plain `torch` requirement would pull a multi-GB CUDA build. Set FTRUN_TORCH to change it
@@ -34,8 +34,9 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "runner", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "runner", "tests", "noxfile.py")
+    paths = ["runner", "tests", "noxfile.py", "docs/gen_reference.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
@@ -55,3 +56,16 @@ def smoke(session: nox.Session) -> None:
         f'output.dir="{session.create_tmp()}/outputs"',
         env=OFFLINE,
     )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built strictly (any warning fails) into a throwaway folder.
+
+    Not a default session: CI calls `nox -s docs`. It installs the `docs` extra's requirements only;
+    the site is Markdown and needs no ftrun, torch or network at build time.
+    """
+    extras = nox.project.load_toml("pyproject.toml")["project"]["optional-dependencies"]
+    session.install(*extras["docs"])
+    site = f"{session.create_tmp()}/site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
