@@ -1,8 +1,9 @@
 """`train.dropout_kernel`: `auto` puts ftrun's CPU dropout and attention where the base trains on a CPU,
-`torch` keeps torch's dropout and the library's attention everywhere."""
+`torch` keeps torch's dropout and the library's attention everywhere; the run records which ran."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import torch
 from rich.console import Console
 from torch import nn
 
+from runner.pipeline import run_recipe
+from runner.recipe import loading as recipes
 from runner.training import cpu_dropout
 from runner.training.cpu_dropout import ATTENTION, KERNEL, CpuDropout
 from runner.training.devices import attention_kernels, dropout_kernel
@@ -110,3 +113,25 @@ def test_auto_kernel_keeps_the_library_attention_for_a_frozen_base(
     run = loaded(tiny_bert, data_folder, tmp_path, "linear", "auto")
     assert run.dropout_kernel == KERNEL and run.training_attention != ATTENTION
     assert any(isinstance(m, CpuDropout) for m in run.classifier.head.modules())
+
+
+@pytest.mark.parametrize("kernel", ["torch", "auto"])
+def test_the_run_folder_records_the_kernel_asked_for_and_the_one_that_ran(
+    kernel, tiny_bert, data_folder, tmp_path
+):
+    recipe = tiny_recipe(
+        tiny_bert,
+        data_folder,
+        tmp_path,
+        "full",
+        train={"dropout_kernel": kernel, "epochs": 1, "max_steps": 1},
+        eval={"latency_examples": 0, "every_epoch": False},
+        output={"dir": str(tmp_path), "save_model": False},
+    )
+    folder = run_recipe(recipe, Path("kernel.toml"))
+    assert recipes.load(folder / "recipe.toml").train.dropout_kernel == kernel
+    metrics = json.loads((folder / "metrics.json").read_text())
+    ran = dropout_kernel(kernel)  # `auto`: ftrun's on a CPU, torch's on a GPU
+    assert metrics["dropout_kernel"] == ran
+    assert (metrics["attention"]["training"] == ATTENTION) == (ran == KERNEL)
+    assert metrics["attention"]["serving"] not in (None, ATTENTION)
