@@ -13,6 +13,7 @@ from torch import nn
 
 from runner.pipeline import run_recipe
 from runner.recipe import loading as recipes
+from runner.rundir.finished import find_runs
 from runner.training import cpu_dropout
 from runner.training.cpu_dropout import ATTENTION, KERNEL, CpuDropout
 from runner.training.devices import attention_kernels, dropout_kernel
@@ -135,3 +136,9 @@ def test_the_run_folder_records_the_kernel_asked_for_and_the_one_that_ran(
     assert metrics["dropout_kernel"] == ran
     assert (metrics["attention"]["training"] == ATTENTION) == (ran == KERNEL)
     assert metrics["attention"]["serving"] not in (None, ATTENTION)
+
+    # A run folder written before the key (no dropout_kernel, no attention) still compares.
+    del metrics["dropout_kernel"], metrics["attention"]
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    runs, skipped = find_runs([tmp_path])
+    assert [run.folder for run in runs] == [folder] and skipped == []
