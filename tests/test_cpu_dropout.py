@@ -194,7 +194,7 @@ def test_another_thread_count_changes_large_masks_and_later_draws_not_earlier_on
             torch.manual_seed(0)
             return [fast_dropout(torch.ones(size), 0.1, training=True) != 0 for size in (1000, 1 << 20, 1000)]
 
-    before, large, after = zip(masks(2), masks(4))
+    before, large, after = zip(masks(2), masks(4), strict=True)
     assert torch.equal(*before)
     assert not torch.equal(*large)
     assert not torch.equal(*after)  # the parts' seeds came from torch's global generator
