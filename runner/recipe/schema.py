@@ -174,11 +174,12 @@ class TrainSection:
         "`auto`: on a CPU every `nn.Dropout` (LoRA's too) and, while the base trains, the attention "
         "(`model.attention`) draw masks from 16 random bits an element, four to one 64-bit draw (p "
         "rounded to a multiple of 2^-16; faster than torch's, measured); on GPUs and in `train.compile`'s "
-        "compiled passes, torch's. The same `train.seed` and torch thread count give the same masks. A mask "
-        "of 2^18 elements or more is drawn in one part per torch thread, each from a generator seeded from "
-        "torch's global one: another thread count changes it and every later draw from the global "
-        "generator (earlier draws stay the same). `torch`: torch's dropout and the library's attention "
-        "everywhere, reproducible as torch is. metrics.json records the one that ran (`ftrun-cpu`, `torch`).",
+        "compiled passes, torch's. The same `train.seed` and torch thread count give the same masks. With "
+        "two or more torch threads a mask of 2^18 elements or more is drawn in one part per thread, each "
+        "from a generator seeded from torch's global one: another thread count changes it and every later "
+        "draw from the global generator (earlier draws stay the same). `torch`: torch's dropout and the "
+        "library's attention everywhere, reproducible as torch is. metrics.json records the one that ran "
+        "(`ftrun-cpu`, `torch`).",
         choices=("auto", "torch"),
     )
     max_steps: int = option(0, "Stop after this many optimizer steps (0: no limit).", minimum=0)
