@@ -191,6 +191,8 @@ def _write_run_folder(
         trainable=trainable,
         total=total,
         environment=environment(accelerator),
+        dropout_kernel=loaded.dropout_kernel,
+        attention={"training": loaded.training_attention, "serving": loaded.serving_attention},
     )
     rundir.write_json(folder / "metrics.json", metrics)
     write_model_card(folder, recipe, metrics)  # it reports the metrics, so it comes after them

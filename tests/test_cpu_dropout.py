@@ -1,12 +1,26 @@
 """The CPU dropout is torch's dropout with a cheaper mask: the same distribution (p to 2^-16), kept
 elements scaled to the same expectation, the same attention as transformers' eager kernel."""
 
+import contextlib
+import itertools
+
 import pytest
 import torch
+from scipy.stats import chi2_contingency, chisquare
 from torch import nn
 
 from runner.model.classifier import use_attention
-from runner.training.cpu_dropout import ATTENTION, CpuDropout, fast_dropout, random_int16, use_cpu_dropout
+from runner.training import cpu_dropout
+from runner.training.cpu_dropout import (
+    ATTENTION,
+    FULL_RANGE,
+    LEVELS,
+    PARALLEL_FROM,
+    CpuDropout,
+    fast_dropout,
+    random_int16,
+    use_cpu_dropout,
+)
 
 
 def scale(p):
@@ -89,6 +103,101 @@ def test_a_mask_drawn_in_parts_has_independent_parts():
     parts = numbers.chunk(4)
     assert all(-400 < part.mean().item() < 400 for part in parts)  # uniform on [-32768, 32767]
     assert not any(torch.equal(parts[0][:100], part[:100]) for part in parts[1:])
+
+
+@contextlib.contextmanager
+def torch_threads(count):
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def kept(size, p, seed=0):
+    """The keep mask of `fast_dropout` over `size` elements (True: kept)."""
+    torch.manual_seed(seed)
+    return fast_dropout(torch.ones(size), p, training=True) != 0
+
+
+def independence_p_value(a, b):
+    """Chi-square p-value of a 2x2 contingency table of two keep masks, element by element."""
+    table = [[int((a & b).sum()), int((a & ~b).sum())], [int((~a & b).sum()), int((~a & ~b).sum())]]
+    return chi2_contingency(table)[1]
+
+
+def test_mask_element_4k_plus_j_is_bits_16j_to_16j_plus_15_of_the_kth_64_bit_draw():
+    torch.manual_seed(5)
+    numbers = random_int16(torch.Size([12])).view(3, 4)
+    torch.manual_seed(5)
+    draws = torch.empty(3, dtype=torch.int64).random_(FULL_RANGE, None)
+    for k, j in itertools.product(range(3), range(4)):
+        bits = (draws[k].item() >> (16 * j)) & 0xFFFF
+        assert numbers[k, j].item() == bits - (1 << 16 if bits >= 1 << 15 else 0), (k, j)
+
+
+# Seeded masks, so each p-value is fixed; 1e-3 leaves room for chance, the controls show the power.
+INDEPENDENT = 1e-3
+
+
+@pytest.mark.parametrize("p", [0.5, 0.1])
+def test_the_four_mask_elements_of_one_draw_are_independent(p):
+    size = PARALLEL_FROM - 4  # below it one generator draws the whole mask
+    draws = kept(size, p).view(-1, 4)
+    for i, j in itertools.combinations(range(4), 2):
+        assert independence_p_value(draws[:, i], draws[:, j]) > INDEPENDENT, (i, j)
+    # All 16 keep/drop patterns of a draw at the rates four independent elements give.
+    keep_rate = 1 - round(p * LEVELS) / LEVELS
+    patterns = (draws.long() * torch.tensor([1, 2, 4, 8])).sum(1).bincount(minlength=16)
+    kept_in = [bin(pattern).count("1") for pattern in range(16)]
+    expected = [len(draws) * keep_rate**n * (1 - keep_rate) ** (4 - n) for n in kept_in]
+    assert chisquare(patterns.tolist(), expected).pvalue > INDEPENDENT
+
+
+@pytest.mark.parametrize("p", [0.5, 0.1])
+def test_the_independence_test_fails_a_mask_copied_within_each_draw(p):
+    draws = kept(PARALLEL_FROM - 4, p).view(-1, 4).clone()
+    draws[:, 1] = draws[:, 0]
+    assert independence_p_value(draws[:, 0], draws[:, 1]) < 1e-6
+    draws[:, 3] = ~draws[:, 2]
+    assert independence_p_value(draws[:, 2], draws[:, 3]) < 1e-6
+
+
+@pytest.mark.parametrize("p", [0.5, 0.1])
+def test_parts_drawn_on_different_threads_are_independent(p, monkeypatch):
+    calls = []
+    draw_in_parts = cpu_dropout.draw_in_parts
+    monkeypatch.setattr(cpu_dropout, "draw_in_parts", lambda *a: calls.append(1) or draw_in_parts(*a))
+    with torch_threads(4):
+        parts = kept(1 << 20, p).view(4, -1)
+    assert calls == [1]  # one mask, drawn in parts with a generator each
+    for i in range(3):
+        assert not torch.equal(parts[i], parts[i + 1])
+        assert independence_p_value(parts[i], parts[i + 1]) > INDEPENDENT, i
+    # A control: a part that repeats its neighbour with a fifth of the elements flipped is not equal to
+    # it, and the test finds it.
+    flips = torch.rand(parts.shape[1], generator=torch.Generator().manual_seed(0)) < 0.2
+    assert not torch.equal(parts[0], parts[0] ^ flips)
+    assert independence_p_value(parts[0], parts[0] ^ flips) < 1e-6
+
+
+def test_the_same_seed_and_thread_count_give_the_same_masks():
+    for threads in (1, 2, 4):
+        with torch_threads(threads):
+            assert torch.equal(kept(1 << 20, 0.1), kept(1 << 20, 0.1)), threads
+
+
+def test_another_thread_count_changes_large_masks_and_later_draws_not_earlier_ones():
+    def masks(threads):
+        with torch_threads(threads):
+            torch.manual_seed(0)
+            return [fast_dropout(torch.ones(size), 0.1, training=True) != 0 for size in (1000, 1 << 20, 1000)]
+
+    before, large, after = zip(masks(2), masks(4), strict=True)
+    assert torch.equal(*before)
+    assert not torch.equal(*large)
+    assert not torch.equal(*after)  # the parts' seeds came from torch's global generator
 
 
 def tiny(model_class, config_class, **overrides):

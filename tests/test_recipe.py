@@ -108,6 +108,7 @@ BAD_RECIPES = {
     "missing data file": ('[data]\nsource = "./nope/reviews.csv"\n', "./nope/reviews.csv"),
     "bad split expression": ('[data]\ntrain_split = "train[:x]"\n', "data.train_split"),
     "template without slot": ('[method]\nprompt_template = "Review:"\n', "method.prompt_template"),
+    "unknown dropout kernel": ('[train]\ndropout_kernel = "fast"\n', "train.dropout_kernel"),
 }
 
 

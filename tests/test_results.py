@@ -36,6 +36,8 @@ def metrics(predicted, gold=(0, 1, 0, 1), notes=()):
         trainable=10,
         total=40,
         environment=ENVIRONMENT,
+        dropout_kernel="ftrun-cpu",
+        attention={"training": "ftrun_eager", "serving": "sdpa"},
     )
 
 
@@ -59,3 +61,9 @@ def test_one_class_predictions_on_a_one_class_eval_set_are_not_a_warning():
 def test_data_warnings_are_carried_into_the_runs_warnings():
     m = metrics([0, 1, 0, 1], notes=["warning: 3 eval texts also appear in the train split", "embedded IMDb"])
     assert m["warnings"] == ["warning: 3 eval texts also appear in the train split"]
+
+
+def test_metrics_record_the_dropout_and_attention_kernels_the_run_used():
+    m = metrics([0, 1, 0, 1])
+    assert m["dropout_kernel"] == "ftrun-cpu"
+    assert m["attention"] == {"training": "ftrun_eager", "serving": "sdpa"}

@@ -58,9 +58,10 @@ class ModelSection:
     max_length: int = option(256, "Tokens per text; longer texts are truncated.", minimum=8)
     attention: str = option(
         "auto",
-        "Attention kernel. `auto`: while the base trains on a CPU, eager attention with a cheaper dropout "
-        "mask (`runner/cpu_dropout.py`; faster than `sdpa` and `eager` there, measured), the "
-        "library's default (`sdpa`) for evaluation, latency and GPUs.",
+        'Attention kernel. `auto`: while the base trains on a CPU with `train.dropout_kernel = "auto"`, '
+        "eager attention with a cheaper dropout mask (`runner/training/cpu_dropout.py`; faster than `sdpa` "
+        "and `eager` there, measured), else the library's default (`sdpa`), as for evaluation, latency "
+        "and GPUs. `eager` or `sdpa` is used everywhere, whatever `train.dropout_kernel` says.",
         choices=("auto", "eager", "sdpa"),
     )
     dtype: str = option(
@@ -168,6 +169,19 @@ class TrainSection:
         "2-core CPU, measured): try it for long GPU runs.",
     )
     seed: int = option(42, "Seed of initialisation, shuffling and dropout.")
+    dropout_kernel: str = option(
+        "auto",
+        "`auto`: on a CPU every `nn.Dropout` (LoRA's too) and, while the base trains, the attention "
+        "(`model.attention`) draw masks from 16 random bits an element, four to one 64-bit draw (p "
+        "rounded to a multiple of 2^-16; faster than torch's, measured); on GPUs and in `train.compile`'s "
+        "compiled passes, torch's. The same `train.seed` and torch thread count give the same masks. With "
+        "two or more torch threads a mask of 2^18 elements or more is drawn in one part per thread, each "
+        "from a generator seeded from torch's global one: another thread count changes it and every later "
+        "draw from the global generator (earlier draws stay the same). `torch`: torch's dropout and the "
+        "library's attention everywhere, reproducible as torch is. metrics.json records the one that ran "
+        "(`ftrun-cpu`, `torch`).",
+        choices=("auto", "torch"),
+    )
     max_steps: int = option(0, "Stop after this many optimizer steps (0: no limit).", minimum=0)
     log_every: int = option(10, "Optimizer steps between `train_log.jsonl` rows.", minimum=1)
     log_with: str = option(

@@ -74,8 +74,14 @@ def build_metrics(
     trainable: int,
     total: int,
     environment: dict[str, Any],
+    dropout_kernel: str,
+    attention: dict[str, str | None],
 ) -> dict[str, Any]:
-    """metrics.json: results and provenance of one run."""
+    """metrics.json: results and provenance of one run.
+
+    `dropout_kernel` is the dropout that ran (`train.dropout_kernel` resolved: "ftrun-cpu" or "torch"),
+    `attention` the attention kernels while training and while serving.
+    """
     labels = recipe.data.labels
     warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
     warnings += prediction_warnings(gold, predicted, labels)
@@ -101,6 +107,8 @@ def build_metrics(
         "seed": recipe.train.seed,
         "data_seed": recipe.data.seed,
         "precision": environment["precision"],
+        "dropout_kernel": dropout_kernel,
+        "attention": attention,
         "device": environment["device"],
         "versions": environment["versions"],
     }

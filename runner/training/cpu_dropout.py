@@ -15,7 +15,8 @@ still reproduces a run, for a given thread count). On GPUs torch's fused kernel 
 used there.
 
 `use_cpu_dropout(model)` makes a model's `nn.Dropout` modules use it; `ATTENTION` names transformers'
-eager attention with it, registered with transformers' attention interface.
+eager attention with it, registered with transformers' attention interface. `train.dropout_kernel`
+turns both off (`runner.training.devices.dropout_kernel`); a run records `KERNEL` when they are on.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 
 ATTENTION = "ftrun_eager"
+KERNEL = "ftrun-cpu"  # what metrics.json's `dropout_kernel` says when this dropout is in use
 LEVELS = 1 << 16  # a mask element's resolution: 16 random bits
 # `random_(FULL_RANGE, None)` draws all 64 bits of an int64 (without `from` it keeps 63).
 FULL_RANGE = -(1 << 63)

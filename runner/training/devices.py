@@ -47,16 +47,29 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def attention_kernels(requested: str, base_trains: bool) -> tuple[str | None, str | None]:
-    """(while training, while serving) attention implementations; None keeps the library's choice."""
+def dropout_kernel(requested: str) -> str:
+    """The dropout a run uses: ftrun's CPU masks (`cpu_dropout.KERNEL`) or "torch".
+
+    `auto` takes ftrun's on a CPU; on GPUs torch's fused kernel is already fast.
+    """
+    from runner.training.cpu_dropout import KERNEL
+
+    return KERNEL if requested == "auto" and not torch.cuda.is_available() else "torch"
+
+
+def attention_kernels(requested: str, base_trains: bool, dropout: str) -> tuple[str | None, str | None]:
+    """(while training, while serving) attention implementations; None keeps the library's choice.
+
+    `dropout` is `dropout_kernel`'s answer: ftrun's attention comes only with ftrun's dropout, and an
+    explicit `model.attention` is used whatever the dropout.
+    """
     if requested != "auto":
         return requested, requested
-    from runner.training.cpu_dropout import ATTENTION
+    from runner.training.cpu_dropout import ATTENTION, KERNEL
 
     # On a CPU, eager attention with a cheaper dropout mask trains faster than SDPA, whose CPU path
     # with dropout is slower than eager (benchmarks/levers.py); without dropout SDPA serves faster.
-    on_cpu = not torch.cuda.is_available()
-    return (ATTENTION if on_cpu and base_trains else None), None
+    return (ATTENTION if dropout == KERNEL and base_trains else None), None
 
 
 def make_accelerator(recipe: Recipe, folder: Path) -> Any:

@@ -25,8 +25,8 @@ from runner.model.classifier import (
 from runner.recipe.schema import Recipe
 from runner.tokens.id_cache import TokenIdCache
 from runner.tokens.ids import TokenIds
-from runner.training.cpu_dropout import use_cpu_dropout
-from runner.training.devices import attention_kernels
+from runner.training.cpu_dropout import KERNEL, use_cpu_dropout
+from runner.training.devices import attention_kernels, dropout_kernel
 
 
 @dataclass
@@ -42,7 +42,9 @@ class LoadedRun:
     train_ids: TokenIds
     eval_ids: TokenIds
     validation_ids: TokenIds | None  # None: no validation split
-    serving_attention: str | None  # the attention kernel for evaluation and latency (None: as loaded)
+    serving_attention: str | None  # the attention kernel for evaluation and latency
+    training_attention: str | None  # the attention kernel while training
+    dropout_kernel: str  # train.dropout_kernel resolved: cpu_dropout.KERNEL or "torch"
 
     @property
     def trainable_parameters(self) -> int:
@@ -77,12 +79,13 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
     )
     pooling = choose_pooling(recipe.method.pooling, backbone.config, method.frozen_base)
-    training, serving = attention_kernels(recipe.model.attention, base_trains=not method.frozen_base)
+    dropout = dropout_kernel(recipe.train.dropout_kernel)
+    training, serving = attention_kernels(recipe.model.attention, not method.frozen_base, dropout)
     loaded_with: str | None = getattr(getattr(backbone, "config", None), "_attn_implementation", None)
-    serving = serving or loaded_with
     use_attention(backbone, training)
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
-    use_cpu_dropout(classifier)
+    if dropout == KERNEL:  # after `prepare`: adapters bring their own nn.Dropout modules
+        use_cpu_dropout(classifier)
     return LoadedRun(
         recipe,
         recipe_path,
@@ -95,7 +98,9 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         train_ids,
         eval_ids,
         validation_ids,
-        serving,
+        serving or loaded_with,
+        training or loaded_with,
+        dropout,
     )
 
 
