@@ -98,7 +98,7 @@ def save_sequence_classification_adapter(
     base = copy.deepcopy(adapted).unload()  # the original weights, adapter layers removed unmerged
     hf_folder.save_model_folder(folder / "base", base, head, tokenizer, config)
     # peft records the base as a path; name it where the run folder will end up (a staged
-    # --overwrite run moves when it finishes). A moved folder's base is found by hand: see README.
+    # --overwrite run moves when it finishes). A moved folder's base is found by hand: docs/guides/using-a-run.md.
     run_folder = folder.parent.parent
     final_base = (rundir.staged_for(run_folder) or run_folder).resolve() / "model" / "adapter" / "base"
     with torch.device("meta"):

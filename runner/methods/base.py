@@ -28,7 +28,7 @@ class Method:
     # Whether serving merges trained parts into the base (latency is then timed both ways).
     merges_for_serving = False
     # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in
-    # the README's per-method defaults table): {"train": {"lr": 5e-4}}. A recipe's own value wins.
+    # the per-method defaults table in docs/guides/methods.md): {"train": {"lr": 5e-4}}. A recipe's own value wins.
     defaults: dict[str, dict[str, Any]] = {}
 
     def own_options(self, recipe: Recipe) -> Any:

@@ -1,7 +1,7 @@
 """Reload a run's saved model folder (the standard Hugging Face folder `hf_model.py` writes).
 
 ftrun imports the model class itself, so it needs no `trust_remote_code`; a user without ftrun loads
-the same folder with `AutoModelForSequenceClassification` (see the README).
+the same folder with `AutoModelForSequenceClassification` (see docs/guides/using-a-run.md).
 """
 
 from __future__ import annotations

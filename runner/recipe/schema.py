@@ -1,7 +1,8 @@
 """The recipe schema: the one source of truth for every option.
 
 Each section is a dataclass; each field carries its help text and constraints in `metadata`.
-The loader (`recipe.py`), `ftrun show`, and the README reference table all read from here.
+The loader (`loading.py`), `ftrun show`, and the docs' recipe reference (docs/reference/recipe.md)
+all read from here.
 """
 
 from __future__ import annotations
@@ -288,7 +289,7 @@ def type_name(options_class: type, name: str) -> str:
 
 
 def reference_table() -> str:
-    """The README's recipe reference, generated so it cannot drift from the schema."""
+    """The docs' recipe reference, generated so it cannot drift from the schema."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for section, cls in sections().items():
         rows += [_reference_row(section, cls, name, "") for name in fields_of(cls)]

@@ -4,7 +4,7 @@ A list of lists holds every id as a Python int behind a pointer, about 36 bytes 
 IMDb reviews at 256 tokens would need over 20 GB before training starts. Here a text's ids are a
 slice (a view) of one int32 array, 4 bytes a token, plus one int64 offset per text. Texts are
 tokenised a batch at a time, so at most one batch's Python lists exist at once; the memory of the
-whole grows with the tokens held, at a ninth of the lists' cost (measured in the README's scale
+whole grows with the tokens held, at a ninth of the lists' cost (measured in docs/benchmarks.md's scale
 table, `benchmarks/scale.py`).
 """
 
