@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from rich.console import Console
@@ -26,6 +26,12 @@ from runner.training.inputs import TrainingInputs, training_inputs
 from runner.training.loaded_run import LoadedRun, load_run
 from runner.training.loop import fit, tracked_predict
 from runner.training.trackers import check_tracker
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    from runner.data.examples import Examples
 
 
 def run_recipe(
@@ -76,7 +82,7 @@ def run_recipe(
 
 
 def _train_and_evaluate(
-    loaded: LoadedRun, accelerator: Any, console: Console, checkpoints: Checkpoints
+    loaded: LoadedRun, accelerator: Accelerator, console: Console, checkpoints: Checkpoints
 ) -> tuple[torch.Tensor, TrainingState, TrainingInputs, dict[str, Any] | None]:
     """Train as the method says, choosing on validation; then score the eval split once.
 
@@ -87,7 +93,7 @@ def _train_and_evaluate(
     with progress_bars(console, accelerator.is_main_process) as bars:
         inputs = training_inputs(loaded, accelerator, bars)
 
-        def predicted(label: str, loader: Any, size: int) -> torch.Tensor:
+        def predicted(label: str, loader: DataLoader, size: int) -> torch.Tensor:
             return tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
 
         judge = _epoch_judge(loaded, inputs, predicted, accelerator, checkpoints)
@@ -106,6 +112,7 @@ def _train_and_evaluate(
         use_attention(accelerator.unwrap_model(inputs.model), loaded.serving_attention)
         scores = None
         if loaded.data.validation is not None:
+            assert inputs.validation_loader is not None  # built for every validation split
             history = best_epoch.per_epoch(state.log, best_epoch.VALIDATION_KEY)
             chosen = best_epoch.best_epoch(history) if restored else None
             examples = loaded.data.validation
@@ -124,22 +131,26 @@ def _train_and_evaluate(
 
 
 def _epoch_judge(
-    loaded: LoadedRun, inputs: TrainingInputs, predicted: Any, accelerator: Any, checkpoints: Checkpoints
+    loaded: LoadedRun,
+    inputs: TrainingInputs,
+    predicted: Any,
+    accelerator: Accelerator,
+    checkpoints: Checkpoints,
 ) -> best_epoch.EpochJudge | None:
     """What is scored after each epoch: the validation split where there is one, else the eval split."""
     recipe, data = loaded.recipe, loaded.data
 
-    def accuracy(label: str, loader: Any, examples: Any) -> float:
+    def accuracy(label: str, loader: DataLoader, examples: Examples) -> float:
         right = predicted(label, loader, len(examples)).argmax(-1) == torch.tensor(examples.labels)
         return float(right.float().mean())
 
-    if data.validation is not None:
-        cfg = recipe.train
+    if data.validation is not None and inputs.validation_loader is not None:
+        cfg, validation_loader, validation = recipe.train, inputs.validation_loader, data.validation
         best = None
         if cfg.keep_best:
             best = best_epoch.BestWeights(checkpoints.folder / "best.safetensors", inputs.model, accelerator)
         return best_epoch.EpochJudge(
-            lambda: accuracy("validate", inputs.validation_loader, data.validation),
+            lambda: accuracy("validate", validation_loader, validation),
             best_epoch.VALIDATION_KEY,
             cfg.early_stopping_patience,
             best,
@@ -158,7 +169,7 @@ def _write_run_folder(
     state: TrainingState,
     validated: dict[str, Any] | None,
     feature_seconds: float,
-    accelerator: Any,
+    accelerator: Accelerator,
 ) -> dict[str, Any]:
     """The run folder's files, in an order that matters: the model is saved before latency is timed
     (LoRA merges into the base in place), and metrics.json comes last (it marks a finished run)."""
@@ -199,7 +210,9 @@ def _write_run_folder(
     return metrics
 
 
-def _latency(loaded: LoadedRun, accelerator: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _latency(
+    loaded: LoadedRun, accelerator: Accelerator
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Batch-1 latency of the model as served: adapters merged (one model), and for adapter methods
     also kept apart first (as when one base serves several adapters)."""
     cfg = loaded.recipe.eval

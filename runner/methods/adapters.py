@@ -12,7 +12,9 @@ from runner.errors import ModelError, first_line
 from runner.methods.base import Method
 
 if TYPE_CHECKING:
-    from runner.model.classifier import Classifier
+    from transformers import PreTrainedTokenizerBase
+
+    from runner.model.classifier import Classifier, ModelSource
     from runner.recipe.schema import Recipe
 
 
@@ -25,7 +27,7 @@ class PeftMethod(Method):
         """The peft config for this method's options (task type FEATURE_EXTRACTION: ftrun owns the head)."""
         raise NotImplementedError
 
-    def check_model(self, recipe: Recipe, source: Any) -> None:
+    def check_model(self, recipe: Recipe, source: ModelSource) -> None:
         from runner.model.classifier import module_names
 
         targets = getattr(self.own_options(recipe), self.target_key)
@@ -55,7 +57,11 @@ class PeftMethod(Method):
         return classifier
 
     def save(
-        self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
+        self,
+        classifier: Classifier,
+        tokenizer: PreTrainedTokenizerBase,
+        folder: Path,
+        head_description: dict[str, Any],
     ) -> None:
         """The merged model as the standard folder; the adapter beside it in peft's sequence-classification
         form (`model/adapter/`, over the untrained base saved with the head in `model/adapter/base/`)."""
@@ -77,7 +83,7 @@ class PeftMethod(Method):
 
 
 def save_sequence_classification_adapter(
-    folder: Path, adapted: Any, head: Any, tokenizer: Any, config: Any
+    folder: Path, adapted: Any, head: Any, tokenizer: PreTrainedTokenizerBase, config: Any
 ) -> None:
     """The trained adapter as peft's SEQ_CLS adapter over `FtrunForSequenceClassification`, head in
     `modules_to_save`, so `AutoPeftModelForSequenceClassification` loads it.
@@ -98,7 +104,8 @@ def save_sequence_classification_adapter(
     base = copy.deepcopy(adapted).unload()  # the original weights, adapter layers removed unmerged
     hf_folder.save_model_folder(folder / "base", base, head, tokenizer, config)
     # peft records the base as a path; name it where the run folder will end up (a staged
-    # --overwrite run moves when it finishes). A moved folder's base is found by hand: docs/guides/using-a-run.md.
+    # --overwrite run moves when it finishes). A moved folder's base is found by hand
+    # (docs/guides/using-a-run.md).
     run_folder = folder.parent.parent
     final_base = (rundir.staged_for(run_folder) or run_folder).resolve() / "model" / "adapter" / "base"
     with torch.device("meta"):

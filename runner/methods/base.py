@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 from runner.recipe.schema import NoOptions
 
 if TYPE_CHECKING:
-    from runner.model.classifier import Classifier
+    from transformers import PreTrainedTokenizerBase
+
+    from runner.data.examples import Examples
+    from runner.model.classifier import Classifier, ModelSource
     from runner.recipe.schema import Recipe
     from runner.tokens.id_cache import TokenIdCache
     from runner.tokens.ids import TokenIds
@@ -27,8 +30,8 @@ class Method:
     frozen_base = False
     # Whether serving merges trained parts into the base (latency is then timed both ways).
     merges_for_serving = False
-    # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in
-    # the per-method defaults table in docs/guides/methods.md): {"train": {"lr": 5e-4}}. A recipe's own value wins.
+    # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in the
+    # per-method defaults table, docs/guides/methods.md): {"train": {"lr": 5e-4}}. A recipe's own value wins.
     defaults: dict[str, dict[str, Any]] = {}
 
     def own_options(self, recipe: Recipe) -> Any:
@@ -36,21 +39,23 @@ class Method:
         options = recipe.method.options
         return options if isinstance(options, self.options) else self.options()
 
-    def check_model(self, recipe: Recipe, source: Any) -> None:
+    def check_model(self, recipe: Recipe, source: ModelSource) -> None:
         """Mistakes that the model's architecture reveals, found before any weights or data load."""
 
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         """Freeze or wrap parts of the classifier before training."""
         return classifier
 
-    def prompt(self, recipe: Recipe, tokenizer: Any, train_examples: Any) -> dict[str, str] | None:
+    def prompt(
+        self, recipe: Recipe, tokenizer: PreTrainedTokenizerBase, train_examples: Examples
+    ) -> dict[str, str] | None:
         """The text put before and after each input (None: texts are used as they are)."""
         return None
 
     def encode(
         self,
         texts: Sequence[str],
-        tokenizer: Any,
+        tokenizer: PreTrainedTokenizerBase,
         recipe: Recipe,
         prompt: dict[str, str] | None,
         advance: Callable[[int], object] | None = None,
@@ -84,7 +89,7 @@ class Method:
         return {"encoder": encoder.__qualname__, "max_length": recipe.model.max_length, "prompt": prompt}
 
     def batch_encoder(
-        self, tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
+        self, tokenizer: PreTrainedTokenizerBase, recipe: Recipe, prompt: dict[str, str] | None
     ) -> Callable[[list[str]], Any]:
         """How one batch of texts becomes token ids (`encode` feeds it the texts a batch at a time)."""
 
@@ -94,7 +99,11 @@ class Method:
         return batch
 
     def save(
-        self, classifier: Classifier, tokenizer: Any, folder: Path, head_description: dict[str, Any]
+        self,
+        classifier: Classifier,
+        tokenizer: PreTrainedTokenizerBase,
+        folder: Path,
+        head_description: dict[str, Any],
     ) -> None:
         """Write the whole classifier (a frozen base too) as a standard Hugging Face model folder."""
         from runner.model import hf_folder

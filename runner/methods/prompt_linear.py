@@ -12,6 +12,9 @@ from runner.methods.linear import Linear
 from runner.recipe.schema import option
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from runner.data.examples import Examples
     from runner.recipe.schema import Recipe
 
 
@@ -27,7 +30,9 @@ class PromptLinear(Linear):
     name = "prompt-linear"
     options = PromptLinearOptions
 
-    def prompt(self, recipe: Recipe, tokenizer: Any, train_examples: Any) -> dict[str, str]:
+    def prompt(
+        self, recipe: Recipe, tokenizer: PreTrainedTokenizerBase, train_examples: Examples
+    ) -> dict[str, str]:
         """The text before each input (few-shot examples, then the template's head) and after it."""
         options = self.own_options(recipe)
         before, after = options.prompt_template.split("{text}", 1)
@@ -35,7 +40,7 @@ class PromptLinear(Linear):
         return {"before": shots + before, "after": after}
 
     def batch_encoder(
-        self, tokenizer: Any, recipe: Recipe, prompt: dict[str, str] | None
+        self, tokenizer: PreTrainedTokenizerBase, recipe: Recipe, prompt: dict[str, str] | None
     ) -> Callable[[list[str]], Any]:
         assert prompt is not None, "prompt-linear encodes around the prompt from Method.prompt"
         before, after = prompt["before"], prompt["after"]
@@ -52,7 +57,7 @@ class PromptLinear(Linear):
             # Truncate the text alone, so the template (and the "Sentiment:" cue) is always intact.
             text_ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
             wrapped = [
-                before + (tokenizer.decode(ids[:room]) if len(ids) > room else text) + after
+                before + (str(tokenizer.decode(ids[:room])) if len(ids) > room else text) + after
                 for text, ids in zip(chunk, text_ids, strict=True)
             ]
             return tokenizer(wrapped, truncation=True, max_length=recipe.model.max_length)["input_ids"]
@@ -61,7 +66,11 @@ class PromptLinear(Linear):
 
 
 def few_shot_prefix(
-    recipe: Recipe, k: int, template: tuple[str, str], tokenizer: Any, train_examples: Any
+    recipe: Recipe,
+    k: int,
+    template: tuple[str, str],
+    tokenizer: PreTrainedTokenizerBase,
+    train_examples: Examples,
 ) -> str:
     """k labelled train examples, drawn with the data seed, each cut short to leave room for the text."""
     if not k:

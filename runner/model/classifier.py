@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,6 +19,9 @@ from runner.errors import ModelError, first_line
 from runner.model.modeling_ftrun import Head, pool  # in the file every saved model folder carries
 from runner.recipe import sources
 from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, ModelSection
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -53,7 +56,7 @@ def resolve_source(cfg: ModelSection) -> ModelSource:
     return ModelSource(name, gguf)
 
 
-def load_tokenizer(source: ModelSource) -> Any:
+def load_tokenizer(source: ModelSource) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     try:
@@ -107,7 +110,7 @@ def use_attention(backbone: Any, implementation: str | None) -> None:
         backbone.set_attn_implementation(implementation)
 
 
-def is_decoder(config: Any) -> bool:
+def is_decoder(config: PretrainedConfig) -> bool:
     """Causal LMs see only the past, so their summary of a text is its last token."""
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,

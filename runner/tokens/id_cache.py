@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,11 +29,14 @@ from runner.rundir.atomic import replacing
 from runner.tokens.feature_cache import cache_root
 from runner.tokens.ids import TokenIds
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 # Bump when the ids an unchanged key stands for change (an encoder's code, the file format).
 FORMAT_VERSION = 1
 
 
-def tokenizer_fingerprint(tokenizer: Any) -> str:
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     """sha256 of what decides a tokenizer's output: a fast tokenizer's full JSON (vocabulary, rules,
     special tokens, post-processing), else its class, vocabulary and settings."""
     backend = getattr(tokenizer, "backend_tokenizer", None)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 VALIDATION_KEY = "validation_accuracy"
 EVAL_KEY = "eval_accuracy"  # per-epoch scores on the eval split, for runs without a validation split
@@ -57,7 +60,7 @@ class EpochJudge:
 class BestWeights:
     """The trainable weights of the best epoch so far, in a file that a resumed run still finds."""
 
-    def __init__(self, path: Path, model: Any, accelerator: Any) -> None:
+    def __init__(self, path: Path, model: Any, accelerator: Accelerator) -> None:
         self.path = path
         self.model = model
         self.accelerator = accelerator

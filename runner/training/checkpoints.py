@@ -13,9 +13,12 @@ import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import RunFolderError
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 PROGRESS = "progress.json"
 
@@ -46,7 +49,7 @@ class Checkpoints:
             return not self.every
         return self.every > 0 and steps % self.every == 0
 
-    def save(self, accelerator: Any, state: TrainingState) -> None:
+    def save(self, accelerator: Accelerator, state: TrainingState) -> None:
         final = self.folder / f"step-{state.steps:08d}"
         partial = final.with_name(final.name + ".partial")
         if accelerator.is_main_process:
@@ -71,7 +74,7 @@ class Checkpoints:
             return []
         return sorted(p for p in self.folder.glob("step-*") if p.is_dir() and not p.name.endswith(".partial"))
 
-    def resume(self, accelerator: Any, warn: Any) -> TrainingState:
+    def resume(self, accelerator: Accelerator, warn: Any) -> TrainingState:
         """Load the newest readable checkpoint; a corrupt one is named and the one before it used."""
         candidates = self.complete()
         for checkpoint in reversed(candidates):

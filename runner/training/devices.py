@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from runner.errors import RecipeError
 from runner.recipe.schema import Recipe
 from runner.training.trackers import start_tracker, tracker_dir
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 def launched_on_cpu() -> bool:
@@ -72,7 +75,7 @@ def attention_kernels(requested: str, base_trains: bool, dropout: str) -> tuple[
     return (ATTENTION if dropout == KERNEL and base_trains else None), None
 
 
-def make_accelerator(recipe: Recipe, folder: Path) -> Any:
+def make_accelerator(recipe: Recipe, folder: Path) -> Accelerator:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 

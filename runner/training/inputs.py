@@ -4,8 +4,9 @@ features computed once (only the head trains on them)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sized
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -23,6 +24,12 @@ from runner.training.batches import (
 from runner.training.loaded_run import LoadedRun
 from runner.training.loop import Forward, compiled, logits_from_features, logits_from_tokens, tracked_predict
 
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    from runner.console import ProgressBars
+
 
 @dataclass
 class TrainingInputs:
@@ -30,18 +37,18 @@ class TrainingInputs:
     forward: Forward
     train_set: Dataset  # type: ignore[type-arg]
     lengths: list[int]  # per training example, for length-grouped batches (all 0 for features)
-    eval_loader: Any
+    eval_loader: DataLoader
     pad_token_id: int
     pad_to_multiple_of: int
-    validation_loader: Any = None  # None: no validation split
+    validation_loader: DataLoader | None = None  # None: no validation split
     feature_seconds: float = 0.0
 
-    def train_loader(self, batch_size: int, seed: int, epoch: int) -> Any:
+    def train_loader(self, batch_size: int, seed: int, epoch: int) -> DataLoader:
         batches = training_batches(self.lengths, batch_size, seed, epoch)
         return make_loader(self.train_set, batches, self.pad_token_id, self.pad_to_multiple_of)
 
 
-def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> TrainingInputs:
+def training_inputs(loaded: LoadedRun, accelerator: Accelerator, progress: ProgressBars) -> TrainingInputs:
     # Under mixed precision, widths that are multiples of 8 fit tensor-core tiles.
     multiple = 8 if accelerator.mixed_precision in ("bf16", "fp16") else 1
 
@@ -68,7 +75,11 @@ def training_inputs(loaded: LoadedRun, accelerator: Any, progress: Any) -> Train
 
 
 def _over_features(
-    loaded: LoadedRun, inputs: TrainingInputs, train_tokens: Any, accelerator: Any, progress: Any
+    loaded: LoadedRun,
+    inputs: TrainingInputs,
+    train_tokens: Any,
+    accelerator: Accelerator,
+    progress: ProgressBars,
 ) -> TrainingInputs:
     """The same inputs for the head alone: every split's tokens replaced by the frozen base's features."""
     loaded.classifier.to(accelerator.device)
@@ -120,8 +131,8 @@ def cached_features(
     loaded: LoadedRun,
     ids: TokenIds,
     tokens: Any,
-    accelerator: Any,
-    progress: Any,
+    accelerator: Accelerator,
+    progress: ProgressBars,
     cache: FeatureCache | None,
     weights: str,
 ) -> tuple[torch.Tensor, float]:
@@ -156,13 +167,17 @@ def cached_features(
 
 
 def extract_features(
-    classifier: Any, loader: Any, accelerator: Any, progress: Any, compile: bool = False
+    classifier: Any,
+    loader: DataLoader,
+    accelerator: Accelerator,
+    progress: ProgressBars,
+    compile: bool = False,
 ) -> torch.Tensor:
     def forward(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with accelerator.autocast():
             return model.features(batch["input_ids"], batch["attention_mask"])
 
-    size = len(loader.dataset)
+    size = len(cast(Sized, loader.dataset))
     return tracked_predict(
         "features", classifier, loader, compiled(forward, compile), accelerator, size, progress
     )

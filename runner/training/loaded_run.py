@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -28,6 +28,11 @@ from runner.tokens.ids import TokenIds
 from runner.training.cpu_dropout import KERNEL, use_cpu_dropout
 from runner.training.devices import attention_kernels, dropout_kernel
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from runner.methods.base import Method
+
 
 @dataclass
 class LoadedRun:
@@ -35,7 +40,7 @@ class LoadedRun:
     recipe_path: Path
     data: LoadedData
     source: ModelSource
-    tokenizer: Any
+    tokenizer: PreTrainedTokenizerBase
     classifier: Classifier
     method: Any  # runner.methods.base.Method
     prompt: dict[str, str] | None  # the text around each input, for prompt methods
@@ -105,7 +110,12 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
 
 
 def _encode_splits(
-    data: LoadedData, tokenizer: Any, recipe: Recipe, method: Any, prompt: Any, console: Console
+    data: LoadedData,
+    tokenizer: PreTrainedTokenizerBase,
+    recipe: Recipe,
+    method: Method,
+    prompt: dict[str, str] | None,
+    console: Console,
 ) -> tuple[TokenIds, TokenIds, TokenIds | None]:
     """Every split's token ids, under a progress bar: millions of texts take minutes to tokenise."""
     splits = [data.train, data.eval] + ([data.validation] if data.validation is not None else [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,6 +15,9 @@ from runner.errors import TrainingError
 from runner.recipe.schema import TrainSection
 from runner.training.checkpoints import Checkpoints, TrainingState
 from runner.training.step_plan import StepPlan, plan_steps
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 
@@ -39,7 +42,7 @@ def compiled(forward: Forward, wanted: bool) -> Forward:
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, loader: DataLoader, forward: Forward, accelerator: Any, size: int
+    model: nn.Module, loader: DataLoader, forward: Forward, accelerator: Accelerator, size: int
 ) -> torch.Tensor:
     """Outputs for every example exactly once, in dataset order, gathered from all processes.
 
@@ -139,7 +142,7 @@ def fit(
     train_loader: Callable[[int], DataLoader],
     forward: Forward,
     cfg: TrainSection,
-    accelerator: Any,
+    accelerator: Accelerator,
     *,
     bars: ProgressBars,
     evaluate: Callable[[list[dict[str, Any]], int, int, bool], tuple[dict[str, float], bool]] | None = None,
@@ -195,7 +198,7 @@ def fit(
     return state
 
 
-def _judge_epoch(evaluate: Any, state: TrainingState, accelerator: Any, finished: bool) -> bool:
+def _judge_epoch(evaluate: Any, state: TrainingState, accelerator: Accelerator, finished: bool) -> bool:
     """Score the epoch that just ended and log it; True where training should stop early."""
     scores, stop = evaluate(state.log, state.epoch, state.steps, finished)
     if scores:
@@ -219,7 +222,7 @@ def _log(
     running: RunningLoss,
     epoch: int,
     scheduler: Any,
-    accelerator: Any,
+    accelerator: Accelerator,
     bars: ProgressBars,
     task: Any,
 ) -> None:
@@ -240,7 +243,7 @@ def _log(
 
 def _checkpoint_if_due(
     checkpoints: Checkpoints | None,
-    accelerator: Any,
+    accelerator: Accelerator,
     state: TrainingState,
     running: RunningLoss,
     started: float,
@@ -253,7 +256,11 @@ def _checkpoint_if_due(
 
 
 def _checkpoint(
-    checkpoints: Checkpoints, accelerator: Any, state: TrainingState, running: RunningLoss, started: float
+    checkpoints: Checkpoints,
+    accelerator: Accelerator,
+    state: TrainingState,
+    running: RunningLoss,
+    started: float,
 ) -> None:
     running.check_finite()  # never save a diverged state over the last good one
     now = time.perf_counter()
@@ -263,7 +270,13 @@ def _checkpoint(
 
 
 def tracked_predict(
-    label: str, model: Any, loader: Any, forward: Any, accelerator: Any, size: int, bars: ProgressBars
+    label: str,
+    model: Any,
+    loader: DataLoader,
+    forward: Any,
+    accelerator: Accelerator,
+    size: int,
+    bars: ProgressBars,
 ) -> torch.Tensor:
     """`predict` with a progress bar: evaluating or featurising a large split takes minutes."""
     task = bars.add_task(label, total=size, info="")

@@ -4,11 +4,14 @@ place, each named after its run folder, with the resolved recipe as its config."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import RecipeError
 from runner.recipe import identity
 from runner.recipe.schema import Recipe
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
 def check_tracker(name: str) -> None:
@@ -38,7 +41,7 @@ def tracker_dir(recipe: Recipe) -> Path:
     return Path(recipe.output.dir) / recipe.train.log_with / recipe.train.tracker_project
 
 
-def start_tracker(accelerator: Any, recipe: Recipe, run_name: str) -> None:
+def start_tracker(accelerator: Accelerator, recipe: Recipe, run_name: str) -> None:
     """All runs of `train.tracker_project` in one project, each named after its run folder, with the
     resolved recipe as its config (comet_ml and dvclive get the project only)."""
     tracker, project = recipe.train.log_with, recipe.train.tracker_project
