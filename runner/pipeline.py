@@ -144,7 +144,8 @@ def _epoch_judge(
         right = predicted(label, loader, len(examples)).argmax(-1) == torch.tensor(examples.labels)
         return float(right.float().mean())
 
-    if data.validation is not None and inputs.validation_loader is not None:
+    if data.validation is not None:
+        assert inputs.validation_loader is not None  # built for every validation split
         cfg, validation_loader, validation = recipe.train, inputs.validation_loader, data.validation
         best = None
         if cfg.keep_best:
