@@ -3,7 +3,7 @@
     python docs/gen_reference.py          # rewrite the table between the markers
     python docs/gen_reference.py --check  # exit 1 if the page is out of date (what tests/test_docs.py checks)
 
-The table is `runner.recipe.schema.reference_table()`; the rest of the page is left as it is.
+The table is `runner.recipe.reference.reference_table()`; the rest of the page is left as it is.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def with_table(page: str, table: str) -> str:
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))  # the checkout's runner, installed or not
-    from runner.recipe.schema import reference_table
+    from runner.recipe.reference import reference_table
 
     page = PAGE.read_text()
     updated = with_table(page, reference_table())

@@ -205,8 +205,15 @@ def predict(
     text_column: Annotated[
         str, typer.Option(help="The column holding the text in a csv or jsonl file.")
     ] = "text",
+    pair: Annotated[
+        list[str] | None,
+        typer.Option(help="A sentence-pair model: the second text of each TEXT, in order.", metavar="TEXT"),
+    ] = None,
+    pair_column: Annotated[
+        str, typer.Option(help="A sentence-pair model: the column of the second text in a csv or jsonl file.")
+    ] = "text_pair",
     json_: Annotated[
-        bool, typer.Option("--json", help="One JSON line per text, with every label's probability.")
+        bool, typer.Option("--json", help="One JSON line per text, with every label's score.")
     ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Write JSON lines to this file, with a progress bar.", metavar="FILE")
@@ -216,7 +223,14 @@ def predict(
 ) -> None:
     from runner.use import predict as predicting
 
-    chosen = predicting.read_texts(texts or [], file, text_column)
+    chosen = predicting.read_texts(
+        texts or [],
+        file,
+        text_column,
+        pairs=pair,
+        pair_column=pair_column,
+        want_pairs=predicting.trained_on_pairs(run_dir),
+    )
     predicting.run_predict(run_dir, chosen, batch_size=batch_size, device=device, as_json=json_, out=out)
 
 

@@ -108,14 +108,19 @@ def plain_line(task: dict[str, Any], now: float) -> str:
 
 
 def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> None:
-    low, high = metrics["accuracy_ci95"]
+    from runner.scoring import shown
+
+    task, metric, score, interval = shown.headline(metrics)
+    companion = shown.COMPANION[task]
     table = Table(title=f"{metrics['method']} · {metrics['model']}")
-    for column in ("accuracy (95% CI)", "macro-F1", "batch-1 p50 ms", "train s", "trainable"):
+    for column in (f"{shown.NAMES.get(metric, metric)} (95% CI)", shown.NAMES[companion]):
+        table.add_column(column, justify="right")
+    for column in ("batch-1 p50 ms", "train s", "trainable"):
         table.add_column(column, justify="right")
     latency = metrics["latency"] or {}
     table.add_row(
-        f"{metrics['accuracy']:.1%} ({low:.1%}–{high:.1%})",
-        f"{metrics['macro_f1']:.3f}",
+        shown.with_interval(metric, score, interval),
+        shown.score_text(companion, metrics.get(companion)),
         f"{latency['batch1_ms_p50']:.1f}" if latency else "–",
         f"{metrics['train']['seconds']:.1f}",
         f"{100 * metrics['params']['trainable_fraction']:.3g}%",

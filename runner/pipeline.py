@@ -15,10 +15,14 @@ from runner.model.card import write_model_card
 from runner.model.classifier import use_attention
 from runner.model.hf_folder import head_description
 from runner.recipe import loading as recipes
+from runner.recipe import tasks
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
 from runner.scoring.environment import environment
+from runner.scoring.evaluated import Evaluated
 from runner.scoring.latency import measure_latency
+from runner.scoring.task_metrics import metric_value
+from runner.scoring.thresholds import decision_thresholds
 from runner.training import best_epoch
 from runner.training.checkpoints import Checkpoints, TrainingState
 from runner.training.devices import launched_on_cpu, make_accelerator, mixed_precision
@@ -61,18 +65,14 @@ def run_recipe(
         folder / rundir.CHECKPOINT, recipe.train.checkpoint_every, recipe.train.keep_checkpoints
     )
     try:
-        probabilities, state, inputs, validated = _train_and_evaluate(
-            loaded, accelerator, console, checkpoints
-        )
+        evaluated, state, inputs = _train_and_evaluate(loaded, accelerator, console, checkpoints)
     except KeyboardInterrupt:
         _say_how_to_resume(console, folder, checkpoints)
         raise
     if not loaded.method.frozen_base:
         loaded.classifier = accelerator.unwrap_model(inputs.model)
     if accelerator.is_main_process:
-        metrics = _write_run_folder(
-            folder, loaded, probabilities, state, validated, inputs.feature_seconds, accelerator
-        )
+        metrics = _write_run_folder(folder, loaded, evaluated, state, inputs.feature_seconds, accelerator)
         checkpoints.remove()
         folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
         print_summary(console, folder, metrics)
@@ -83,20 +83,17 @@ def run_recipe(
 
 def _train_and_evaluate(
     loaded: LoadedRun, accelerator: Accelerator, console: Console, checkpoints: Checkpoints
-) -> tuple[torch.Tensor, TrainingState, TrainingInputs, dict[str, Any] | None]:
-    """Train as the method says, choosing on validation; then score the eval split once.
-
-    Returns eval-set probabilities in eval-set order, the training state, the inputs, and the
-    validation summary (None without a validation split).
-    """
-    recipe = loaded.recipe
+) -> tuple[Evaluated, TrainingState, TrainingInputs]:
+    """Train as the method says, choosing on validation; then score the eval split once."""
+    recipe, objective = loaded.recipe, loaded.objective
     with progress_bars(console, accelerator.is_main_process) as bars:
         inputs = training_inputs(loaded, accelerator, bars)
 
-        def predicted(label: str, loader: DataLoader, size: int) -> torch.Tensor:
-            return tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
+        def outputs(label: str, loader: DataLoader, size: int) -> torch.Tensor:
+            logits = tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
+            return objective.outputs(logits)
 
-        judge = _epoch_judge(loaded, inputs, predicted, accelerator, checkpoints)
+        judge = _epoch_judge(loaded, inputs, outputs, accelerator, checkpoints)
         state = fit(
             inputs.model,
             lambda epoch: inputs.train_loader(recipe.train.batch_size, recipe.train.seed, epoch),
@@ -106,43 +103,45 @@ def _train_and_evaluate(
             bars=bars,
             evaluate=judge,
             checkpoints=checkpoints,
+            loss_fn=objective.loss_function(),
         )
         best = judge.best_weights if judge else None
         restored = best is not None and best.restore()
+        objective.fold_scale(loaded.classifier.head)  # from here on, regression outputs raw values
         use_attention(accelerator.unwrap_model(inputs.model), loaded.serving_attention)
-        scores = None
+        evaluated = Evaluated(recipe, objective, tasks.headline_metric(recipe))
         if loaded.data.validation is not None:
             assert inputs.validation_loader is not None  # built for every validation split
-            history = best_epoch.per_epoch(state.log, best_epoch.VALIDATION_KEY)
-            chosen = best_epoch.best_epoch(history) if restored else None
             examples = loaded.data.validation
-            on_validation = predicted("validate", inputs.validation_loader, len(examples)).argmax(-1).tolist()
-            chosen_epoch = chosen["epoch"] if chosen else None
-            scores = best_epoch.summary(
-                examples.labels,
-                on_validation,
-                len(recipe.data.labels),
-                examples.fingerprint(),
+            history = best_epoch.per_epoch(state.log, judge.key if judge else "")
+            chosen = best_epoch.best_epoch(history) if restored else None
+            evaluated.validate(
+                examples,
+                outputs("validate", inputs.validation_loader, len(examples)),
                 history,
-                chosen_epoch,
+                chosen["epoch"] if chosen else None,
             )
-        probabilities = predicted("evaluate", inputs.eval_loader, len(loaded.eval_ids)).softmax(-1)
-    return probabilities, state, inputs, scores
+        evaluated.evaluate(loaded.data.eval, outputs("evaluate", inputs.eval_loader, len(loaded.eval_ids)))
+    return evaluated, state, inputs
 
 
 def _epoch_judge(
     loaded: LoadedRun,
     inputs: TrainingInputs,
-    predicted: Any,
+    outputs: Any,
     accelerator: Accelerator,
     checkpoints: Checkpoints,
 ) -> best_epoch.EpochJudge | None:
     """What is scored after each epoch: the validation split where there is one, else the eval split."""
-    recipe, data = loaded.recipe, loaded.data
+    recipe, data, objective = loaded.recipe, loaded.data, loaded.objective
+    metric = tasks.headline_metric(recipe)
+    thresholds = decision_thresholds(recipe, None, None)[0]  # tuned once, after training
 
-    def accuracy(label: str, loader: DataLoader, examples: Examples) -> float:
-        right = predicted(label, loader, len(examples)).argmax(-1) == torch.tensor(examples.labels)
-        return float(right.float().mean())
+    def score(label: str, loader: DataLoader, examples: Examples) -> float:
+        decided = objective.decide(outputs(label, loader, len(examples)), thresholds)
+        return metric_value(
+            recipe.data.task, metric, objective.gold(examples.labels), decided, objective.num_labels
+        )
 
     if data.validation is not None:
         assert inputs.validation_loader is not None  # built for every validation split
@@ -151,14 +150,14 @@ def _epoch_judge(
         if cfg.keep_best:
             best = best_epoch.BestWeights(checkpoints.folder / "best.safetensors", inputs.model, accelerator)
         return best_epoch.EpochJudge(
-            lambda: accuracy("validate", validation_loader, validation),
-            best_epoch.VALIDATION_KEY,
+            lambda: score("validate", validation_loader, validation),
+            f"validation_{metric}",
             cfg.early_stopping_patience,
             best,
         )
     if recipe.eval.every_epoch:
         return best_epoch.EpochJudge(
-            lambda: accuracy("evaluate", inputs.eval_loader, data.eval), best_epoch.EVAL_KEY
+            lambda: score("evaluate", inputs.eval_loader, data.eval), f"eval_{metric}"
         )
     return None
 
@@ -166,23 +165,24 @@ def _epoch_judge(
 def _write_run_folder(
     folder: Path,
     loaded: LoadedRun,
-    probabilities: torch.Tensor,
+    evaluated: Evaluated,
     state: TrainingState,
-    validated: dict[str, Any] | None,
     feature_seconds: float,
     accelerator: Accelerator,
 ) -> dict[str, Any]:
     """The run folder's files, in an order that matters: the model is saved before latency is timed
     (LoRA merges into the base in place), and metrics.json comes last (it marks a finished run)."""
-    recipe, labels = loaded.recipe, loaded.recipe.data.labels
-    rows = run_results.prediction_rows(loaded.data.eval, probabilities, labels)
-    rundir.write_jsonl(folder / "predictions.jsonl", rows)
+    recipe = loaded.recipe
+    rundir.write_jsonl(folder / "predictions.jsonl", evaluated.rows(evaluated.eval))
+    if evaluated.validation is not None:  # what a tie between configurations is tested on
+        rundir.write_jsonl(folder / "validation_predictions.jsonl", evaluated.rows(evaluated.validation))
     rundir.write_jsonl(folder / "train_log.jsonl", state.log)
     pooling = loaded.classifier.pooling
     if recipe.output.save_model:
         description = head_description(
             recipe, loaded.source, pooling, loaded.classifier.head.in_features, loaded.prompt
         )
+        description |= {"token_types": loaded.segment_token is not None, "thresholds": evaluated.thresholds}
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
     trainable, total = loaded.trainable_parameters, loaded.total_parameters
     latency, latency_unmerged = _latency(loaded, accelerator)
@@ -193,12 +193,11 @@ def _write_run_folder(
         model_path=loaded.source.name_or_path,
         pooling=pooling,
         data_description=loaded.data.description,
-        gold=loaded.data.eval.labels,
-        predicted=[row["predicted"] for row in rows],
+        scored=evaluated.eval_metrics(),
         latency=latency,
         latency_unmerged=latency_unmerged,
         state=state,
-        validation=validated,
+        validation=evaluated.validation_summary,
         feature_seconds=feature_seconds,
         trainable=trainable,
         total=total,

@@ -44,6 +44,7 @@ def compare_case(*args: str, named: str, files: dict[str, bytes] | None = None) 
     return Case(("compare", *args), named, files=files or {})
 
 
+TASK_SOURCE = '[data]\nsource = "{ws}/bad/train.jsonl"\neval_split = "train"\n'
 GOOD_ROW = b'{"text": "a fine film", "label": 1}\n'
 ONE_CLASS = b"".join(b'{"text": "dull %d", "label": 0}\n' % i for i in range(6))
 
@@ -124,6 +125,53 @@ CASES = {
         '[data]\nsource = "{ws}/bad/train.jsonl"\neval_split = "train"\n',
         "data.train_split",
         files={"bad/train.jsonl": GOOD_ROW + b'{"text": "", "label": 0}\n'},
+    ),
+    # --- task types -------------------------------------------------------------------------------
+    "missing pair column": recipe_case('[data]\ntext_pair_column = "second"\n', "data.text_pair_column"),
+    "empty pair texts": recipe_case(
+        '[data]\nsource = "{ws}/bad/train.jsonl"\neval_split = "train"\ntext_pair_column = "second"\n',
+        "'second'",
+        files={
+            "bad/train.jsonl": b'{"text": "a", "second": "b", "label": 1}\n'
+            b'{"text": "c", "second": " ", "label": 0}\n'
+        },
+    ),
+    "non-numeric regression target": recipe_case(
+        TASK_SOURCE + 'task = "regression"\nlabel_column = "score"\n',
+        "'score'",
+        files={"bad/train.jsonl": b'{"text": "a", "score": 1.5}\n{"text": "b", "score": "high"}\n'},
+    ),
+    "NaN regression target": recipe_case(
+        '[data]\nsource = "{ws}/bad/train.csv"\neval_split = "train"\ntask = "regression"\n'
+        'label_column = "score"\n',
+        "'score'",
+        files={"bad/train.csv": b"text,score\nfine,1.5\nbad,nan\n"},
+    ),
+    "multi-label row naming an unknown label": recipe_case(
+        TASK_SOURCE + 'task = "multi_label"\nlabel_column = "labels"\nlabels = ["joy", "anger"]\n',
+        "'labels'",
+        files={
+            "bad/train.jsonl": b'{"text": "a", "labels": ["joy"]}\n{"text": "b", "labels": ["joy", "glee"]}\n'
+        },
+    ),
+    "one-hot column that is not 0 or 1": recipe_case(
+        '[data]\nsource = "{ws}/bad/train.csv"\neval_split = "train"\ntask = "multi_label"\n'
+        'label_column = ""\nlabels = ["joy", "anger"]\n',
+        "'anger'",
+        files={"bad/train.csv": b"text,joy,anger\nfine,1,0\nbad,0,2\n"},
+    ),
+    "thresholds of the wrong length": recipe_case(
+        '[data]\ntask = "multi_label"\n[eval]\nthresholds = [0.5]\n', "eval.thresholds"
+    ),
+    "class weights of the wrong length": recipe_case(
+        "[train]\nclass_weights = [1.0]\n", "train.class_weights"
+    ),
+    "class weights for a regression": recipe_case(
+        '[data]\ntask = "regression"\n[train]\nclass_weights = "balanced"\n', "train.class_weights"
+    ),
+    "metric that does not fit the task": recipe_case('[eval]\nmetric = "pearson"\n', "eval.metric"),
+    "pair column that is the text column": recipe_case(
+        '[data]\ntext_pair_column = "text"\n', "data.text_pair_column"
     ),
     # --- models -----------------------------------------------------------------------------------
     "model path missing": recipe_case('[model]\nname = "{ws}/no-model"\n', "{ws}/no-model"),

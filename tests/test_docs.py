@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from runner.recipe.schema import reference_table
+from runner.recipe.reference import reference_table
 
 from .conftest import REPO
 

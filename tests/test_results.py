@@ -6,6 +6,7 @@ from pathlib import Path
 
 from runner.recipe import loading as recipes
 from runner.scoring.run_results import build_metrics, prediction_warnings
+from runner.scoring.task_metrics import task_metrics
 from runner.training.checkpoints import TrainingState
 
 LABELS = ["negative", "positive"]
@@ -27,8 +28,10 @@ def metrics(predicted, gold=(0, 1, 0, 1), notes=()):
         model_path="m",
         pooling="mean",
         data_description={"notes": list(notes), "eval_size": len(gold)},
-        gold=list(gold),
-        predicted=list(predicted),
+        scored={
+            **task_metrics("single_label", "accuracy", list(gold), list(predicted), LABELS),
+            "prediction_warnings": prediction_warnings(list(gold), list(predicted), LABELS),
+        },
         latency=None,
         state=TrainingState(steps=5, epoch=2, examples=40, tokens=400, seconds=4.0),
         validation=None,

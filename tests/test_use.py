@@ -173,7 +173,7 @@ def test_the_model_card_is_a_hub_card_with_the_runs_results(runs):
     card = ModelCard.load(runs["lora"] / "model" / "README.md")
     metrics = json.loads((runs["lora"] / "metrics.json").read_text())
     assert card.data.pipeline_tag == "text-classification" and card.data.library_name == "transformers"
-    assert card.data.metrics == ["accuracy", "f1"] and "lora" in card.data.tags
+    assert card.data.metrics == ["accuracy", "f1", "matthews_correlation"] and "lora" in card.data.tags
     assert card.data.eval_results[0].metric_value == round(metrics["accuracy"], 4)
     assert f"{metrics['accuracy']:.1%}" in card.text and "batch-1 latency" in card.text
     assert "[method]" in card.text  # the recipe

@@ -66,9 +66,9 @@ def test_keep_best_scores_the_eval_split_with_the_best_epochs_weights(tiny_bert,
     )
     metrics = json.loads((run_recipe(recipe, Path("best.toml")) / "metrics.json").read_text())
     validation = metrics["validation"]
-    best = max(validation["per_epoch"], key=lambda row: (row["accuracy"], -row["epoch"]))
-    assert validation["best_epoch"] == best["epoch"]
-    assert validation["accuracy"] == pytest.approx(best["accuracy"])
+    best = max(validation["per_epoch"], key=lambda row: (row["score"], -row["epoch"]))
+    assert validation["best_epoch"] == best["epoch"] and validation["metric"] == "accuracy"
+    assert validation["accuracy"] == pytest.approx(best["score"]) == validation["score"]
 
 
 def test_early_stopping_stops_after_patience_epochs_without_a_better_score(tiny_bert, data_folder, tmp_path):

@@ -33,9 +33,10 @@ def load_data(cfg: DataSection) -> LoadedData:
     train = select_examples(raw_splits, cfg, cfg.train_split, train_size, "data.train_split", notes)
     train, validation = _validation(raw_splits, cfg, train, notes)
     evaluation = select_examples(raw_splits, cfg, cfg.eval_split, cfg.eval_size, "data.eval_split", notes)
-    notes += _missing_class_notes(train, evaluation, cfg)
+    if cfg.task != "regression":
+        notes += _missing_class_notes(train, evaluation, cfg)
     # The smaller split makes the set; the larger one is only streamed past it.
-    overlap = len(set(evaluation.texts).intersection(train.texts))
+    overlap = len(set(evaluation.inputs()).intersection(train.inputs()))
     if overlap:
         notes.append(f"warning: {overlap} eval texts also appear in the train split")
     return LoadedData(
@@ -43,6 +44,7 @@ def load_data(cfg: DataSection) -> LoadedData:
         evaluation,
         notes,
         {
+            "task": cfg.task,
             "source": cfg.source,
             "train_split": cfg.train_split,
             "eval_split": cfg.eval_split,
@@ -66,7 +68,7 @@ def _validation(
         raise DataError("data.validation_split and data.validation_size: set one of them, not both")
     if expression:
         validation = select_examples(raw_splits, cfg, expression, 0, "data.validation_split", notes)
-        overlap = len(set(validation.texts).intersection(train.texts))
+        overlap = len(set(validation.inputs()).intersection(train.inputs()))
         if overlap:
             notes.append(f"warning: {overlap} validation texts also appear in the train split")
         return train, validation
@@ -96,11 +98,18 @@ def _validation_description(cfg: DataSection, validation: Examples | None) -> di
     }
 
 
+def _present(examples: Examples) -> set[int]:
+    """The label ids that occur in the examples (each row's set of labels, for multi_label)."""
+    if examples.labels and isinstance(examples.labels[0], tuple):
+        return {label for row in examples.labels for label in row}
+    return set(examples.labels)
+
+
 def _missing_class_notes(train: Examples, evaluation: Examples, cfg: DataSection) -> list[str]:
     """A label with no training example can never be predicted; with one label left, nothing is learnt."""
-    names, trained = cfg.labels, set(train.labels)
+    names, trained = cfg.labels, _present(train)
     missing_train = [name for i, name in enumerate(names) if i not in trained]
-    if len(trained) == 1:
+    if len(trained) == 1 and cfg.task == "single_label":
         (only,) = trained
         raise DataError(
             f"data.train_split = {cfg.train_split!r}: all {len(train)} training examples have label "
@@ -112,7 +121,7 @@ def _missing_class_notes(train: Examples, evaluation: Examples, cfg: DataSection
             f"warning: data.train_split = {cfg.train_split!r} has no examples of {missing_train} "
             f"(data.labels = {names}): the model can never predict them"
         )
-    evaluated = set(evaluation.labels)
+    evaluated = _present(evaluation)
     missing_eval = [name for i, name in enumerate(names) if i not in evaluated]
     if missing_eval:
         notes.append(

@@ -78,6 +78,28 @@ class ArrowTexts(Sequence[str]):
         return np.flatnonzero(present_rows).tolist()  # type: ignore[no-any-return]
 
 
+class TextPairs(Sequence[tuple[str, str]]):
+    """Sentence pairs as one sequence of (text, text_pair) over two text sequences, copying neither."""
+
+    def __init__(self, texts: Sequence[str], pairs: Sequence[str]) -> None:
+        self.texts = texts
+        self.pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, str]]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return list(zip(self.texts[index], self.pairs[index], strict=True))
+        return (self.texts[index], self.pairs[index])
+
+
 def string_column(table: Any, name: str, rows: range) -> ArrowTexts | None:
     """`rows` of a `datasets.Dataset`'s string column `name`, read from Arrow; None where the table
     is not a plain Arrow table of strings (an index mapping, other types: read as Python values)."""

@@ -54,7 +54,7 @@ class Method:
 
     def encode(
         self,
-        texts: Sequence[str],
+        texts: Sequence[str] | Sequence[tuple[str, str]],
         tokenizer: PreTrainedTokenizerBase,
         recipe: Recipe,
         prompt: dict[str, str] | None,
@@ -86,17 +86,21 @@ class Method:
         """What the token ids depend on besides the tokenizer and the texts (the token id cache's key):
         the class whose `batch_encoder` runs (full, lora and linear share one), the length, the prompt."""
         encoder = next(c for c in type(self).__mro__ if "batch_encoder" in vars(c))
-        return {"encoder": encoder.__qualname__, "max_length": recipe.model.max_length, "prompt": prompt}
+        found = {"encoder": encoder.__qualname__, "max_length": recipe.model.max_length, "prompt": prompt}
+        data = recipe.data
+        if data.truncation != "head":  # keys of head-cut single texts stay as they were
+            found |= {"truncation": data.truncation, "head_share": data.head_share}
+        if data.text_pair_column:
+            found["pair_separator"] = data.pair_separator
+        return found
 
     def batch_encoder(
         self, tokenizer: PreTrainedTokenizerBase, recipe: Recipe, prompt: dict[str, str] | None
     ) -> Callable[[list[str]], Any]:
-        """How one batch of texts becomes token ids (`encode` feeds it the texts a batch at a time)."""
+        """How one batch of texts (or text pairs) becomes token ids (`encode` feeds it a batch at a time)."""
+        from runner.tokens.encoding import batch_encoder
 
-        def batch(chunk: list[str]) -> Any:
-            return tokenizer(chunk, truncation=True, max_length=recipe.model.max_length)["input_ids"]
-
-        return batch
+        return batch_encoder(tokenizer, recipe.model.max_length, recipe.data)
 
     def save(
         self,

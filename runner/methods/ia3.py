@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.methods.adapters import PeftMethod
-from runner.recipe.schema import option
+from runner.recipe.fields import option
 
 
 @dataclass

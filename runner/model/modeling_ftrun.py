@@ -68,6 +68,9 @@ class FtrunConfig(PretrainedConfig):
         method: str = "",
         base_model: str = "",
         base_model_revision: str | None = None,
+        token_types: bool = False,
+        encoding: dict[str, Any] | None = None,
+        thresholds: list[float] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(text_config, dict):
@@ -83,6 +86,12 @@ class FtrunConfig(PretrainedConfig):
         self.method = method
         self.base_model = base_model
         self.base_model_revision = base_model_revision
+        # Sentence pairs on a model with token types: the second text's tokens have type 1.
+        self.token_types = token_types
+        # How ftrun cut and joined texts (`data.truncation`, `head_share`, pairs and their separator).
+        self.encoding = encoding or {}
+        # multi_label: the probability per label at or above which the label is predicted.
+        self.thresholds = thresholds
         super().__init__(**kwargs)
 
 
@@ -111,13 +120,27 @@ class FtrunForSequenceClassification(PreTrainedModel):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> SequenceClassifierOutput:
-        # token_type_ids and friends are dropped: ftrun trained the backbone on ids and mask alone.
+        # Token types only where ftrun trained with them (sentence pairs); other extras are dropped.
         assert input_ids is not None, "FtrunForSequenceClassification needs input_ids"
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        types = (
+            {"token_type_ids": token_type_ids}
+            if self.config.token_types and token_type_ids is not None
+            else {}
+        )
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **types).last_hidden_state
         logits = self.head(pool(hidden, attention_mask, self.config.pooling))
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return SequenceClassifierOutput(
+            loss=None if labels is None else self._loss(logits, labels), logits=logits
+        )
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.config.problem_type == "regression":
+            return nn.functional.mse_loss(logits.squeeze(-1), labels.float())
+        if self.config.problem_type == "multi_label_classification":
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
+        return nn.functional.cross_entropy(logits, labels)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from runner import methods
 from runner.errors import RunFolderError
 from runner.model.classifier import Classifier
-from runner.recipe.schema import MethodSection, ModelSection, Recipe
+from runner.recipe.schema import DataSection, MethodSection, ModelSection, Recipe
 from runner.tokens.ids import TokenIds
 
 if TYPE_CHECKING:
@@ -34,13 +34,37 @@ class SavedModel:
         names = cast(dict[int, str], self.config.id2label)  # transformers types it loosely
         return [names[i] for i in range(len(names))]
 
-    def encode(self, texts: Sequence[str]) -> TokenIds:
+    @property
+    def task(self) -> str:
+        return {"multi_label_classification": "multi_label", "regression": "regression"}.get(
+            str(self.config.problem_type), "single_label"
+        )
+
+    @property
+    def pairs(self) -> bool:
+        """Whether the model was trained on sentence pairs (and so wants (text, text_pair) inputs)."""
+        return bool((getattr(self.config, "encoding", None) or {}).get("pairs"))
+
+    def encode(self, texts: Sequence[str] | Sequence[tuple[str, str]]) -> TokenIds:
         """Token ids as the run encoded its eval texts: the method's truncation, around the saved prompt."""
+        encoding = getattr(self.config, "encoding", None) or {}
+        data = DataSection(
+            truncation=encoding.get("truncation", "head"),
+            head_share=encoding.get("head_share", 0.25),
+            text_pair_column="text_pair" if encoding.get("pairs") else "",
+            pair_separator=encoding.get("pair_separator", "\n\n"),
+        )
         recipe = Recipe(
             model=ModelSection(max_length=self.config.max_tokens),
+            data=data,
             method=MethodSection(name=self.config.method),
         )
         return methods.get(self.config.method).encode(texts, self.tokenizer, recipe, self.config.prompt)
+
+    @property
+    def segment_token(self) -> int | None:
+        """The separator after which tokens have type 1 (pairs on a model with token types)."""
+        return self.tokenizer.sep_token_id if getattr(self.config, "token_types", False) else None
 
 
 def finished_run(run_dir: Path) -> Path:

@@ -15,7 +15,7 @@ import tomli_w
 
 from runner import rundir
 from runner.errors import RecipeError, RunFolderError
-from runner.recipe import identity, schema, sources, splits
+from runner.recipe import identity, schema, sources, splits, tasks
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -154,9 +154,7 @@ def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
             f"{origin}: train.early_stopping_patience and train.keep_best choose on a validation split; "
             "set data.validation_size or data.validation_split"
         )
-    labels = recipe.data.labels
-    if len(labels) < 2 or len(set(labels)) != len(labels):
-        problems.append(f"{origin}: data.labels must name at least 2 distinct labels, got {labels!r}")
+    problems += [f"{origin}: {problem}" for problem in tasks.task_problems(recipe)]
     for key, name in (("model.name", recipe.model.name), ("data.source", recipe.data.source)):
         if sources.looks_like_path(name) and not Path(name).expanduser().exists():
             problems.append(f"{origin}: {key}: file or folder not found: {name}")
@@ -280,6 +278,18 @@ def _validated(key: str, owner: type, name: str, value: Any, origin: str) -> Any
         raise RecipeError(f"{where} must be true or false, got {value!r}")
     if expected == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise RecipeError(f"{where} must be a list of strings, got {value!r}")
+    numbers = isinstance(value, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    )
+    if expected == list[float] and not numbers:
+        raise RecipeError(f"{where} must be a list of numbers, got {value!r}")
+    if expected == str | list[float]:
+        if not (isinstance(value, str) or numbers):
+            raise RecipeError(f"{where} must be a string or a list of numbers, got {value!r}")
+        if isinstance(value, list):
+            return [float(v) for v in value]
+    if isinstance(value, list) and expected == list[float]:
+        value = [float(v) for v in value]
     meta = schema.fields_of(owner)[name].metadata
     if meta["choices"] and value not in meta["choices"]:
         allowed = ", ".join(meta["choices"])

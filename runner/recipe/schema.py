@@ -8,39 +8,23 @@ all read from here.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 # The registry is a leaf (names and import paths only): naming the methods loads none of them.
-from runner.methods import REGISTRY, method_class, options_class
+from runner.methods import REGISTRY, options_class
+from runner.recipe.fields import default_value, field_types, fields_of, option
+
+__all__ = ["default_value", "field_types", "fields_of", "option"]  # read by the loader and the methods
 
 
-def option(
-    default: Any,
-    help: str,
-    *,
-    choices: tuple[str, ...] | None = None,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    positive: bool = False,
-    contains: str | None = None,
-) -> Any:
-    """A recipe key: its default, what it means, and the values it allows."""
-    metadata = {
-        "help": help,
-        "choices": choices,
-        "minimum": minimum,
-        "maximum": maximum,
-        "positive": positive,
-        "contains": contains,
-    }
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
+TASKS = ("single_label", "multi_label", "regression")
+# The headline metric each task may use; the first is its default (`eval.metric = "auto"`).
+TASK_METRICS = {
+    "single_label": ("accuracy", "macro_f1", "mcc", "balanced_accuracy"),
+    "multi_label": ("macro_f1", "micro_f1"),
+    "regression": ("pearson", "spearman"),
+}
 EMBEDDED_MODEL = "embedded-minilm"
 EMBEDDED_GGUF_MODEL = "embedded-smollm2"
 EMBEDDED_DATA = "embedded-imdb"
@@ -95,9 +79,48 @@ class DataSection:
         "split; it never trains, and `train_size` counts what is left (0: none).",
         minimum=0,
     )
+    task: str = option(
+        "single_label",
+        "`single_label`: one of `data.labels` per text (softmax, cross-entropy). `multi_label`: zero or "
+        "more of them (one sigmoid per label, binary cross-entropy, a decision threshold per label). "
+        "`regression`: one number (mean-squared error on targets standardised on the train split; "
+        "`data.labels` is not used).",
+        choices=TASKS,
+    )
     text_column: str = option("text", "Column holding the text.")
-    label_column: str = option("label", "Column holding the label (an index or a label name).")
+    text_pair_column: str = option(
+        "",
+        "Column holding a second text (sentence pairs: paraphrase, entailment, similarity); encoders "
+        "read the two as a pair (their own separator and token types), decoders joined by "
+        "`data.pair_separator`, prompt methods through the template's `{text_pair}` slot "
+        "(empty: single texts).",
+    )
+    pair_separator: str = option(
+        "\n\n", "What joins the two texts of a pair for a tokenizer with no pair format (decoders)."
+    )
+    label_column: str = option(
+        "label",
+        "Column holding the target: a label index or name (`single_label`); a list, or a string of names "
+        "or ids split at `data.label_separator` (`multi_label`; empty: one 0/1 column per name in "
+        "`data.labels`); a number (`regression`).",
+    )
     labels: list[str] = option(["negative", "positive"], "Label names; a label's index is its class id.")
+    label_separator: str = option(
+        ",", "`multi_label`: what separates labels in a string such as `joy,surprise` or `17,27`."
+    )
+    truncation: str = option(
+        "head",
+        "Which tokens of a text longer than `model.max_length` are kept: the first (`head`), the last "
+        "(`tail`), or both ends (`head+tail`, `data.head_share` of the budget from the start; the "
+        "best for long reviews in Sun et al., 2019). Sentence pairs cut the longer text first.",
+        choices=("head", "tail", "head+tail"),
+    )
+    head_share: float = option(
+        0.25,
+        "`head+tail`: the share of the token budget taken from the text's start.",
+        minimum=0.0,
+        maximum=1.0,
+    )
     bad_texts: str = option("fail", "What to do with empty or non-string texts.", choices=("fail", "skip"))
     seed: int = option(0, "Seed of subsampling and few-shot draws (kept apart from `train.seed`).")
     cache_token_ids: bool = option(
@@ -170,6 +193,13 @@ class TrainSection:
         "2-core CPU, measured): try it for long GPU runs.",
     )
     seed: int = option(42, "Seed of initialisation, shuffling and dropout.")
+    class_weights: str | list[float] = option(
+        "none",
+        "Loss weights for imbalanced classes: `none`, `balanced` (n / (labels x count) per class on the "
+        "train split; `multi_label`: negatives / positives per label as `pos_weight`), or one number per "
+        "label. The weights used are recorded in metrics.json.",
+        choices=("none", "balanced"),
+    )
     dropout_kernel: str = option(
         "auto",
         "`auto`: on a CPU every `nn.Dropout` (LoRA's too) and, while the base trains, the attention "
@@ -208,7 +238,7 @@ class TrainSection:
     )
     early_stopping_patience: int = option(
         0,
-        "Stop after this many epochs without a better validation accuracy "
+        "Stop after this many epochs without a better validation score (`eval.metric`) "
         "(0: never; needs a validation split).",
         minimum=0,
     )
@@ -229,6 +259,26 @@ class TrainSection:
 class EvalSection:
     batch_size: int = option(32, "Examples per evaluation batch (also the throughput batch).", minimum=1)
     every_epoch: bool = option(True, "Evaluate after each epoch, not only at the end.")
+    metric: str = option(
+        "auto",
+        "The headline metric: early stopping, `train.keep_best`, sweep selection, compare's ranking and "
+        "tests, and the model card use it. `auto`: `accuracy` (single_label), `macro_f1` (multi_label), "
+        "`pearson` (regression).",
+        choices=("auto", *dict.fromkeys(m for names in TASK_METRICS.values() for m in names)),
+    )
+    threshold: float = option(
+        0.5,
+        "`multi_label`: the probability above which a label is predicted, where `eval.thresholds` is "
+        "empty and no validation split tunes them.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    thresholds: list[float] = option([], "`multi_label`: one decision threshold per label (empty: none).")
+    tune_thresholds: bool = option(
+        True,
+        "`multi_label` with a validation split and no `eval.thresholds`: choose each label's threshold "
+        "for its F1 on the validation split (never on the eval split).",
+    )
     latency_examples: int = option(
         50, "Examples timed one at a time for batch-1 latency (0: skip latency).", minimum=0
     )
@@ -259,56 +309,6 @@ def sections() -> dict[str, type]:
     return {f.name: type(f.default_factory()) for f in dataclasses.fields(Recipe)}  # type: ignore[misc,operator]
 
 
-def fields_of(options_class: type) -> dict[str, dataclasses.Field[Any]]:
-    """The recipe keys a section or options dataclass declares (a nested `options` is not a key)."""
-    return {f.name: f for f in dataclasses.fields(options_class) if not f.metadata.get("nested")}
-
-
-@functools.cache
-def field_types(options_class: type) -> dict[str, Any]:
-    """Each key's real type (`int`, `list[str]`...), read from the annotations, not their source text."""
-    return typing.get_type_hints(options_class)
-
-
 def method_options() -> dict[str, type]:
     """Method name -> the dataclass of that method's own keys (imports the method modules)."""
     return {name: options_class(name) for name in METHODS}
-
-
-def default_value(f: dataclasses.Field[Any]) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc,operator]
-
-
-_TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", list[str]: "list of strings"}
-
-
-def type_name(options_class: type, name: str) -> str:
-    return _TYPE_NAMES[field_types(options_class)[name]]
-
-
-def reference_table() -> str:
-    """The docs' recipe reference, generated so it cannot drift from the schema."""
-    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for section, cls in sections().items():
-        rows += [_reference_row(section, cls, name, "") for name in fields_of(cls)]
-        if section == "method":
-            for method, options in method_options().items():
-                rows += [_reference_row(section, options, name, method) for name in fields_of(options)]
-    return "\n".join(rows)
-
-
-def _reference_row(section: str, cls: type, name: str, only_for: str) -> str:
-    f = fields_of(cls)[name]
-    default = default_value(f)
-    shown = repr(default).replace("'", '"') if not isinstance(default, bool) else str(default).lower()
-    meaning = (f"`{only_for}` only: " if only_for else "") + f.metadata["help"]
-    if f.metadata["choices"]:
-        meaning += " One of " + ", ".join(f"`{c}`" for c in f.metadata["choices"]) + "."
-    by_method = {m: method_class(m).defaults.get(section, {}).get(name) for m in METHODS}
-    by_method = {m: value for m, value in by_method.items() if value is not None}
-    if by_method:
-        meaning += " Unset, methods use their own: " + ", ".join(f"`{m}` {v:g}" for m, v in by_method.items())
-        meaning += "; the resolved recipe records the value used."
-    return f"| `{section}.{name}` | {type_name(cls, name)} | `{shown}` | {meaning.replace(chr(10), ' ')} |"

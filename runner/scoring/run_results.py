@@ -10,22 +10,49 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from runner import rundir
 from runner.data.examples import Examples
 from runner.recipe.schema import Recipe
-from runner.scoring.metrics import classification_metrics
 from runner.training.checkpoints import TrainingState
+from runner.training.objective import Objective
 
 # A model that gives one label to at least this share of the eval set has likely learned nothing.
 ONE_CLASS_SHARE = 0.95
 
 
 def prediction_rows(
-    examples: Examples, probabilities: torch.Tensor, labels: list[str]
+    examples: Examples,
+    outputs: torch.Tensor,
+    objective: Objective,
+    labels: list[str],
+    thresholds: list[float] | None = None,
 ) -> list[dict[str, Any]]:
-    predicted = probabilities.argmax(-1).tolist()
+    """predictions.jsonl: per example what its task's metrics are recomputed from."""
+    predicted = objective.decide(outputs, thresholds).tolist()
+    if objective.task == "regression":
+        return [
+            {"id": examples.ids[i], "gold": float(examples.labels[i]), "predicted": predicted[i]}
+            for i in range(len(predicted))
+        ]
+    if objective.task == "multi_label":
+        rows = []
+        for i, flags in enumerate(predicted):
+            chosen = [label for label, on in enumerate(flags) if on]
+            gold = list(examples.labels[i])
+            rows.append(
+                {
+                    "id": examples.ids[i],
+                    "gold": gold,
+                    "predicted": chosen,
+                    "gold_labels": [labels[label] for label in gold],
+                    "predicted_labels": [labels[label] for label in chosen],
+                    "probabilities": [float(p) for p in outputs[i]],
+                }
+            )
+        return rows
     return [
         {
             "id": examples.ids[i],
@@ -33,23 +60,27 @@ def prediction_rows(
             "predicted": predicted[i],
             "gold_label": labels[examples.labels[i]],
             "predicted_label": labels[predicted[i]],
-            "probability": float(probabilities[i, predicted[i]]),
+            "probability": float(outputs[i, predicted[i]]),
             # One per label, in data.labels order: AUROC, calibration or thresholds need them all.
-            "probabilities": [float(p) for p in probabilities[i]],
+            "probabilities": [float(p) for p in outputs[i]],
         }
         for i in range(len(predicted))
     ]
 
 
-def prediction_warnings(gold: list[int], predicted: list[int], labels: list[str]) -> list[str]:
-    """A model that predicts (nearly) one class for everything, where the eval set is not that skewed."""
-    if not predicted:
+def prediction_warnings(gold: Any, predicted: Any, labels: list[str]) -> list[str]:
+    """A model that predicts (nearly) one class (or one set of labels) for everything, where the eval
+    set is not that skewed. Regression values are not judged here."""
+    if len(predicted) == 0 or getattr(predicted, "dtype", None) == np.float64:
         return []
-    label, count = Counter(predicted).most_common(1)[0]
-    share, gold_share = count / len(predicted), gold.count(label) / len(gold)
+    as_keys = [tuple(np.flatnonzero(row)) if np.ndim(row) else int(row) for row in predicted]
+    gold_keys = [tuple(np.flatnonzero(row)) if np.ndim(row) else int(row) for row in gold]
+    key, count = Counter(as_keys).most_common(1)[0]
+    share, gold_share = count / len(as_keys), gold_keys.count(key) / len(gold_keys)
     if share >= ONE_CLASS_SHARE and gold_share < ONE_CLASS_SHARE:
+        shown = labels[key] if isinstance(key, int) else ([labels[i] for i in key] or "no label")
         return [
-            f"warning: the model predicts {labels[label]!r} for {share:.0%} of the eval examples "
+            f"warning: the model predicts {shown!r} for {share:.0%} of the eval examples "
             f"(the eval set has {gold_share:.0%} of them): it has likely learned nothing; "
             "try a higher train.lr or more epochs"
         ]
@@ -64,8 +95,7 @@ def build_metrics(
     model_path: str,
     pooling: str,
     data_description: dict[str, Any],
-    gold: list[int],
-    predicted: list[int],
+    scored: dict[str, Any],
     latency: dict[str, Any] | None,
     state: TrainingState,
     latency_unmerged: dict[str, Any] | None = None,
@@ -79,12 +109,13 @@ def build_metrics(
 ) -> dict[str, Any]:
     """metrics.json: results and provenance of one run.
 
-    `dropout_kernel` is the dropout that ran (`train.dropout_kernel` resolved: "ftrun-cpu" or "torch"),
-    `attention` the attention kernels while training and while serving.
+    `scored` is the eval split's task metrics (`metric`, `score`, `score_ci95` and the rest), with the
+    run's `prediction_warnings`; `dropout_kernel` is the dropout that ran (`train.dropout_kernel`
+    resolved: "ftrun-cpu" or "torch"), `attention` the attention kernels while training and serving.
     """
-    labels = recipe.data.labels
     warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
-    warnings += prediction_warnings(gold, predicted, labels)
+    scored = dict(scored)
+    warnings += scored.pop("prediction_warnings", [])
     return {
         "schema_version": rundir.SCHEMA_VERSION,
         "status": "finished",
@@ -96,7 +127,8 @@ def build_metrics(
         "model_path": model_path,
         "pooling": pooling,
         "data": data_description,
-        **classification_metrics(gold, predicted, len(labels)),
+        "metric": scored["metric"],
+        **scored,
         "validation": validation,
         "warnings": warnings,
         "latency": latency,

@@ -52,12 +52,17 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def texts_fingerprint(texts: Sequence[str]) -> str:
+def texts_fingerprint(texts: Sequence[str] | Sequence[tuple[str, str]]) -> str:
+    """sha256 of the texts in order; a sentence pair counts as its two texts, marked as a pair."""
     digest = hashlib.sha256()
     for text in texts:
-        encoded = text.encode()
-        digest.update(len(encoded).to_bytes(8, "little"))  # lengths keep texts from running together
-        digest.update(encoded)
+        parts = text if isinstance(text, tuple) else (text,)
+        if isinstance(text, tuple):
+            digest.update(b"\x00pair")
+        for part in parts:
+            encoded = part.encode()
+            digest.update(len(encoded).to_bytes(8, "little"))  # lengths keep texts from running together
+            digest.update(encoded)
     return digest.hexdigest()
 
 

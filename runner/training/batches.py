@@ -7,12 +7,14 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 
 class TokenDataset(Dataset):  # type: ignore[type-arg]
-    def __init__(self, input_ids: Sequence[Any], labels: list[int]) -> None:  # rows: lists or arrays
+    # rows: lists or arrays; labels: the objective's targets (ids, 0/1 rows or values)
+    def __init__(self, input_ids: Sequence[Any], labels: Sequence[Any]) -> None:
         self.input_ids = input_ids
         self.labels = labels
 
@@ -26,7 +28,7 @@ class TokenDataset(Dataset):  # type: ignore[type-arg]
 class FeatureDataset(Dataset):  # type: ignore[type-arg]
     """Cached base-model features of a frozen-base method: the head trains on these alone."""
 
-    def __init__(self, features: torch.Tensor, labels: list[int]) -> None:
+    def __init__(self, features: torch.Tensor, labels: Sequence[Any]) -> None:
         self.features = features
         self.labels = labels
 
@@ -86,6 +88,7 @@ def make_loader(
     batches: Batches,
     pad_token_id: int,
     pad_to_multiple_of: int = 1,
+    segment_token: int | None = None,
 ) -> DataLoader:  # type: ignore[type-arg]
     # Its own generator: starting an epoch then draws nothing from the global RNG, so a run resumed
     # mid-epoch sees the same dropout masks as one that never stopped.
@@ -93,19 +96,29 @@ def make_loader(
         dataset,
         batch_sampler=batches,
         collate_fn=functools.partial(
-            collate, pad_token_id=pad_token_id, pad_to_multiple_of=pad_to_multiple_of
+            collate,
+            pad_token_id=pad_token_id,
+            pad_to_multiple_of=pad_to_multiple_of,
+            segment_token=segment_token,
         ),
         generator=torch.Generator(),
     )
 
 
 def collate(
-    rows: list[dict[str, Any]], pad_token_id: int, pad_to_multiple_of: int = 1
+    rows: list[dict[str, Any]],
+    pad_token_id: int,
+    pad_to_multiple_of: int = 1,
+    segment_token: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Right-padded tensors; under mixed precision a width that is a multiple of 8 suits tensor cores."""
+    """Right-padded tensors; under mixed precision a width that is a multiple of 8 suits tensor cores.
+
+    With a `segment_token` (a pair's separator, for models with token types), every token after the
+    first separator has token type 1, as the tokenizer itself marks a pair's second text.
+    """
     batch = {
         "index": torch.tensor([row["index"] for row in rows]),
-        "labels": torch.tensor([row["label"] for row in rows]),
+        "labels": torch.as_tensor(np.asarray([row["label"] for row in rows])),
     }
     if "features" in rows[0]:
         batch["features"] = torch.stack([row["features"] for row in rows])
@@ -118,6 +131,9 @@ def collate(
         input_ids = torch.nn.functional.pad(input_ids, (0, width - input_ids.shape[1]), value=pad_token_id)
     batch["input_ids"] = input_ids
     batch["attention_mask"] = (torch.arange(width)[None, :] < lengths[:, None]).long()
+    if segment_token is not None:
+        separators = (input_ids == segment_token).long()
+        batch["token_type_ids"] = ((separators.cumsum(1) - separators) > 0).long() * batch["attention_mask"]
     # Counted here, on the CPU: summing the mask on a GPU would wait for it at every step.
     batch["num_tokens"] = int(lengths.sum())  # type: ignore[assignment]
     return batch

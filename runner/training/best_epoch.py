@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-VALIDATION_KEY = "validation_accuracy"
-EVAL_KEY = "eval_accuracy"  # per-epoch scores on the eval split, for runs without a validation split
+# The log keys are `validation_<metric>` (`validation_accuracy`...), or `eval_<metric>` for per-epoch
+# scores on the eval split of runs without a validation split: a curve to look at, never a choice.
 
 
 def per_epoch(log: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    return [{"epoch": r["epoch"], "step": r["step"], "accuracy": r[key]} for r in log if key in r]
+    return [{"epoch": r["epoch"], "step": r["step"], "score": r[key]} for r in log if key in r]
 
 
 def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The epoch with the highest accuracy; the earliest of equals (fewer epochs, same score)."""
-    return max(history, key=lambda row: (row["accuracy"], -row["epoch"]), default=None)
+    """The epoch with the highest score; the earliest of equals (fewer epochs, same score)."""
+    return max(history, key=lambda row: (row["score"], -row["epoch"]), default=None)
 
 
 class EpochJudge:
@@ -45,16 +45,16 @@ class EpochJudge:
     def __call__(
         self, log: list[dict[str, Any]], epoch: int, step: int, finished: bool
     ) -> tuple[dict[str, float], bool]:
-        if finished and self.key == EVAL_KEY:
+        if finished and self.key.startswith("eval_"):
             return {}, False  # the eval split is scored after training anyway
-        accuracy = self.score()
-        history = [*per_epoch(log, self.key), {"epoch": epoch, "step": step, "accuracy": accuracy}]
+        score = self.score()
+        history = [*per_epoch(log, self.key), {"epoch": epoch, "step": step, "score": score}]
         best = best_epoch(history)
         assert best is not None
         if self.best_weights is not None and best["epoch"] == epoch:
             self.best_weights.save()
         stop = bool(self.patience) and epoch - best["epoch"] >= self.patience
-        return {self.key: accuracy}, stop
+        return {self.key: score}, stop
 
 
 class BestWeights:
@@ -86,24 +86,3 @@ class BestWeights:
         model = self.accelerator.unwrap_model(self.model)
         model.load_state_dict(load_file(self.path, device=str(self.accelerator.device)), strict=False)
         return True
-
-
-def summary(
-    gold: list[int],
-    predicted: list[int],
-    num_labels: int,
-    fingerprint: str,
-    history: list[dict[str, Any]],
-    best: int | None,
-) -> dict[str, Any]:
-    """metrics.json's `validation`: the chosen weights scored on validation, and the per-epoch curve."""
-    from runner.scoring.metrics import classification_metrics
-
-    scored = classification_metrics(gold, predicted, num_labels)
-    return {
-        **{key: scored[key] for key in ("accuracy", "correct", "total", "accuracy_ci95")},
-        "size": len(gold),
-        "hash": fingerprint,
-        "best_epoch": best,
-        "per_epoch": history,
-    }

@@ -42,10 +42,13 @@ class TrainingInputs:
     pad_to_multiple_of: int
     validation_loader: DataLoader | None = None  # None: no validation split
     feature_seconds: float = 0.0
+    segment_token: int | None = None  # a pair's separator, where the model has token types
 
     def train_loader(self, batch_size: int, seed: int, epoch: int) -> DataLoader:
         batches = training_batches(self.lengths, batch_size, seed, epoch)
-        return make_loader(self.train_set, batches, self.pad_token_id, self.pad_to_multiple_of)
+        return make_loader(
+            self.train_set, batches, self.pad_token_id, self.pad_to_multiple_of, self.segment_token
+        )
 
 
 def training_inputs(loaded: LoadedRun, accelerator: Accelerator, progress: ProgressBars) -> TrainingInputs:
@@ -53,7 +56,9 @@ def training_inputs(loaded: LoadedRun, accelerator: Accelerator, progress: Progr
     multiple = 8 if accelerator.mixed_precision in ("bf16", "fp16") else 1
 
     def tokens(ids: TokenIds, examples: Any) -> Any:
-        return accelerator.prepare(token_loader(ids, examples.labels, loaded, multiple))
+        return accelerator.prepare(
+            token_loader(ids, loaded.objective.targets(examples.labels), loaded, multiple)
+        )
 
     validation = None
     if loaded.validation_ids is not None:
@@ -61,12 +66,13 @@ def training_inputs(loaded: LoadedRun, accelerator: Accelerator, progress: Progr
     inputs = TrainingInputs(
         loaded.classifier,
         compiled(logits_from_tokens, loaded.recipe.train.compile),
-        TokenDataset(loaded.train_ids, loaded.data.train.labels),
+        TokenDataset(loaded.train_ids, loaded.objective.targets(loaded.data.train.labels)),
         loaded.train_ids.lengths(),
         tokens(loaded.eval_ids, loaded.data.eval),
         loaded.tokenizer.pad_token_id,
         multiple,
         validation,
+        segment_token=loaded.segment_token,
     )
     if not loaded.method.frozen_base:
         inputs.model = accelerator.prepare(loaded.classifier)
@@ -94,13 +100,14 @@ def _over_features(
         cost += seconds
         return features
 
-    def feature_loader(ids: TokenIds, tokens: Any, labels: list[int]) -> Any:
+    def feature_loader(ids: TokenIds, tokens: Any, labels: list[Any]) -> Any:
         # Features all have one size: batch them in order.
         batches = inference_batches([0] * len(labels), loaded.recipe.eval.batch_size)
-        dataset = FeatureDataset(features_of(ids, tokens), labels)
+        dataset = FeatureDataset(features_of(ids, tokens), loaded.objective.targets(labels))
         return accelerator.prepare(make_loader(dataset, batches, inputs.pad_token_id))
 
-    train_set = FeatureDataset(features_of(loaded.train_ids, train_tokens), loaded.data.train.labels)
+    train_targets = loaded.objective.targets(loaded.data.train.labels)
+    train_set = FeatureDataset(features_of(loaded.train_ids, train_tokens), train_targets)
     eval_loader = feature_loader(loaded.eval_ids, inputs.eval_loader, loaded.data.eval.labels)
     validation = None
     if inputs.validation_loader is not None:
@@ -121,10 +128,11 @@ def _over_features(
     )
 
 
-def token_loader(ids: TokenIds, labels: list[int], loaded: LoadedRun, multiple: int) -> Any:
+def token_loader(ids: TokenIds, targets: Any, loaded: LoadedRun, multiple: int) -> Any:
     """Longest-first batches at the eval batch size: for evaluation and feature extraction."""
     batches = inference_batches(ids.lengths(), loaded.recipe.eval.batch_size)
-    return make_loader(TokenDataset(ids, labels), batches, loaded.tokenizer.pad_token_id, multiple)
+    dataset = TokenDataset(ids, targets)
+    return make_loader(dataset, batches, loaded.tokenizer.pad_token_id, multiple, loaded.segment_token)
 
 
 def cached_features(
@@ -175,7 +183,7 @@ def extract_features(
 ) -> torch.Tensor:
     def forward(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with accelerator.autocast():
-            return model.features(batch["input_ids"], batch["attention_mask"])
+            return model.features(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
 
     size = len(cast(Sized, loader.dataset))
     return tracked_predict(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rich.console import Console
 
 from runner import methods
@@ -23,10 +24,12 @@ from runner.model.classifier import (
     use_attention,
 )
 from runner.recipe.schema import Recipe
+from runner.tokens.encoding import uses_token_types
 from runner.tokens.id_cache import TokenIdCache
 from runner.tokens.ids import TokenIds
 from runner.training.cpu_dropout import KERNEL, use_cpu_dropout
 from runner.training.devices import attention_kernels, dropout_kernel
+from runner.training.objective import Objective, objective_for
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -50,6 +53,8 @@ class LoadedRun:
     serving_attention: str | None  # the attention kernel for evaluation and latency
     training_attention: str | None  # the attention kernel while training
     dropout_kernel: str  # train.dropout_kernel resolved: cpu_dropout.KERNEL or "torch"
+    objective: Objective  # what the head outputs for the task, and its loss
+    segment_token: int | None = None  # a pair's separator, where the model has token types
 
     @property
     def trainable_parameters(self) -> int:
@@ -80,8 +85,9 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     prompt = method.prompt(recipe, tokenizer, data.train)
     train_ids, eval_ids, validation_ids = _encode_splits(data, tokenizer, recipe, method, prompt, console)
     backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
+    objective = objective_for(recipe, data.train.labels)
     head = Head(
-        hidden_size(backbone), recipe.method.head_hidden, len(recipe.data.labels), recipe.method.head_dropout
+        hidden_size(backbone), recipe.method.head_hidden, objective.num_labels, recipe.method.head_dropout
     )
     pooling = choose_pooling(recipe.method.pooling, backbone.config, method.frozen_base)
     dropout = dropout_kernel(recipe.train.dropout_kernel)
@@ -106,6 +112,8 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         serving or loaded_with,
         training or loaded_with,
         dropout,
+        objective,
+        tokenizer.sep_token_id if data.train.pairs is not None and uses_token_types(tokenizer) else None,
     )
 
 
@@ -123,10 +131,28 @@ def _encode_splits(
     with progress_bars(console, not console.quiet) as bars:
         task = bars.add_task("tokenise", total=sum(len(split) for split in splits), info="")
         encoded = [
-            method.encode(split.texts, tokenizer, recipe, prompt, lambda n: bars.advance(task, n), cache)
+            method.encode(split.inputs(), tokenizer, recipe, prompt, lambda n: bars.advance(task, n), cache)
             for split in splits
         ]
         bars.remove_task(task)
     for problem in cache.problems if cache else []:
         console.print(f"[yellow]{problem}[/]")
+    _count_cut(data, encoded, recipe, console)
     return encoded[0], encoded[1], encoded[2] if len(encoded) == 3 else None
+
+
+def _count_cut(data: LoadedData, encoded: list[TokenIds], recipe: Recipe, console: Console) -> None:
+    """How many texts per split fill `model.max_length`: cut (or exactly that long), in the run's record."""
+    limit = recipe.model.max_length
+    names = ["train", "eval", "validation"]
+    cut = {
+        name: int((np.diff(ids.offsets) >= limit).sum()) for name, ids in zip(names, encoded, strict=False)
+    }
+    data.description["cut_to_max_length"] = cut
+    if any(cut.values()):
+        counted = zip(cut.items(), encoded, strict=True)
+        shown = ", ".join(f"{count} of {len(ids)} {name}" for (name, count), ids in counted)
+        console.print(
+            f"texts cut to model.max_length = {limit} tokens ({recipe.data.truncation}): {shown}",
+            soft_wrap=True,
+        )

@@ -23,7 +23,7 @@ Forward = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 
 
 def logits_from_tokens(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return model(batch["input_ids"], batch["attention_mask"])
+    return model(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
 
 
 def logits_from_features(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -147,6 +147,7 @@ def fit(
     bars: ProgressBars,
     evaluate: Callable[[list[dict[str, Any]], int, int, bool], tuple[dict[str, float], bool]] | None = None,
     checkpoints: Checkpoints | None = None,
+    loss_fn: nn.Module | None = None,
 ) -> TrainingState:
     """Train `model` (prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`, resuming if it can."""
     plan = plan_steps(len(train_loader(0)), accelerator.num_processes, cfg)
@@ -156,7 +157,7 @@ def fit(
     started = time.perf_counter() - state.seconds
     running = RunningLoss(time.perf_counter(), state.window)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = (loss_fn or nn.CrossEntropyLoss()).to(accelerator.device)
     for epoch in range(state.epoch, cfg.epochs):
         if state.steps >= plan.total_steps:
             break

@@ -1,6 +1,8 @@
-"""`ftrun predict`: classify new texts with a finished run's saved model.
+"""`ftrun predict`: classify new texts (or sentence pairs) with a finished run's saved model.
 
-Texts come from the command line, a file (txt: one per line; csv or jsonl: a named column) or stdin.
+Texts come from the command line, a file (txt: one per line; csv or jsonl: a named column) or stdin;
+a model trained on pairs takes two texts each (`--pair`, two columns, or JSON objects).
+Every label's score is printed: its probability, the labels over threshold (multi_label), or the value.
 They are scored in batches sorted by length (little padding), on the GPU when there is one, and
 printed in the order given.
 """
@@ -27,8 +29,11 @@ from runner.training.batches import collate
 STDIN = "-"
 
 
+Input = str | tuple[str, str]  # a text, or a sentence pair for a model trained on pairs
+
+
 def run_predict(
-    run_dir: Path, texts: list[str], batch_size: int, device: str, as_json: bool, out: Path | None
+    run_dir: Path, texts: list[Input], batch_size: int, device: str, as_json: bool, out: Path | None
 ) -> None:
     """Score `texts` with the run's model: a table or JSON lines on stdout, or JSON lines into `out`."""
     from runner.console import quiet_libraries
@@ -38,39 +43,80 @@ def run_predict(
     quiet_libraries()
     saved = load_saved_model(folder / "model")
     if out is None:
-        probabilities = predict_probabilities(saved, texts, batch_size, target)
+        outputs = predict_outputs(saved, texts, batch_size, target)
         if as_json:
-            for line in json_lines(texts, probabilities, saved.labels):
+            for line in json_lines(texts, outputs, saved):
                 print(line)
         else:
-            print_table(Console(), texts, probabilities, saved.labels)
+            print_table(Console(), texts, outputs, saved)
         return
     console = Console(stderr=True)
     with progress_bars(console, True) as bars:
         task = bars.add_task("predict", total=len(texts), info="")
-        probabilities = predict_probabilities(
-            saved, texts, batch_size, target, lambda done: bars.advance(task, done)
-        )
-    rundir.write_text(out, "".join(f"{line}\n" for line in json_lines(texts, probabilities, saved.labels)))
+        outputs = predict_outputs(saved, texts, batch_size, target, lambda done: bars.advance(task, done))
+    rundir.write_text(out, "".join(f"{line}\n" for line in json_lines(texts, outputs, saved)))
     console.print(f"wrote {len(texts)} predictions to {out}", soft_wrap=True)
 
 
+def trained_on_pairs(run_dir: Path) -> bool:
+    """Whether the run's saved model reads sentence pairs (from its config.json, before any load)."""
+    config = finished_run(run_dir) / "model" / "config.json"
+    return bool((json.loads(config.read_text()).get("encoding") or {}).get("pairs"))
+
+
 def read_texts(
-    arguments: list[str], file: Path | None, text_column: str, stdin: TextIO | None = None
-) -> list[str]:
-    """The texts to classify: the arguments (`-` reads stdin, one text per line) and then the file's."""
-    texts: list[str] = []
+    arguments: list[str],
+    file: Path | None,
+    text_column: str,
+    stdin: TextIO | None = None,
+    *,
+    pairs: list[str] | None = None,
+    pair_column: str = "text_pair",
+    want_pairs: bool = False,
+) -> list[Input]:
+    """The inputs: the arguments (`-` reads stdin, a line each), then the file's. A pair model takes
+    each TEXT with its --pair, JSON objects with `text` and `text_pair`, tab-separated lines, or a
+    file's two columns."""
+    found: list[Any] = []
     for argument in arguments:
-        texts += _lines(stdin or sys.stdin) if argument == STDIN else [argument]
+        found += _lines(stdin or sys.stdin) if argument == STDIN else [argument]
+    if pairs:
+        if not want_pairs:
+            raise DataError("--pair: this run's model was trained on single texts")
+        if len(pairs) != len(found):
+            raise DataError(f"--pair: {len(pairs)} second texts for {len(found)} texts; give one per TEXT")
+        found = list(zip(found, pairs, strict=True))
+    elif want_pairs:
+        found = [_pair(text, f"text {number}") for number, text in enumerate(found, 1)]
     if file is not None:
-        texts += read_file(file, text_column)
-    if not texts:
+        found += read_file(file, text_column, pair_column if want_pairs else None)
+    if not found:
         raise DataError("no texts to classify: give TEXT arguments, --file FILE, or - to read stdin")
-    return texts
+    return found
 
 
-def read_file(file: Path, text_column: str) -> list[str]:
-    """txt: one text per line; csv (header row) or jsonl: the `text_column` of each row."""
+def _pair(text: str, where: str) -> tuple[str, str]:
+    """A pair given as one string: a JSON object with text and text_pair, or two tab-separated texts."""
+    if text.lstrip().startswith("{"):
+        row = _json_row(Path("(argument)"), 0, text)
+        if (
+            isinstance(row, dict)
+            and isinstance(row.get("text"), str)
+            and isinstance(row.get("text_pair"), str)
+        ):
+            return row["text"], row["text_pair"]
+    elif text.count("\t") == 1:
+        first, second = text.split("\t")
+        return first, second
+    raise DataError(
+        f"{where}: this run's model reads sentence pairs; give --pair, a JSON object "
+        '{"text": ..., "text_pair": ...}, or two tab-separated texts'
+    )
+
+
+def read_file(file: Path, text_column: str, pair_column: str | None = None) -> list[Input]:
+    """txt: one text per line (a pair: two tab-separated texts); csv (header row) or jsonl: the
+    `text_column` (and `pair_column`) of each row."""
     if not file.is_file():
         raise DataError(f"--file {file}: no such file")
     suffix = file.suffix.lower()
@@ -79,16 +125,23 @@ def read_file(file: Path, text_column: str) -> list[str]:
             rows: list[Any] = list(csv.DictReader(handle))
         elif suffix in (".jsonl", ".json"):
             rows = [_json_row(file, number, line) for number, line in enumerate(handle, 1) if line.strip()]
+        elif pair_column is not None:
+            return [_pair(line, f"--file {file} line {n}") for n, line in enumerate(_lines(handle), 1)]
         else:
-            return _lines(handle)
+            return list(_lines(handle))
+    columns = [text_column] + ([pair_column] if pair_column is not None else [])
     for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or text_column not in row:
-            found = sorted(row) if isinstance(row, dict) else type(row).__name__
-            raise DataError(
-                f"--file {file} row {number} has no column {text_column!r} (found {found}); "
-                "name the column with --text-column"
-            )
-    return [str(row[text_column]) for row in rows]
+        for column in columns:
+            if not isinstance(row, dict) or column not in row:
+                found = sorted(row) if isinstance(row, dict) else type(row).__name__
+                option = "--text-column" if column == text_column else "--pair-column"
+                raise DataError(
+                    f"--file {file} row {number} has no column {column!r} (found {found}); "
+                    f"name the column with {option}"
+                )
+    if pair_column is None:
+        return [str(row[text_column]) for row in rows]
+    return [(str(row[text_column]), str(row[pair_column])) for row in rows]
 
 
 def _json_row(file: Path, number: int, line: str) -> Any:
@@ -110,45 +163,85 @@ def choose_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def predict_probabilities(
-    saved: SavedModel, texts: Sequence[str], batch_size: int, device: torch.device, advance: Any = None
+def predict_outputs(
+    saved: SavedModel, texts: Sequence[Input], batch_size: int, device: torch.device, advance: Any = None
 ) -> torch.Tensor:
-    """Probabilities (texts x labels) in the order of `texts`, computed in length-sorted batches."""
-    ids = saved.encode(texts)
+    """Per input, in the order given: the probability of each label (a softmax for single_label, a
+    sigmoid per label for multi_label) or the predicted value (regression). Length-sorted batches."""
+    ids = saved.encode(texts)  # type: ignore[arg-type]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     classifier = saved.classifier.to(device)
-    pad = saved.tokenizer.pad_token_id
+    pad, segment = saved.tokenizer.pad_token_id, saved.segment_token
     result = torch.empty(len(texts), len(saved.labels))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        batch = collate([{"index": i, "input_ids": ids[i], "label": 0} for i in chunk], pad)
+        rows = [{"index": i, "input_ids": ids[i], "label": 0} for i in chunk]
+        batch = collate(rows, pad, segment_token=segment)
+        types = batch.get("token_type_ids")
         with torch.inference_mode():
-            logits = classifier(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        result[chunk] = logits.float().softmax(-1).cpu()
+            logits = classifier(
+                batch["input_ids"].to(device),
+                batch["attention_mask"].to(device),
+                None if types is None else types.to(device),
+            ).float()
+        if saved.task == "multi_label":
+            result[chunk] = logits.sigmoid().cpu()
+        elif saved.task == "regression":
+            result[chunk] = logits.cpu()
+        else:
+            result[chunk] = logits.softmax(-1).cpu()
         if advance is not None:
             advance(len(chunk))
     return result
 
 
-def json_lines(texts: list[str], probabilities: torch.Tensor, labels: list[str]) -> Iterable[str]:
-    for text, row in zip(texts, probabilities.tolist(), strict=True):
+def _shown(text: Input) -> dict[str, str]:
+    return {"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]}
+
+
+def _chosen(saved: SavedModel, row: list[float]) -> list[str]:
+    """multi_label: the labels at or above their thresholds (0.5 where the run saved none)."""
+    thresholds = saved.config.thresholds or [0.5] * len(row)
+    return [label for label, p, t in zip(saved.labels, row, thresholds, strict=True) if p >= t]
+
+
+def json_lines(texts: Sequence[Input], outputs: torch.Tensor, saved: SavedModel) -> Iterable[str]:
+    labels = saved.labels
+    for text, row in zip(texts, outputs.tolist(), strict=True):
+        if saved.task == "regression":
+            yield json.dumps({**_shown(text), "value": row[0]})
+            continue
+        scores = dict(zip(labels, row, strict=True))
+        if saved.task == "multi_label":
+            yield json.dumps({**_shown(text), "labels": _chosen(saved, row), "probabilities": scores})
+            continue
         best = max(range(len(labels)), key=row.__getitem__)
         yield json.dumps(
-            {
-                "text": text,
-                "label": labels[best],
-                "probability": row[best],
-                "probabilities": dict(zip(labels, row, strict=True)),
-            }
+            {**_shown(text), "label": labels[best], "probability": row[best], "probabilities": scores}
         )
 
 
-def print_table(console: Console, texts: list[str], probabilities: torch.Tensor, labels: list[str]) -> None:
+def print_table(console: Console, texts: Sequence[Input], outputs: torch.Tensor, saved: SavedModel) -> None:
+    labels = saved.labels
     table = Table(show_edge=False)
-    table.add_column("label")
-    table.add_column("probability", justify="right")
+    if saved.task == "regression":
+        table.add_column(labels[0], justify="right")
+    elif saved.task == "multi_label":
+        table.add_column("labels")
+        table.add_column("probabilities", overflow="fold")
+    else:
+        table.add_column("label")
+        table.add_column("probability", justify="right")
     table.add_column("text", overflow="ellipsis", no_wrap=True)
-    for text, row in zip(texts, probabilities.tolist(), strict=True):
-        best = max(range(len(labels)), key=row.__getitem__)
-        table.add_row(labels[best], f"{row[best]:.3f}", text)
+    for text, row in zip(texts, outputs.tolist(), strict=True):
+        shown = text if isinstance(text, str) else f"{text[0]} ‖ {text[1]}"
+        if saved.task == "regression":
+            table.add_row(f"{row[0]:.3f}", shown)
+        elif saved.task == "multi_label":
+            top = sorted(zip(labels, row, strict=True), key=lambda item: -item[1])
+            scores = " ".join(f"{label} {p:.2f}" for label, p in top)
+            table.add_row(", ".join(_chosen(saved, row)) or "(none)", scores, shown)
+        else:
+            best = max(range(len(labels)), key=row.__getitem__)
+            table.add_row(labels[best], f"{row[best]:.3f}", shown)
     console.print(table)

@@ -26,9 +26,41 @@ from runner.errors import DataError, RecipeError
 from runner.model.reload import finished_run, load_saved_model
 from runner.recipe import loading as recipes
 from runner.recipe.schema import Recipe
+from runner.recipe.tasks import headline_metric
 from runner.scoring import run_results
-from runner.scoring.metrics import classification_metrics
-from runner.use.predict import choose_device, predict_probabilities
+from runner.scoring.task_metrics import task_metrics
+from runner.training.objective import Objective
+from runner.use.predict import choose_device, predict_outputs
+
+# metrics.json keys that score an eval set: an eval run replaces all of them with its own.
+SCORE_KEYS = {
+    "metric",
+    "score",
+    "score_ci95",
+    "accuracy",
+    "accuracy_ci95",
+    "correct",
+    "total",
+    "macro_f1",
+    "macro_precision",
+    "macro_recall",
+    "confusion_matrix",
+    "balanced_accuracy",
+    "mcc",
+    "per_class",
+    "micro_f1",
+    "micro_precision",
+    "micro_recall",
+    "per_label",
+    "subset_accuracy",
+    "hamming_loss",
+    "pearson",
+    "spearman",
+    "rmse",
+    "mae",
+    "thresholds",
+    "thresholds_set_by",
+}
 
 
 def evaluate_run(
@@ -53,10 +85,13 @@ def evaluate_run(
     saved = load_saved_model(folder / "model")
     with progress_bars(console, True) as bars:
         task = bars.add_task("evaluate", total=len(examples), info="")
-        probabilities = predict_probabilities(
-            saved, examples.texts, recipe.eval.batch_size, target, lambda done: bars.advance(task, done)
+        outputs = predict_outputs(
+            saved, examples.inputs(), recipe.eval.batch_size, target, lambda done: bars.advance(task, done)
         )
-    rows = run_results.prediction_rows(examples, probabilities, recipe.data.labels)
+    # The objective only decides here: no weights or scale are measured from this data.
+    objective = Objective(recipe.data.task, len(saved.labels))
+    thresholds = saved.config.thresholds if recipe.data.task == "multi_label" else None
+    rows = run_results.prediction_rows(examples, outputs, objective, recipe.data.labels, thresholds)
     parent = out_dir or folder.parent
     new = rundir.new_run_folder(parent, name or f"{folder.name}-on-{_slug(source)}", overwrite=False)
     rundir.write_text(
@@ -72,11 +107,18 @@ def evaluate_run(
         "train_size": original_metrics["data"]["train_size"],
         "eval_size": len(examples),
         "eval_hash": examples.fingerprint(),
-        "train_eval_overlap": _overlap(recipe, original, examples.texts),
+        "train_eval_overlap": _overlap(recipe, original, examples.inputs()),
         "notes": notes,
         "trained_on": original_metrics["data"]["source"],
     }
-    metrics = eval_metrics(original_metrics, new.name, folder, description, examples.labels, rows, recipe)
+    scored = task_metrics(
+        recipe.data.task,
+        headline_metric(recipe),
+        objective.gold(examples.labels),
+        objective.decide(outputs, thresholds),
+        recipe.data.labels,
+    )
+    metrics = eval_metrics(original_metrics, new.name, folder, description, scored, recipe)
     rundir.write_json(new / "metrics.json", metrics)  # last: it marks a finished run
     print_summary(console, new, metrics)
     return new
@@ -131,15 +173,15 @@ def eval_metrics(
     run_name: str,
     evaluated: Path,
     description: dict[str, Any],
-    gold: list[int],
-    rows: list[dict[str, Any]],
+    scored: dict[str, Any],
     recipe: Recipe,
 ) -> dict[str, Any]:
-    """The original run's metrics (method, model, training cost, latency) with the new eval set's scores."""
-    labels = recipe.data.labels
-    predicted = [row["predicted"] for row in rows]
+    """The original run's metrics (method, model, training cost, latency) with the new eval set's scores.
+
+    Keys of the original's scores are dropped first: a score of the old eval set must not survive
+    beside the new ones (`scored` is the task's metrics of the new eval set)."""
     warnings = [note for note in description["notes"] if note.startswith("warning")]
-    warnings += run_results.prediction_warnings(gold, predicted, labels)
+    original = {key: value for key, value in original.items() if key not in SCORE_KEYS}
     return {
         **original,
         "run_name": run_name,
@@ -147,18 +189,19 @@ def eval_metrics(
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "evaluated_run": str(evaluated.resolve()),
         "data": description,
-        **classification_metrics(gold, predicted, len(labels)),
+        "task": recipe.data.task,
+        **scored,
         "warnings": warnings,
         # batch-1 latency was timed by the original run, on its own eval texts
         "latency_from": "evaluated_run" if original.get("latency") else None,
     }
 
 
-def _overlap(recipe: Recipe, original: Recipe, texts: Sequence[str]) -> int | None:
+def _overlap(recipe: Recipe, original: Recipe, texts: Sequence[Any]) -> int | None:
     """Eval texts the model trained on; counted where the eval set comes from the training source."""
     if recipe.data.source != original.data.source:
         return None  # another source: not loaded again to check
-    trained = load_data(original.data).train.texts
+    trained = load_data(original.data).train.inputs()
     return len(set(trained) & set(texts))
 
 

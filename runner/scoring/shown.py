@@ -1,0 +1,45 @@
+"""How a score is shown to a person: a share of examples as a percentage, anything else to 3 places."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Metrics that are a share of examples (or a mean of shares): read best as percentages.
+PERCENT_METRICS = {"accuracy", "balanced_accuracy", "subset_accuracy"}
+# The second figure a run's summary shows beside its headline, per task.
+COMPANION = {"single_label": "macro_f1", "multi_label": "micro_f1", "regression": "rmse"}
+NAMES = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "macro_f1": "macro-F1",
+    "micro_f1": "micro-F1",
+    "mcc": "MCC",
+    "pearson": "Pearson r",
+    "spearman": "Spearman ρ",
+    "rmse": "RMSE",
+    "subset_accuracy": "subset accuracy",
+}
+
+
+def score_text(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1%}" if metric in PERCENT_METRICS else f"{value:.3f}"
+
+
+def with_interval(metric: str, value: float, interval: Any) -> str:
+    """`87.5% (80.1%–92.0%)`; the value alone where no interval was recorded."""
+    if not isinstance(interval, (list, tuple)) or len(interval) != 2:
+        return score_text(metric, value)
+    return (
+        f"{score_text(metric, value)} ({score_text(metric, interval[0])}–{score_text(metric, interval[1])})"
+    )
+
+
+def headline(metrics: dict[str, Any]) -> tuple[str, str, float, Any]:
+    """(task, metric, score, interval) of a run's metrics.json; runs from before task types are
+    single-label runs scored on accuracy."""
+    metric = metrics.get("metric", "accuracy")
+    score = metrics.get("score", metrics.get("accuracy", 0.0))
+    interval = metrics.get("score_ci95", metrics.get("accuracy_ci95"))
+    return metrics.get("task", "single_label"), metric, score, interval

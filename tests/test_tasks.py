@@ -1,0 +1,216 @@
+"""Every task type end to end on a tiny model: sentence pairs, multi-label, regression.
+
+One run per task and method, trained once for the module; each is checked for what its task
+records, and its saved folder is loaded by plain transformers (no ftrun) and its pipeline, which must
+give the predictions the run saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runner import rundir
+from runner.pipeline import run_recipe
+
+from .conftest import ftrun_in_process
+from .task_data import MULTI_LABELS, TASK_DATA, write_task_data
+from .test_run import tiny_recipe
+
+METHODS = ["full", "lora", "ia3", "linear", "prompt-linear"]
+TEMPLATES = {
+    "pairs": "First: {text}\nSecond: {text_pair}\nSame?",
+    "multi_label": "Review: {text}\nTopics:",
+    "regression": "Review: {text}\nScore:",
+}
+
+# A fresh interpreter that never imports ftrun: what a user with only transformers has.
+PLAIN_PIPELINE = r"""
+import json, sys
+from transformers import pipeline
+
+jobs = json.loads(sys.argv[1])
+result = {}
+for run, inputs in jobs.items():
+    classify = pipeline("text-classification", model=f"{run}/model", trust_remote_code=True, top_k=None)
+    config = classify.model.config
+    scores = classify(inputs, batch_size=4, truncation=True)
+    names = [config.id2label[i] for i in range(len(config.id2label))]
+    result[run] = [[{s["label"]: s["score"] for s in row}[name] for name in names] for row in scores]
+assert not any(name == "runner" or name.startswith("runner.") for name in sys.modules), "ftrun was imported"
+print(json.dumps(result))
+"""
+
+
+@pytest.fixture(scope="module")
+def task_runs(tmp_path_factory, tiny_bert) -> dict[tuple[str, str], Path]:
+    root = tmp_path_factory.mktemp("tasks")
+    folders = {}
+    for task, (rows_for, data) in TASK_DATA.items():
+        source = write_task_data(root / f"data-{task}", rows_for)
+        for method in METHODS:
+            options = {"prompt_template": TEMPLATES[task]} if method == "prompt-linear" else {}
+            recipe = tiny_recipe(
+                tiny_bert,
+                source,
+                root / "outputs",
+                method,
+                data={**data, "validation_size": 12},
+                method=options,
+                output={"run_name": f"{task}-{method}"},
+            )
+            recipe.model.max_length = 120  # room for every text: a pipeline cuts the end, ftrun the text
+            folders[(task, method)] = run_recipe(recipe, Path(f"{task}-{method}.toml"))
+    return folders
+
+
+def test_each_task_records_its_own_metrics_and_predictions(task_runs):
+    for (task, method), folder in task_runs.items():
+        metrics = json.loads((folder / "metrics.json").read_text())
+        rows = rundir.read_jsonl(folder / "predictions.jsonl")
+        validation_rows = rundir.read_jsonl(folder / "validation_predictions.jsonl")
+        assert len(rows) == 24 and len(validation_rows) == 12, (task, method)
+        low, high = metrics["score_ci95"]
+        assert low <= metrics["score"] <= high, (task, method)
+        assert metrics["validation"]["metric"] == metrics["metric"]
+        if task == "pairs":
+            assert metrics["task"] == "single_label" and metrics["metric"] == "accuracy"
+            assert {"balanced_accuracy", "mcc", "per_class"} <= metrics.keys()
+            assert metrics["score"] == metrics["accuracy"]
+        elif task == "multi_label":
+            assert metrics["metric"] == "macro_f1" and len(metrics["thresholds"]) == 3
+            assert metrics["thresholds_set_by"] == "tuned per label on the validation split"
+            assert {"micro_f1", "subset_accuracy", "hamming_loss", "per_label"} <= metrics.keys()
+            assert all(set(r["predicted_labels"]) <= set(MULTI_LABELS) for r in rows)
+            assert all(len(r["probabilities"]) == 3 for r in rows)
+            # A row's labels are those at or above their thresholds.
+            for row in rows:
+                over = [i for i, p in enumerate(row["probabilities"]) if p >= metrics["thresholds"][i]]
+                assert row["predicted"] == over
+        else:
+            assert metrics["metric"] == "pearson" and {"spearman", "rmse", "mae"} <= metrics.keys()
+            assert all(isinstance(r["predicted"], float) for r in rows)
+            # Standardised for training, the outputs come back on the targets' scale (0 to 5 here).
+            assert 0.5 < np.mean([r["predicted"] for r in rows]) < 4.5, (method, rows[:3])
+
+
+def plain_inputs(task: str, folder: Path) -> list:
+    """The eval inputs as a pipeline user gives them: pairs as text/text_pair, prompts wrapped."""
+    recipe_data = json.loads((folder / "metrics.json").read_text())["data"]
+    texts = [
+        json.loads(line) for line in (Path(recipe_data["source"]) / "test.jsonl").read_text().splitlines()
+    ]
+    config = json.loads((folder / "model" / "config.json").read_text())
+    prompt = config.get("prompt")
+    if task == "pairs":
+        if prompt:
+            return [
+                prompt["before"] + r["first"] + prompt["between"] + r["second"] + prompt["after"]
+                for r in texts
+            ]
+        return [{"text": r["first"], "text_pair": r["second"]} for r in texts]
+    if prompt:
+        return [prompt["before"] + r["text"] + prompt["after"] for r in texts]
+    return [r["text"] for r in texts]
+
+
+def test_plain_transformers_pipeline_gives_each_runs_saved_predictions(task_runs):
+    jobs = {str(folder): plain_inputs(task, folder) for (task, _), folder in task_runs.items()}
+    root = next(iter(task_runs.values())).parent
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
+        "HF_HUB_OFFLINE": "1",
+        "HF_MODULES_CACHE": str(root / ".hf-modules"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN_PIPELINE, json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    for (task, method), folder in task_runs.items():
+        rows = sorted(rundir.read_jsonl(folder / "predictions.jsonl"), key=lambda row: row["id"])
+        if task == "regression":
+            saved = [[row["predicted"]] for row in rows]
+        else:
+            saved = [row["probabilities"] for row in rows]
+        np.testing.assert_allclose(
+            loaded[str(folder)], saved, atol=1e-4, rtol=1e-4, err_msg=f"{task} {method}"
+        )
+
+
+def test_predict_prints_each_tasks_scores(task_runs, monkeypatch, capsys):
+    pairs = task_runs[("pairs", "full")]
+    code, out, err = ftrun_in_process(
+        monkeypatch,
+        capsys,
+        "predict",
+        str(pairs),
+        "great fun",
+        "awful mess",
+        "--pair",
+        "loved it",
+        "--pair",
+        "superb",
+        "--json",
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["text_pair"] for line in lines] == ["loved it", "superb"]
+    assert all(abs(sum(line["probabilities"].values()) - 1) < 1e-5 for line in lines)
+    code, out, err = ftrun_in_process(monkeypatch, capsys, "predict", str(pairs), "only one text")
+    assert code == 2 and "sentence pairs" in err and "Traceback" not in err
+
+    multi = task_runs[("multi_label", "lora")]
+    thresholds = json.loads((multi / "metrics.json").read_text())["thresholds"]
+    code, out, err = ftrun_in_process(
+        monkeypatch, capsys, "predict", str(multi), "great plot, awful actors", "--json"
+    )
+    assert code == 0, err
+    (line,) = [json.loads(x) for x in out.splitlines()]
+    assert list(line["probabilities"]) == MULTI_LABELS
+    expected = [n for n, t in zip(MULTI_LABELS, thresholds, strict=True) if line["probabilities"][n] >= t]
+    assert line["labels"] == expected
+
+    regression = task_runs[("regression", "full")]
+    code, out, err = ftrun_in_process(
+        monkeypatch, capsys, "predict", str(regression), "great great fun", "--json"
+    )
+    assert code == 0, err
+    assert isinstance(json.loads(out)["value"], float)
+    code, out, err = ftrun_in_process(monkeypatch, capsys, "predict", str(regression), "great great fun")
+    assert code == 0 and "score" in out
+
+
+def test_ftrun_eval_rescores_each_task_to_the_runs_own_scores(task_runs, tmp_path, monkeypatch, capsys):
+    for task in TASK_DATA:
+        folder = task_runs[(task, "lora")]
+        original = json.loads((folder / "metrics.json").read_text())
+        source = original["data"]["source"]
+        code, out, err = ftrun_in_process(
+            monkeypatch,
+            capsys,
+            "eval",
+            str(folder),
+            "--data",
+            source,
+            "--split",
+            "test",
+            "--out-dir",
+            str(tmp_path),
+        )
+        assert code == 0, err
+        rescored = json.loads(
+            (tmp_path / f"{folder.name}-on-{Path(source).name}" / "metrics.json").read_text()
+        )
+        assert rescored["task"] == original["task"] and rescored["metric"] == original["metric"]
+        assert rescored["score"] == pytest.approx(original["score"], abs=1e-6), task
