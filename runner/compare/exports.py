@@ -143,8 +143,8 @@ def _selected_tests_markdown(comparison: Comparison, number: int) -> str:
     mcnemar = paired_test_name(metric) == MCNEMAR
     lines = [
         "",
-        f"### Paired {paired_test_name(metric)} tests between the selected configurations "
-        "(test split, one test per seed)",
+        f"### Paired {'McNemar tests' if mcnemar else f'bootstrap tests of {metric}'} between the selected "
+        "configurations (test split, one test per seed)",
         "",
         "Runs are paired by training seed and tested seed by seed: every seed answers the same test "
         "examples, so pooling seeds would count each example several times."

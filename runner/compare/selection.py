@@ -133,8 +133,12 @@ def to_markdown(selection: Selection) -> str:
         "as served (adapters merged), in brackets with adapters kept apart from the base. Choice: whether "
         "the validation predictions tell the selected configuration from the method's runner-up (a paired "
         "test per shared seed, significant at 5% on most: clear; otherwise a tie, with its p-values; "
-        f"– where it cannot be tested). {ONE_CLASS_FLAG}: a seed's model predicts one class for "
-        "(nearly) every test example.",
+        "– where it cannot be tested)."
+        + (
+            f" {ONE_CLASS_FLAG}: a seed's model predicts one class for (nearly) every test example."
+            if any(ONE_CLASS_FLAG in c.shown_label for c in selection.configurations)
+            else ""
+        ),
         "",
         f"| method | selected configuration | seeds | validation {metric} (mean) "
         f"| test {metric} (mean ± std) | test 95% CI | test per seed "
