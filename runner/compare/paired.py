@@ -36,12 +36,13 @@ class PairedTests:
 
     def __init__(self, task: str, metric: str, outputs: dict[str, Outputs], num_labels: int | None = None):
         self.task, self.metric, self.outputs = task, metric, outputs
-        self.num_labels = num_labels if task != "regression" else None
-        if self.num_labels is None and task != "regression":
-            self.num_labels = _labels_seen(task, outputs.values())
+        # As many labels as the runs record, or more where an answer names a higher label id.
+        seen = _labels_seen(task, outputs.values()) if task != "regression" else None
+        self.num_labels = None if seen is None else max(num_labels or 0, seen)
         first = next(iter(outputs.values()), {})
         self.order = list(first)  # the examples in one fixed order, for runs that answered all of them
         self._resampled: dict[str, tuple[float, np.ndarray]] = {}
+        self._right: dict[str, dict[Any, bool]] = {}
 
     def __call__(self, a: str, b: str) -> dict[str, Any]:
         """a against b, on the examples both answered (none shared: no evidence, p = 1)."""
@@ -67,8 +68,7 @@ class PairedTests:
         }
 
     def _mcnemar(self, a: str, b: str, shared: list[Any]) -> dict[str, Any]:
-        right_a = {key: gold == predicted for key, (gold, predicted) in self.outputs[a].items()}
-        right_b = {key: gold == predicted for key, (gold, predicted) in self.outputs[b].items()}
+        right_a, right_b = self._correct(a), self._correct(b)
         only_a = sum(1 for i in shared if right_a[i] and not right_b[i])
         only_b = sum(1 for i in shared if right_b[i] and not right_a[i])
         p = stats.mcnemar_p_value(only_a, only_b)
@@ -79,6 +79,11 @@ class PairedTests:
             "p_value": p,
             "significant": p < SIGNIFICANCE,
         }
+
+    def _correct(self, name: str) -> dict[Any, bool]:
+        if name not in self._right:
+            self._right[name] = {key: gold == pred for key, (gold, pred) in self.outputs[name].items()}
+        return self._right[name]
 
     def _answers_all(self, name: str) -> bool:
         outputs = self.outputs[name]
