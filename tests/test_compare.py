@@ -73,7 +73,7 @@ def test_seed_runs_of_one_recipe_are_aggregated_as_mean_and_std(outputs):
     accuracies = [
         json.loads((outputs / n / "metrics.json").read_text())["accuracy"] for n in ("linear-s1", "linear-s2")
     ]
-    assert summary["accuracy_mean"] == pytest.approx(sum(accuracies) / 2)
+    assert summary["metric"] == "accuracy" and summary["score_mean"] == pytest.approx(sum(accuracies) / 2)
 
 
 def test_table_output_lists_every_run_and_the_grouping(outputs, monkeypatch, capsys):

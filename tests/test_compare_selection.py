@@ -139,9 +139,10 @@ def test_json_export_holds_the_selection_and_the_tests_between_selected_configur
     exported = json.loads(exports.to_json(comparing.compare([sweep_folder])))
     (chosen,) = exported["selection"]
     lora = chosen["selected"]["lora"]
-    assert lora["configuration"] == "train.lr=1e-4" and lora["validation_accuracy_mean"] == 0.9
-    assert lora["test_accuracy_mean"] == pytest.approx(0.6) and lora["test_accuracy_std"] == 0.0
-    assert len(chosen["configurations"]) == 3 and "validation" in chosen["chosen_on"]
+    assert chosen["metric"] == "accuracy"
+    assert lora["configuration"] == "train.lr=1e-4" and lora["validation_mean"] == 0.9
+    assert lora["test_mean"] == pytest.approx(0.6) and lora["test_std"] == 0.0
+    assert len(chosen["configurations"]) == 3 and "validation accuracy" in chosen["chosen_on"]
     assert [t["b"] for t in exported["selected_mcnemar"]] == ["lora"]
     assert {row["validation_accuracy"] for row in exported["runs"]} == {0.8, 0.85, 0.9}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.compare import selection
+from runner.scoring.metrics import TASK_METRICS, TASKS
 
 
 def run(
@@ -26,11 +27,27 @@ def run(
     return selection.run_result(f"{method}-lr{lr}-seed{seed}", metrics, recipe)
 
 
+# Every figure of the test split a run records: its headline score and every task's metrics.
+TEST_FIGURES = {
+    "accuracy",
+    "correct",
+    "total",
+    "accuracy_ci95",
+    "score",
+    "score_ci95",
+    "per_class",
+    "per_label",
+    "confusion_matrix",
+    *(metric for metrics in TASK_METRICS.values() for metric in metrics),
+}
+EVERY_METRIC = [(task, metric) for task in TASKS for metric in TASK_METRICS[task]]
+
+
 class NoTestFigures(dict):
     """Metrics whose test figures cannot be read: a chooser that touched them would fail."""
 
     def __getitem__(self, key):
-        if key in ("accuracy", "correct", "total", "accuracy_ci95"):
+        if key in TEST_FIGURES:
             raise AssertionError(f"selection read the test figure {key!r}")
         return super().__getitem__(key)
 
@@ -127,3 +144,77 @@ def test_the_markdown_section_says_it_chose_on_validation_and_lists_every_config
     assert "| full | train.lr=5e-5 | 2 | 80.0% | 70.0% ± 0.0% |" in text
     grid = text.split("### Every configuration")[1]
     assert grid.count("| full |") == 2 and grid.count("| yes |") == 1
+
+
+def scored_run(task: str, metric: str, lr: float, validation: float, test: float) -> selection.RunResult:
+    """A run written with a headline score: `test` on the test split, `validation` on validation."""
+    recipe = f'[method]\nname = "linear"\n[train]\nlr = {lr}\nseed = 1\n'
+    metrics = {
+        "method": "linear",
+        "seed": 1,
+        "task": task,
+        "metric": metric,
+        "score": test,
+        "score_ci95": [test - 0.05, test + 0.05],
+        metric: test,
+        "validation": {"metric": metric, "score": validation},
+    }
+    return selection.run_result(f"linear-lr{lr}", metrics, recipe)
+
+
+@pytest.mark.parametrize("task, metric", EVERY_METRIC)
+def test_choosing_never_reads_the_test_figures_whatever_the_metric(task, metric):
+    runs = [scored_run(task, metric, 1e-3, 0.6, 0.9), scored_run(task, metric, 1e-2, 0.7, 0.1)]
+    blinded = [
+        selection.RunResult(r.name, r.method, r.seed, r.settings, NoTestFigures(r.metrics)) for r in runs
+    ]
+    chosen = selection.select(blinded, paired_test=lambda a, b: None)
+    assert chosen.selected["linear"].label == "train.lr=1e-2" and chosen.metric == metric
+    reported = selection.reported(selection.select(runs).selected["linear"])
+    assert reported.mean == pytest.approx(0.1)
+
+
+def test_negative_validation_scores_are_chosen_by_the_highest_and_missing_ones_never():
+    runs = [
+        scored_run("single_label", "mcc", 1e-3, -0.30, 0.0),
+        scored_run("single_label", "mcc", 1e-2, -0.10, 0.0),
+        selection.run_result(
+            "linear-none",
+            {
+                "method": "linear",
+                "seed": 1,
+                "task": "single_label",
+                "metric": "mcc",
+                "score": 0.0,
+                "validation": None,
+            },
+            '[method]\nname = "linear"\n[train]\nlr = 0.1\n',
+        ),
+    ]
+    chosen = selection.select(runs)
+    assert chosen.selected["linear"].label == "train.lr=1e-2"
+    assert [c.label for c in chosen.configurations][-1] == "train.lr=0.1"
+
+
+def test_a_non_accuracy_test_interval_is_the_mean_of_the_seeds_bootstrap_intervals():
+    runs = [scored_run("multi_label", "macro_f1", 1e-3, 0.6, test) for test in (0.5, 0.7)]
+    runs[1] = selection.RunResult(runs[1].name, runs[1].method, 2, runs[1].settings, runs[1].metrics)
+    reported = selection.reported(selection.select(runs).selected["linear"])
+    assert reported.ci95 == pytest.approx((0.55, 0.65)) and reported.metric == "macro_f1"
+
+
+def test_the_choice_is_a_tie_unless_most_paired_seeds_find_the_runner_up_significantly_worse():
+    runs = [
+        run("lora", lr, seed, validation, 0.8)
+        for lr, validation in ((1e-4, 0.9), (1e-3, 0.8))
+        for seed in (1, 2, 3)
+    ]
+    significant = {"lora-lr0.0001-seed1", "lora-lr0.0001-seed2"}
+
+    def paired_test(a, b):
+        return {"p_value": 0.01 if a in significant else 0.3, "significant": a in significant}
+
+    assert selection.select(runs, paired_test).choice["lora"] == "clear"
+    significant.discard("lora-lr0.0001-seed2")
+    assert selection.select(runs, paired_test).choice["lora"] == "tie (p=0.01, 0.3, 0.3)"
+    assert selection.select(runs).choice["lora"] == "–"  # nothing to test with

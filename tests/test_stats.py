@@ -92,7 +92,9 @@ def test_a_bootstrap_interval_of_accuracy_agrees_with_wilson_on_two_thousand_exa
 
 
 def test_the_same_seed_draws_the_same_resamples_and_another_seed_others():
-    assert (resample_indices(50, 20, seed=3) == resample_indices(50, 20, seed=3)).all()
-    assert (resample_indices(50, 20, seed=3) != resample_indices(50, 20, seed=4)).any()
+    def draws(seed: int) -> np.ndarray:
+        return np.array(list(resample_indices(50, 20, seed=seed)))
+
+    assert draws(3).shape == (20, 50) and (draws(3) == draws(3)).all() and (draws(3) != draws(4)).any()
     statistic = accuracy_of(np.arange(50) % 3 == 0)
     assert bootstrap_interval(statistic, 50, seed=1) == bootstrap_interval(statistic, 50, seed=1)

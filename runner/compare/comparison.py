@@ -1,10 +1,13 @@
-"""Compare finished runs honestly: rank within an eval set, test the differences, choose on validation.
+"""Compare finished runs honestly: rank within a group of like runs, test the differences, choose on
+validation.
 
-Runs are ranked only against runs scored on the same eval set (same `eval_hash` and size); within
-such a group, each run is tested against the group's best with an exact McNemar test on the saved
-predictions. Runs of one recipe that differ only in `train.seed` are also summarised as mean ± std.
-Where runs carry a validation split, each method's configuration is chosen on validation accuracy
-(`runner.compare.selection`) and only then are the chosen configurations compared on the eval (test) split.
+Runs are ranked only against runs scored on the same eval set (same `eval_hash` and size) for the same
+task by the same headline metric: a macro F1 and an accuracy measure different things, even on one eval
+set. Within such a group, each run is tested against the group's best on the saved predictions
+(`runner.compare.paired`: exact McNemar for accuracy, the paired bootstrap otherwise). Runs of one recipe
+that differ only in `train.seed` are also summarised as mean ± std. Where runs carry a validation split,
+each method's configuration is chosen on its validation score (`runner.compare.selection`) and only then
+are the chosen configurations compared on the eval (test) split.
 """
 
 from __future__ import annotations
@@ -15,16 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from runner.compare import selection
+from runner.compare.paired import PairedTests
 from runner.errors import RunFolderError
 from runner.recipe import identity
 from runner.rundir.finished import Run, find_runs
-from runner.scoring.stats import mcnemar_p_value
 
-SIGNIFICANCE = 0.05
+
+def _figure(key: str) -> Any:
+    """A figure of the run's metrics for sorting; runs without it (another task's) sort last."""
+    return lambda r: r.metrics.get(key) if isinstance(r.metrics.get(key), (int, float)) else float("-inf")
+
+
 SORT_KEYS = {
-    "accuracy": (lambda r: r.metrics["accuracy"], True),
-    "validation": (lambda r: -1.0 if r.validation_accuracy is None else r.validation_accuracy, True),
-    "f1": (lambda r: r.metrics["macro_f1"], True),
+    "score": (lambda r: r.score, True),
+    "accuracy": (lambda r: r.score, True),  # the headline score: accuracy for runs scored by accuracy
+    "validation": (lambda r: float("-inf") if r.validation_score is None else r.validation_score, True),
+    "f1": (_figure("macro_f1"), True),
     "latency": (lambda r: (r.metrics.get("latency") or {}).get("batch1_ms_p50", float("inf")), False),
     "train_time": (lambda r: r.metrics["train"]["seconds"], False),
     "trainable": (lambda r: r.metrics["params"]["trainable"], False),
@@ -34,7 +43,7 @@ SORT_KEYS = {
 
 @dataclass
 class Comparison:
-    groups: list[list[Run]]  # runs sharing one eval set, best first under the chosen sort
+    groups: list[list[Run]]  # runs sharing one eval set, task and metric, best first under the chosen sort
     skipped: list[tuple[Path, str]]
     rows: list[dict[str, Any]] = field(default_factory=list)
     seed_summaries: list[dict[str, Any]] = field(default_factory=list)
@@ -44,17 +53,40 @@ class Comparison:
 
     @property
     def run_notes(self) -> dict[str, list[str]]:
-        """Each distinct run warning and the runs that recorded it, in table order."""
+        """Each distinct run warning and the runs that recorded it, each run once, in table order."""
         by_note: dict[str, list[str]] = {}
         for group in self.groups:
             for run in group:
                 for note in run.notes:
-                    by_note.setdefault(note, []).append(run.name)
+                    runs = by_note.setdefault(note, [])
+                    if run.name not in runs:
+                        runs.append(run.name)
         return by_note
 
     @property
     def has_validation(self) -> bool:
-        return any(run.validation_accuracy is not None for group in self.groups for run in group)
+        return any(run.validation_score is not None for group in self.groups for run in group)
+
+    @property
+    def metrics(self) -> list[str]:
+        """The headline metrics of the groups, each once, in group order."""
+        return list(dict.fromkeys(group[0].metric for group in self.groups))
+
+    @property
+    def apart_notes(self) -> list[str]:
+        """Why runs of one eval set sit in separate groups: they differ in task or metric."""
+        notes = []
+        for eval_key in dict.fromkeys(group[0].eval_key for group in self.groups):
+            kinds = [g for g in self.groups if g[0].eval_key == eval_key]
+            for i, a in enumerate(kinds):
+                for b in kinds[i + 1 :]:
+                    what = "task" if a[0].task != b[0].task else "metric"
+                    notes.append(
+                        f"runs {_names(a)} of {what} {_kind(a[0], what)} and runs {_names(b)} of {what} "
+                        f"{_kind(b[0], what)} are not ranked against each other: their scores measure "
+                        "different things"
+                    )
+        return notes
 
 
 def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] | None = None) -> Comparison:
@@ -66,52 +98,84 @@ def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] 
         reason = f" ({len(skipped)} skipped: {skipped[0][1]})" if skipped else ""
         raise RunFolderError(f"no finished runs found in {where}{reason}")
     key, descending = SORT_KEYS[sort]
-    by_eval: dict[tuple[str, int], list[Run]] = {}
+    by_kind: dict[tuple[str, int, str, str], list[Run]] = {}
     for run in runs:
-        by_eval.setdefault(run.eval_key, []).append(run)
-    groups = [sorted(group, key=key, reverse=descending) for group in by_eval.values()]
+        by_kind.setdefault((*run.eval_key, run.task, run.metric), []).append(run)
+    groups = [sorted(group, key=key, reverse=descending) for group in by_kind.values()]
     groups.sort(key=lambda g: -len(g))
     result = Comparison(groups, skipped)
     for number, group in enumerate(groups, start=1):
-        best = max(group, key=lambda r: r.metrics["accuracy"])
-        tests = {run.name: _mcnemar(best, run) for run in group if run is not best}
-        for run in group:
-            result.rows.append(_row(run, number, best, tests.get(run.name)))
-        result.pairwise += [
-            {"group": number, "a": a.name, "b": b.name, **_mcnemar(a, b)}
-            for i, a in enumerate(group)
-            for b in group[i + 1 :]
-        ]
-        # Chosen within one eval set: a configuration is only compared on the test set it was scored on.
-        chosen = selection.select([selection.run_result(r.name, r.metrics, r.recipe_text) for r in group])
-        result.selections.append(chosen)
-        result.selected_tests += _selected_tests(number, group, chosen)
+        _compare_group(result, number, group)
     result.seed_summaries = _seed_summaries(runs)
     return result
 
 
-def _selected_tests(number: int, group: list[Run], chosen: selection.Selection) -> list[dict[str, Any]]:
-    """McNemar between each two methods' selected configurations, one test per shared training seed.
+def _compare_group(result: Comparison, number: int, group: list[Run]) -> None:
+    """Rows, pairwise tests and the selection of one group of like runs."""
+    tests = _tests(group, {run.name: run.outputs_by_id for run in group})
+    best = max(group, key=lambda r: r.score)
+    against_best = {run.name: tests(best.name, run.name) for run in group if run is not best}
+    for run in group:
+        result.rows.append(_row(run, number, best, against_best.get(run.name)))
+    result.pairwise += [
+        {"group": number, "a": a.name, "b": b.name, **tests(a.name, b.name)}
+        for i, a in enumerate(group)
+        for b in group[i + 1 :]
+    ]
+    # Chosen within one group: a configuration is only compared on the test set it was scored on.
+    chosen = selection.select(
+        [selection.run_result(r.name, r.metrics, r.recipe_text) for r in group], _validation_test(group)
+    )
+    result.selections.append(chosen)
+    result.selected_tests += _selected_tests(number, group, chosen, tests)
+
+
+def _tests(group: list[Run], outputs: dict[str, Any]) -> PairedTests:
+    labels = [run.num_labels for run in group if run.num_labels is not None]
+    return PairedTests(group[0].task, group[0].metric, outputs, max(labels) if labels else None)
+
+
+def _validation_test(group: list[Run]) -> selection.PairedTest:
+    """The paired test of two runs on their validation predictions, for runs scored on one validation
+    set; None where either saved none. Only validation predictions: selection never sees the test split."""
+    saved = {run.name: run for run in group if run.validation_outputs is not None}
+    tests = _tests(group, {name: run.validation_outputs for name, run in saved.items()})
+
+    def test(a: str, b: str) -> dict[str, Any] | None:
+        if a not in saved or b not in saved:
+            return None
+        if saved[a].metrics["validation"].get("hash") != saved[b].metrics["validation"].get("hash"):
+            return None
+        return tests(a, b)
+
+    return test
+
+
+def _selected_tests(
+    number: int, group: list[Run], chosen: selection.Selection, tests: PairedTests
+) -> list[dict[str, Any]]:
+    """The paired test between each two methods' selected configurations, one per shared training seed.
 
     Seeds are tested one by one, not pooled: every seed's run answers the same test examples, so
-    summing discordant counts over seeds would count each hard example once per seed and overstate
-    the evidence (as pooling would for the interval in `selection.reported`). A difference is
-    reported with how many of the paired seeds find it significant.
+    pooling seeds would count each hard example once per seed and overstate the evidence (as pooling
+    would for the interval in `selection.reported`). A difference is reported with how many of the
+    paired seeds find it significant.
     """
     by_name = {run.name: run for run in group}
     methods = list(chosen.selected)
-    tests = []
+    found = []
     for i, method_a in enumerate(methods):
         for method_b in methods[i + 1 :]:
             a, b = chosen.selected[method_a], chosen.selected[method_b]
             per_seed = [
                 {"seed": by_name[name_a].metrics["seed"], "a_run": name_a, "b_run": name_b}
-                | _mcnemar(by_name[name_a], by_name[name_b])
+                | tests(name_a, name_b)
                 for name_a, name_b in selection.seed_pairs(a, b)
             ]
-            tests.append(
+            found.append(
                 {
                     "group": number,
+                    "metric": chosen.metric,
                     "a": method_a,
                     "a_configuration": a.label,
                     "b": method_b,
@@ -120,7 +184,7 @@ def _selected_tests(number: int, group: list[Run], chosen: selection.Selection) 
                     "significant_seeds": sum(t["significant"] for t in per_seed),
                 }
             )
-    return tests
+    return found
 
 
 def _with_methods(runs: list[Run], methods: list[str], where: str) -> list[Run]:
@@ -134,20 +198,12 @@ def _with_methods(runs: list[Run], methods: list[str], where: str) -> list[Run]:
     return chosen
 
 
-def _mcnemar(a: Run, b: Run) -> dict[str, Any]:
-    right_a, right_b = a.correct_by_id, b.correct_by_id
-    shared = right_a.keys() & right_b.keys()
-    only_a = sum(1 for i in shared if right_a[i] and not right_b[i])
-    only_b = sum(1 for i in shared if right_b[i] and not right_a[i])
-    p = mcnemar_p_value(only_a, only_b)
-    return {"only_a_right": only_a, "only_b_right": only_b, "p_value": p, "significant": p < SIGNIFICANCE}
-
-
 def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[str, Any]:
     m = run.metrics
     latency = m.get("latency") or {}
     peak = m.get("peak_memory_mb", {})
-    low, high = m["accuracy_ci95"]
+    low, high = run.score_ci95
+    accuracy_low, accuracy_high = m.get("accuracy_ci95") or (None, None)
     return {
         "group": group,
         "run": run.name,
@@ -155,11 +211,20 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "model": m["model"],
         "train_size": m["data"]["train_size"],
         "eval_size": m["data"]["eval_size"],
-        "accuracy": m["accuracy"],
-        "accuracy_ci_low": low,
-        "accuracy_ci_high": high,
+        "task": run.task,
+        "metric": run.metric,
+        "score": run.score,
+        "score_ci_low": low,
+        "score_ci_high": high,
+        "validation_score": run.validation_score,
+        # The task's own figures, where it has them (None for another task's runs).
+        "accuracy": m.get("accuracy"),
+        "accuracy_ci_low": accuracy_low,
+        "accuracy_ci_high": accuracy_high,
         "validation_accuracy": run.validation_accuracy,
-        "macro_f1": m["macro_f1"],
+        "macro_f1": m.get("macro_f1"),
+        "micro_f1": m.get("micro_f1"),
+        "rmse": m.get("rmse"),
         "latency_p50_ms": latency.get("batch1_ms_p50"),
         "latency_p95_ms": latency.get("batch1_ms_p95"),
         "latency_unmerged_p50_ms": (m.get("latency_unmerged") or {}).get("batch1_ms_p50"),
@@ -169,31 +234,42 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "train_seconds": m["train"]["seconds"],
         # GPU memory where there was a GPU, else the process's peak resident memory.
         "peak_memory_mb": peak.get("gpu", peak.get("process_rss")),
+        "vs_best_test": None if test is None else test["test"],
         "vs_best_p": None if test is None else test["p_value"],
         "vs_best": "best" if run is best else ("significant" if test and test["significant"] else "n.s."),
     }
 
 
 def _seed_summaries(runs: list[Run]) -> list[dict[str, Any]]:
-    """Mean ± std over runs whose resolved recipes differ only in the training seed and run name."""
-    by_recipe: dict[str, list[Run]] = {}
+    """Mean ± std of the headline score over runs whose resolved recipes differ only in the training seed
+    and run name (and that are scored by the same metric)."""
+    by_recipe: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         settings = identity.configuration(run.recipe_text, run.name)
-        by_recipe.setdefault(identity.configuration_key(settings), []).append(run)
+        by_recipe.setdefault((identity.configuration_key(settings), run.metric), []).append(run)
     summaries = []
     for group in by_recipe.values():
         seeds = {run.metrics["seed"] for run in group}
         if len(seeds) < 2:
             continue
-        accuracies = [run.metrics["accuracy"] for run in group]
+        scores = [run.score for run in group]
         summaries.append(
             {
                 "method": group[0].metrics["method"],
                 "model": group[0].metrics["model"],
                 "runs": [run.name for run in group],
                 "seeds": sorted(seeds),
-                "accuracy_mean": statistics.fmean(accuracies),
-                "accuracy_std": statistics.stdev(accuracies),
+                "metric": group[0].metric,
+                "score_mean": statistics.fmean(scores),
+                "score_std": statistics.stdev(scores),
             }
         )
     return summaries
+
+
+def _names(group: list[Run]) -> str:
+    return ", ".join(run.name for run in group)
+
+
+def _kind(run: Run, what: str) -> str:
+    return run.task if what == "task" else run.metric

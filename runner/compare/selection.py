@@ -1,109 +1,72 @@
-"""Pick each method's configuration on validation accuracy, then report it on the test split.
+"""Pick each method's configuration on its validation score, then report it on the test split.
 
-A configuration is a resolved recipe without `train.seed` and `output.*`: its runs are the seeds.
-Choosing reads only `metrics["validation"]["accuracy"]`; the test figures (`metrics["accuracy"]`,
-`correct`, `total`) are read after the choice, to report it. Choosing on the reported split would
-leak the choice into the number reported. Pure functions over run metrics; no files, no torch.
+A configuration is a resolved recipe without `train.seed` and `output.*`: its runs are the seeds
+(`runner.compare.configurations`, whose names are re-exported here). Choosing reads only the validation
+score (`metrics["validation"]["score"]`, or `["accuracy"]` for runs written before task types); the test
+figures (`score`, `accuracy`, `correct`, `total`, ...) are read after the choice, to report it. Choosing
+on the reported split would leak the choice into the number reported. Pure functions over run metrics;
+no files, no torch: whether a choice was a tie is asked of a `paired_test` the caller passes, which
+compares two runs' validation predictions.
 """
 
 from __future__ import annotations
 
-import json
-import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.recipe import identity
-from runner.scoring.stats import wilson_interval
-from runner.sweep.grid import compact_number
+from runner.compare.configurations import (
+    METHOD_ORDER,
+    ONE_CLASS_FLAG,
+    Configuration,
+    Reported,
+    RunResult,
+    configurations,
+    ordered_methods,
+    reported,
+    run_result,
+    seed_pairs,
+)
+from runner.compare.figures import shown, shown_interval, shown_mean_std
 
-# The seed experiment's order; other methods follow alphabetically.
-METHOD_ORDER = ("full", "lora", "linear", "prompt-linear")
-# Keys that name a run rather than configure it.
+__all__ = [
+    "METHOD_ORDER",
+    "Configuration",
+    "PairedTest",
+    "Reported",
+    "RunResult",
+    "Selection",
+    "choice",
+    "choose",
+    "configurations",
+    "reported",
+    "run_result",
+    "runner_up",
+    "seed_pairs",
+    "select",
+    "to_markdown",
+]
 
-
-@dataclass(frozen=True)
-class RunResult:
-    name: str
-    method: str
-    seed: Any
-    settings: dict[str, Any]  # the resolved recipe flattened to "section.key", minus seed and output
-    metrics: dict[str, Any]
-
-    @property
-    def configuration(self) -> str:
-        return identity.configuration_key(self.settings)
-
-    @property
-    def validation_accuracy(self) -> float | None:
-        validation = self.metrics.get("validation")
-        return validation.get("accuracy") if isinstance(validation, dict) else None
-
-
-@dataclass
-class Configuration:
-    method: str
-    runs: list[RunResult]
-    label: str = ""  # what sets it apart from the method's other configurations, e.g. train.lr=3e-4
-
-    @property
-    def validation_accuracies(self) -> list[float]:
-        return [a for a in (run.validation_accuracy for run in self.runs) if a is not None]
-
-    @property
-    def validation_mean(self) -> float | None:
-        accuracies = self.validation_accuracies
-        return statistics.fmean(accuracies) if accuracies else None
-
-
-@dataclass
-class Reported:
-    """A configuration's test figures over its seeds, read only once it has been chosen or listed."""
-
-    accuracies: list[float]
-    mean: float
-    std: float | None  # None with a single seed
-    ci95: tuple[float, float] | None
-    latency_ms: float | None = None  # batch-1 p50 as served (adapters merged), median over seeds
-    latency_unmerged_ms: float | None = None  # adapter methods: adapters kept apart from the base
+# Tests two runs by name on their validation predictions: {"p_value", "significant"}, or None if it cannot.
+PairedTest = Callable[[str, str], "dict[str, Any] | None"]
 
 
 @dataclass
 class Selection:
     selected: dict[str, Configuration]  # method -> its configuration chosen on validation
     configurations: list[Configuration]  # every configuration, methods in order, best validation first
-    unselectable: list[str] = field(default_factory=list)  # methods with no validation accuracy
-
-
-def run_result(name: str, metrics: dict[str, Any], recipe_text: str) -> RunResult:
-    """A run as selection sees it, from its metrics.json and resolved recipe.toml."""
-    settings = identity.configuration(recipe_text, name)
-    seed = metrics.get("seed", (identity.settings(recipe_text) or {}).get("train.seed"))
-    return RunResult(
-        name, str(metrics.get("method", settings.get("method.name", "?"))), seed, settings, metrics
-    )
-
-
-def configurations(runs: list[RunResult]) -> list[Configuration]:
-    """Runs grouped by method and configuration; each labelled by the keys its method's configs vary in."""
-    grouped: dict[tuple[str, str], list[RunResult]] = {}
-    for run in sorted(runs, key=lambda r: r.name):
-        grouped.setdefault((run.method, run.configuration), []).append(run)
-    found = [Configuration(method, group) for (method, _), group in grouped.items()]
-    for method in {c.method for c in found}:
-        of_method = [c for c in found if c.method == method]
-        varying = _varying_keys([c.runs[0].settings for c in of_method])
-        for configuration in of_method:
-            settings = configuration.runs[0].settings
-            configuration.label = ", ".join(f"{k}={_shown(settings.get(k))}" for k in varying) or "as recipe"
-    return sorted(found, key=_listing_order)
+    unselectable: list[str] = field(default_factory=list)  # methods with no validation score
+    metric: str = "accuracy"  # what the validation and test scores measure
+    # method -> "clear", "tie (p=…)" or "–": does the validation split tell the choice from the runner-up?
+    choice: dict[str, str] = field(default_factory=dict)
 
 
 def choose(found: list[Configuration]) -> dict[str, Configuration]:
-    """Per method, the configuration with the best mean validation accuracy over its seeds.
+    """Per method, the configuration with the best mean validation score over its seeds (every
+    headline metric is higher-is-better).
 
     Ties go to more seeds, then to the label's alphabetical order, so the choice never depends on
-    the order runs were found in. Test accuracy is not an input: it cannot sway the choice.
+    the order runs were found in. Test scores are not an input: they cannot sway the choice.
     """
     chosen: dict[str, Configuration] = {}
     for configuration in found:
@@ -115,98 +78,102 @@ def choose(found: list[Configuration]) -> dict[str, Configuration]:
     return chosen
 
 
-def select(runs: list[RunResult]) -> Selection:
+def select(runs: list[RunResult], paired_test: PairedTest | None = None) -> Selection:
+    """Each method's configuration chosen on validation; with `paired_test`, whether each choice was a tie."""
     found = configurations(runs)
     selected = choose(found)
-    methods = _ordered({c.method for c in found})
+    methods = ordered_methods({c.method for c in found})
     return Selection(
         {m: selected[m] for m in methods if m in selected},
         found,
         [m for m in methods if m not in selected],
+        found[0].metric if found else "accuracy",
+        {m: choice(found, selected[m], paired_test) for m in methods if m in selected},
     )
 
 
-def reported(configuration: Configuration) -> Reported:
-    """Test accuracy over seeds: mean ± std, and a 95% Wilson interval at the mean.
-
-    The interval is the test set's sampling error for a model as accurate as the seeds' mean (the
-    seeds share one test set, so pooling their examples would overstate the evidence); the seed
-    spread is the std beside it.
-    """
-    accuracies = [run.metrics["accuracy"] for run in configuration.runs]
-    mean = statistics.fmean(accuracies)
-    totals = [run.metrics.get("total") for run in configuration.runs]
-    ci = None
-    if all(isinstance(t, int) and t > 0 for t in totals):
-        total = round(statistics.fmean(t for t in totals if t))
-        ci = wilson_interval(round(mean * total), total)
-    std = statistics.stdev(accuracies) if len(accuracies) > 1 else None
-    return Reported(
-        accuracies,
-        mean,
-        std,
-        ci,
-        _median_p50(configuration, "latency"),
-        _median_p50(configuration, "latency_unmerged"),
-    )
-
-
-def _median_p50(configuration: Configuration, key: str) -> float | None:
-    values = [
-        latency["batch1_ms_p50"]
-        for latency in (run.metrics.get(key) for run in configuration.runs)
-        if isinstance(latency, dict) and isinstance(latency.get("batch1_ms_p50"), (int, float))
+def runner_up(found: list[Configuration], selected: Configuration) -> Configuration | None:
+    """The method's next configuration by the same rule that chose `selected`."""
+    rivals = [
+        c
+        for c in found
+        if c.method == selected.method and c is not selected and c.validation_mean is not None
     ]
-    return statistics.median(values) if values else None
+    return min(rivals, key=_choice_key) if rivals else None
 
 
-def seed_pairs(a: Configuration, b: Configuration) -> list[tuple[str, str]]:
-    """Run names of `a` and `b` with the same training seed: the pairs a paired test compares."""
-    by_seed = {run.seed: run.name for run in b.runs}
-    return [(run.name, by_seed[run.seed]) for run in a.runs if run.seed in by_seed]
+def choice(found: list[Configuration], selected: Configuration, paired_test: PairedTest | None) -> str:
+    """Whether validation tells `selected` from the method's runner-up: "clear" where the paired test of
+    their validation predictions is significant on most seeds they share, "tie (p=…)" where it is not,
+    "–" where nothing can be tested (no runner-up, no shared seed, no validation predictions)."""
+    rival = runner_up(found, selected)
+    if rival is None or paired_test is None:
+        return "–"
+    tests = [t for t in (paired_test(a, b) for a, b in seed_pairs(selected, rival)) if t is not None]
+    if not tests:
+        return "–"
+    if 2 * sum(bool(t["significant"]) for t in tests) > len(tests):
+        return "clear"
+    return f"tie (p={', '.join(format(t['p_value'], '.2g') for t in tests)})"
 
 
 def to_markdown(selection: Selection) -> str:
+    metric = selection.metric
+    interval = (
+        "Wilson interval at the mean over seeds"
+        if metric == "accuracy"
+        else "mean of the seeds' bootstrap intervals"
+    )
     lines = [
         "## Selected per method (chosen on validation, reported on test)",
         "",
-        "Each method's configuration with the best mean validation accuracy over seeds; the test split "
-        "was not used to choose. Test 95% CI: Wilson interval at the mean over seeds (test-set sampling); "
+        f"Each method's configuration with the best mean validation {metric} over seeds; the test split "
+        f"was not used to choose. Test 95% CI: {interval} (test-set sampling); "
         "the seed spread is the ± std. Latency: median over seeds of each run's batch-1 p50, the model "
-        "as served (adapters merged), in brackets with adapters kept apart from the base.",
+        "as served (adapters merged), in brackets with adapters kept apart from the base. Choice: whether "
+        "the validation predictions tell the selected configuration from the method's runner-up (a paired "
+        "test per shared seed, significant at 5% on most: clear; otherwise a tie, with its p-values; "
+        "– where it cannot be tested)."
+        + (
+            f" {ONE_CLASS_FLAG}: a seed's model predicts one class for (nearly) every test example."
+            if any(ONE_CLASS_FLAG in c.shown_label for c in selection.configurations)
+            else ""
+        ),
         "",
-        "| method | selected configuration | seeds | validation accuracy (mean) | test accuracy (mean ± std) "
-        "| test 95% CI | test per seed | batch-1 p50 ms (adapters apart) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| method | selected configuration | seeds | validation {metric} (mean) "
+        f"| test {metric} (mean ± std) | test 95% CI | test per seed "
+        "| batch-1 p50 ms (adapters apart) | choice |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for method, configuration in selection.selected.items():
         test = reported(configuration)
-        ci = "–" if test.ci95 is None else f"{test.ci95[0]:.1%}–{test.ci95[1]:.1%}"
         lines.append(
-            f"| {method} | {configuration.label} | {len(configuration.runs)} | "
-            f"{_percent(configuration.validation_mean)} | {_mean_std(test)} | {ci} | "
-            f"{', '.join(f'{a:.1%}' for a in test.accuracies)} | {_latency(test)} |"
+            f"| {method} | {configuration.shown_label} | {len(configuration.runs)} | "
+            f"{shown(metric, configuration.validation_mean)} | {shown_mean_std(metric, test.mean, test.std)} "
+            f"| {shown_interval(metric, test.ci95)} | {', '.join(shown(metric, s) for s in test.scores)} | "
+            f"{_latency(test)} | {selection.choice.get(method, '–')} |"
         )
     if selection.unselectable:
         lines += [
             "",
-            f"Not selected (no validation accuracy; set `data.validation_size` or `data.validation_split`): "
+            f"Not selected (no validation {metric}; set `data.validation_size` or `data.validation_split`): "
             f"{', '.join(selection.unselectable)}.",
         ]
     lines += [
         "",
         "### Every configuration",
         "",
-        "| method | configuration | seeds | validation accuracy (mean) | test accuracy (mean ± std) "
+        f"| method | configuration | seeds | validation {metric} (mean) | test {metric} (mean ± std) "
         "| selected |",
         "|---|---|---|---|---|---|",
     ]
     for configuration in selection.configurations:
         chosen = selection.selected.get(configuration.method) is configuration
+        test = reported(configuration)
         lines.append(
-            f"| {configuration.method} | {configuration.label} | {len(configuration.runs)} | "
-            f"{_percent(configuration.validation_mean)} | {_mean_std(reported(configuration))} | "
-            f"{'yes' if chosen else ''} |"
+            f"| {configuration.method} | {configuration.shown_label} | {len(configuration.runs)} | "
+            f"{shown(metric, configuration.validation_mean)} | "
+            f"{shown_mean_std(metric, test.mean, test.std)} | {'yes' if chosen else ''} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -214,41 +181,9 @@ def to_markdown(selection: Selection) -> str:
 def _choice_key(configuration: Configuration) -> tuple[float, int, str]:
     return (
         -(configuration.validation_mean or 0.0),
-        -len(configuration.validation_accuracies),
+        -len(configuration.validation_scores),
         configuration.label,
     )
-
-
-def _listing_order(configuration: Configuration) -> tuple[int, str, float, str]:
-    return (
-        _method_rank(configuration.method),
-        configuration.method,
-        -(configuration.validation_mean if configuration.validation_mean is not None else -1.0),
-        configuration.label,
-    )
-
-
-def _ordered(methods: set[str]) -> list[str]:
-    return sorted(methods, key=lambda m: (_method_rank(m), m))
-
-
-def _method_rank(method: str) -> int:
-    return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
-
-
-def _varying_keys(settings: list[dict[str, Any]]) -> list[str]:
-    keys = sorted({k for s in settings for k in s})
-    return [k for k in keys if len({json.dumps(s.get(k), default=str) for s in settings}) > 1]
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, float):
-        return compact_number(value)
-    return json.dumps(value) if not isinstance(value, (int, str)) else str(value)
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
 
 
 def _latency(test: Reported) -> str:
@@ -256,7 +191,3 @@ def _latency(test: Reported) -> str:
         return "–"
     apart = "" if test.latency_unmerged_ms is None else f" ({test.latency_unmerged_ms:.1f})"
     return f"{test.latency_ms:.1f}{apart}"
-
-
-def _mean_std(test: Reported) -> str:
-    return f"{test.mean:.1%}" + ("" if test.std is None else f" ± {test.std:.1%}")

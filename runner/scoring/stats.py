@@ -8,7 +8,7 @@ elsewhere agree exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -44,9 +44,14 @@ def mcnemar_p_value(only_a_right: int, only_b_right: int) -> float:
     return float(binomtest(min(only_a_right, only_b_right), n, 0.5).pvalue)
 
 
-def resample_indices(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
-    """`resamples` rows of `n` example indices drawn with replacement: the bootstrap's resampled sets."""
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+def resample_indices(n: int, resamples: int = RESAMPLES, seed: int = 0) -> Iterator[np.ndarray]:
+    """`resamples` arrays of `n` example indices drawn with replacement: the bootstrap's resampled sets.
+
+    Drawn one at a time, so that 1000 resamples of a 25,000-example test set never sit in memory at once.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield rng.integers(0, n, size=n)
 
 
 def bootstrap_interval(
