@@ -138,7 +138,8 @@ def show(
 
 
 @app.command(
-    help="Compare finished runs: accuracy with CI, latency, cost; McNemar tests within each eval set.\n\n"
+    help="Compare finished runs: each run's headline metric (eval.metric) with its CI, latency, cost; "
+    "paired tests within each eval set (McNemar for accuracy, a paired bootstrap otherwise).\n\n"
     "Example: ftrun compare outputs/ --sort latency --report reports/imdb"
 )
 def compare(
@@ -146,8 +147,12 @@ def compare(
         list[Path], typer.Argument(metavar="DIR...", help="Folders searched for run folders.")
     ],
     sort: Annotated[
-        str, typer.Option(help="accuracy, validation, f1, latency, train_time, trainable or name.")
-    ] = "accuracy",
+        str,
+        typer.Option(
+            help="score (the headline metric; `accuracy` is the same), validation, f1, latency, "
+            "train_time, trainable or name."
+        ),
+    ] = "score",
     method: Annotated[
         list[str] | None, typer.Option("--method", help="Only runs of this method (repeatable).")
     ] = None,

@@ -18,6 +18,7 @@ import pytest
 
 from runner import rundir
 from runner.pipeline import run_recipe
+from runner.sweep.grid import compact_number
 
 from .conftest import ftrun_in_process
 from .task_data import MULTI_LABELS, TASK_DATA, write_task_data
@@ -214,3 +215,58 @@ def test_ftrun_eval_rescores_each_task_to_the_runs_own_scores(task_runs, tmp_pat
         )
         assert rescored["task"] == original["task"] and rescored["metric"] == original["metric"]
         assert rescored["score"] == pytest.approx(original["score"], abs=1e-6), task
+
+
+def test_a_sweep_selects_each_method_on_its_tasks_validation_metric(tiny_bert, tmp_path, monkeypatch, capsys):
+    """A regression over sentence pairs swept over learning rates: the report chooses on validation
+    Pearson, the configuration with the best mean over seeds."""
+    rows_for, _ = TASK_DATA["regression"]
+    source = write_task_data(tmp_path / "data", rows_for)
+    for name in ("train.jsonl", "test.jsonl"):  # the same texts, twice over: a pair of each
+        path = source / name
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({**r, "pair": r["text"][::-1]}) + "\n" for r in rows))
+    recipe = tmp_path / "sweep.toml"
+    recipe.write_text(
+        f"""
+[model]
+name = "{tiny_bert}"
+max_length = 48
+[data]
+source = "{source}"
+task = "regression"
+label_column = "score"
+text_pair_column = "pair"
+validation_size = 12
+[method]
+name = "full"
+head_hidden = 16
+[train]
+epochs = 2
+batch_size = 8
+precision = "fp32"
+[eval]
+latency_examples = 0
+[output]
+dir = "{tmp_path / "outputs"}"
+[sweep]
+"train.lr" = [1e-5, 3e-3]
+"train.seed" = [1, 2]
+"""
+    )
+    code, _, err = ftrun_in_process(monkeypatch, capsys, str(recipe))
+    assert code == 0, err
+    sweep = tmp_path / "outputs" / "sweep"
+    by_lr: dict[float, list[float]] = {}
+    for folder in sweep.iterdir():
+        if (folder / "metrics.json").is_file():
+            metrics = json.loads((folder / "metrics.json").read_text())
+            assert metrics["metric"] == "pearson" and metrics["validation"]["metric"] == "pearson"
+            lr = float((folder / "recipe.toml").read_text().split("\nlr = ")[1].split("\n")[0])
+            by_lr.setdefault(lr, []).append(metrics["validation"]["score"])
+    assert sorted(by_lr) == [1e-5, 3e-3] and all(len(v) == 2 for v in by_lr.values())
+    best = max(by_lr, key=lambda lr: np.mean(by_lr[lr]))
+    report = (sweep / "report" / "report.md").read_text()
+    selected = next(line for line in report.splitlines() if line.startswith("| full |"))
+    assert f"train.lr={compact_number(best)}" in selected, selected
+    assert "pearson" in report

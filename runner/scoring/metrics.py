@@ -13,15 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from runner.recipe import schema
 from runner.scoring.stats import wilson_interval
 
-TASKS = ("single_label", "multi_label", "regression")
-# Allowed headline metrics per task, the default first.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "single_label": ("accuracy", "macro_f1", "mcc", "balanced_accuracy"),
-    "multi_label": ("macro_f1", "micro_f1"),
-    "regression": ("pearson", "spearman"),
-}
+# The recipe schema is where the tasks and their allowed headline metrics are defined (default first).
+TASKS, TASK_METRICS = schema.TASKS, schema.TASK_METRICS
 DEFAULT_METRIC = {task: metrics[0] for task, metrics in TASK_METRICS.items()}
 
 
