@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.errors import RecipeError
 from runner.recipe import loading as recipes
 from runner.recipe.schema import Recipe
 
@@ -180,3 +181,16 @@ def test_console_script_runs_a_recipe_path_without_a_subcommand(tmp_path):
 def test_help_shows_examples(monkeypatch, capsys):
     code, out, _ = ftrun_in_process(monkeypatch, capsys, "--help")
     assert code == 0 and "ftrun recipes/quickstart.toml" in out and "compare" in out
+
+
+def test_extends_takes_a_list_of_bases_merged_in_order(tmp_path):
+    (tmp_path / "task.toml").write_text(
+        '[data]\ntask = "regression"\nlabel_column = "score"\n[train]\nepochs = 3\n'
+    )
+    (tmp_path / "axes.toml").write_text("[train]\nepochs = 2\nlr = 1e-4\n")
+    (tmp_path / "both.toml").write_text('extends = ["task.toml", "axes.toml"]\n[train]\nlr = 3e-4\n')
+    recipe = recipes.load(tmp_path / "both.toml")
+    assert (recipe.data.task, recipe.train.epochs, recipe.train.lr) == ("regression", 2, 3e-4)
+    (tmp_path / "bad.toml").write_text('extends = ["task.toml", 3]\n')
+    with pytest.raises(RecipeError, match="a path string or a list of them"):
+        recipes.load(tmp_path / "bad.toml")

@@ -205,6 +205,13 @@ def test_pinning_the_method_keeps_only_that_methods_axes(grid):
     assert [c.name for c in planned.combinations][:2] == ["linear-lr1e-3-seed1", "linear-lr1e-2-seed1"]
 
 
+def test_pinning_a_method_without_axes_of_its_own_leaves_the_other_methods_sub_tables_out(grid):
+    # Rerunning one combination of a published sweep: its other methods' axes must not be an error.
+    planned = sweeps.load_combinations(grid, ['method.name="full"', "train.seed=1"])
+    assert [c.name for c in planned.combinations] == ["full"]
+    assert planned.recipes[0].method.name == "full" and planned.recipes[0].train.seed == 1
+
+
 def test_a_recipe_without_a_sweep_table_is_not_a_sweep():
     assert not sweeps.is_sweep(Path(__file__).parents[1] / "recipes" / "lora.toml")
 

@@ -204,15 +204,20 @@ def _read_with_extends(path: Path, chain: tuple[Path, ...]) -> Raw:
         raise RecipeError(f"{path}: TOML syntax error: {error}") from None
     except UnicodeDecodeError:
         raise RecipeError(f"{path}: not a UTF-8 text file") from None
-    base_name = raw.pop("extends", None)
-    if base_name is None:
+    base_names = raw.pop("extends", None)
+    if base_names is None:
         return raw
-    if not isinstance(base_name, str):
-        raise RecipeError(f"{path}: `extends` must be a path string, got {base_name!r}")
-    base_path = path.parent / base_name
-    if not base_path.is_file():
-        raise RecipeError(f"{path}: `extends` file not found: {base_path}")
-    return _merge(_read_with_extends(base_path, (*chain, resolved)), raw)
+    # A list of bases is merged in order, each later one over the earlier (a task and a sweep's axes).
+    names = base_names if isinstance(base_names, list) else [base_names]
+    if not names or not all(isinstance(name, str) for name in names):
+        raise RecipeError(f"{path}: `extends` must be a path string or a list of them, got {base_names!r}")
+    merged: Raw = {}
+    for name in names:
+        base_path = path.parent / name
+        if not base_path.is_file():
+            raise RecipeError(f"{path}: `extends` file not found: {base_path}")
+        merged = _merge(merged, _read_with_extends(base_path, (*chain, resolved)))
+    return _merge(merged, raw)
 
 
 def _merge(base: Raw, top: Raw) -> Raw:

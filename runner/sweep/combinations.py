@@ -28,7 +28,7 @@ from typing import Any
 from runner.errors import RecipeError
 from runner.recipe import loading as recipes
 from runner.recipe import schema
-from runner.sweep.grid import TABLE, Combination, expand
+from runner.sweep.grid import METHOD_KEY, TABLE, Combination, expand
 
 
 @dataclasses.dataclass
@@ -57,7 +57,13 @@ def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] =
     origin = f"{path}: [{TABLE}]"
     # Check against the table as written: a pinned method must not turn its sub-table into an error.
     expand(table, str(base_method), origin)
-    combinations = expand(_without(table, pinned), str(base_method), origin)
+    unpinned = _without(table, pinned)
+    if METHOD_KEY in pinned:  # one method left: the other methods' sub-tables have nothing to add to
+        unpinned = {k: v for k, v in unpinned.items() if not isinstance(v, dict) or k == base_method}
+    if unpinned or not table:
+        combinations = expand(unpinned, str(base_method), origin)
+    else:  # every axis pinned: the one combination they name, run into the sweep folder as before
+        combinations = [Combination(str(base_method), {})]
     folder = _sweep_folder(raw, path)
     built: list[schema.Recipe] = []
     failures: list[tuple[str, str]] = []
