@@ -62,7 +62,10 @@ def run_recipe(
     if recipe.train.compile:
         console.print("train.compile: the first batches wait for torch.compile (minutes)")
     checkpoints = Checkpoints(
-        folder / rundir.CHECKPOINT, recipe.train.checkpoint_every, recipe.train.keep_checkpoints
+        folder / rundir.CHECKPOINT,
+        recipe.train.checkpoint_every,
+        recipe.train.keep_checkpoints,
+        resuming=resume is not None,
     )
     try:
         evaluated, state, inputs = _train_and_evaluate(loaded, accelerator, console, checkpoints)
@@ -173,6 +176,7 @@ def _write_run_folder(
     """The run folder's files, in an order that matters: the model is saved before latency is timed
     (LoRA merges into the base in place), and metrics.json comes last (it marks a finished run)."""
     recipe = loaded.recipe
+    assert evaluated.eval is not None, "the eval split is scored before the run folder is written"
     rundir.write_jsonl(folder / "predictions.jsonl", evaluated.rows(evaluated.eval))
     if evaluated.validation is not None:  # what a tie between configurations is tested on
         rundir.write_jsonl(folder / "validation_predictions.jsonl", evaluated.rows(evaluated.validation))

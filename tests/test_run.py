@@ -179,3 +179,16 @@ def test_adapter_latency_is_timed_with_the_adapters_apart_and_merged(tiny_bert, 
         json.loads((run_recipe(full, Path("full.toml")) / "metrics.json").read_text())["latency_unmerged"]
         is None
     )
+
+
+def test_a_resume_with_no_checkpoint_to_resume_from_says_so(tiny_bert, data_folder, tmp_path, capsys):
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "linear", eval={"latency_examples": 0})
+    folder = tmp_path / "stopped-early"
+    folder.mkdir()
+    (folder / "recipe.toml").write_text(
+        "# resolved\n" + recipes.to_toml(recipe)
+    )  # killed before a checkpoint
+    run_recipe(recipe, Path("stopped-early.toml"), resume=folder)
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "resume: no complete checkpoint (the run stopped before its first was written)" in err, err
+    assert (folder / "metrics.json").is_file()

@@ -96,7 +96,7 @@ class Method:
 
     def batch_encoder(
         self, tokenizer: PreTrainedTokenizerBase, recipe: Recipe, prompt: dict[str, str] | None
-    ) -> Callable[[list[str]], Any]:
+    ) -> Callable[[list[Any]], Any]:
         """How one batch of texts (or text pairs) becomes token ids (`encode` feeds it a batch at a time)."""
         from runner.tokens.encoding import batch_encoder
 

@@ -76,7 +76,11 @@ def metric_value(
 
 
 def task_metrics(
-    task: str, metric: str, gold: Sequence[Any], predicted: Sequence[Any], labels: Sequence[str] | None
+    task: str,
+    metric: str,
+    gold: Sequence[Any] | np.ndarray,
+    predicted: Sequence[Any] | np.ndarray,
+    labels: Sequence[str] | None,
 ) -> dict[str, Any]:
     """The task's full metrics with the headline `metric`, its `score` and a 95% `score_ci95`.
 

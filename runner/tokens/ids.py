@@ -78,8 +78,8 @@ class TokenIds(Sequence[np.ndarray]):
 
 
 def encode_in_batches(
-    texts: Sequence[str],
-    encode: Callable[[list[str]], Sequence[Sequence[int]]],
+    texts: Sequence[Any],  # strings, or (text, text_pair) tuples
+    encode: Callable[[list[Any]], Sequence[Sequence[int]]],
     batch: int = BATCH,
     advance: Callable[[int], object] | None = None,
 ) -> TokenIds:
@@ -101,8 +101,8 @@ def encode_in_batches(
 
 
 def encode_to_file(
-    texts: Sequence[str],
-    encode: Callable[[list[str]], Sequence[Sequence[int]]],
+    texts: Sequence[Any],  # strings, or (text, text_pair) tuples
+    encode: Callable[[list[Any]], Sequence[Sequence[int]]],
     file: IO[bytes],
     batch: int = BATCH,
     advance: Callable[[int], object] | None = None,
@@ -117,8 +117,8 @@ def encode_to_file(
 
 
 def _encoded_chunks(
-    texts: Sequence[str],
-    encode: Callable[[list[str]], Sequence[Sequence[int]]],
+    texts: Sequence[Any],  # strings, or (text, text_pair) tuples
+    encode: Callable[[list[Any]], Sequence[Sequence[int]]],
     batch: int,
     advance: Callable[[int], object] | None,
 ) -> Iterator[TokenIds]:

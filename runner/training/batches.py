@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 class TokenDataset(Dataset):  # type: ignore[type-arg]
     # rows: lists or arrays; labels: the objective's targets (ids, 0/1 rows or values)
-    def __init__(self, input_ids: Sequence[Any], labels: Sequence[Any]) -> None:
+    def __init__(self, input_ids: Sequence[Any], labels: Sequence[Any] | np.ndarray) -> None:
         self.input_ids = input_ids
         self.labels = labels
 
@@ -28,7 +28,7 @@ class TokenDataset(Dataset):  # type: ignore[type-arg]
 class FeatureDataset(Dataset):  # type: ignore[type-arg]
     """Cached base-model features of a frozen-base method: the head trains on these alone."""
 
-    def __init__(self, features: torch.Tensor, labels: Sequence[Any]) -> None:
+    def __init__(self, features: torch.Tensor, labels: Sequence[Any] | np.ndarray) -> None:
         self.features = features
         self.labels = labels
 

@@ -39,10 +39,11 @@ class TrainingState:
 
 
 class Checkpoints:
-    def __init__(self, folder: Path, every: int, keep: int) -> None:
+    def __init__(self, folder: Path, every: int, keep: int, resuming: bool = False) -> None:
         self.folder = folder
         self.every = every  # optimizer steps; 0: at each epoch's end
         self.keep = keep
+        self.resuming = resuming  # `--resume`/`ftrun resume`: a missing checkpoint is worth a word
 
     def due(self, steps: int, epoch_ended: bool) -> bool:
         if epoch_ended:
@@ -89,6 +90,11 @@ class Checkpoints:
             if checkpoint is candidates[0]:
                 raise RunFolderError(f"{problem}; no earlier checkpoint to fall back to")
             warn(f"{problem}; falling back to the checkpoint before it")
+        if self.resuming:  # asked to resume, and nothing to resume from: say so rather than start quietly
+            warn(
+                "[yellow]resume: no complete checkpoint (the run stopped before its first was written): "
+                f"training from the start in the same run folder[/] ({self.folder})"
+            )
         return TrainingState()
 
     def remove(self) -> None:
