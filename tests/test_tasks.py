@@ -44,6 +44,25 @@ for run, inputs in jobs.items():
     scores = classify(inputs, batch_size=4, truncation=True)
     names = [config.id2label[i] for i in range(len(config.id2label))]
     result[run] = [[{s["label"]: s["score"] for s in row}[name] for name in names] for row in scores]
+    if config.method in ("lora", "ia3"):  # the peft adapter over its saved base gives the same outputs
+        import torch
+        from peft import AutoPeftModelForSequenceClassification
+        from transformers import AutoTokenizer
+
+        adapter = f"{run}/model/adapter"
+        model = AutoPeftModelForSequenceClassification.from_pretrained(adapter, trust_remote_code=True).eval()
+        tokenizer = AutoTokenizer.from_pretrained(adapter, trust_remote_code=True)
+        if isinstance(inputs[0], dict):
+            pairs = [i["text"] for i in inputs], [i["text_pair"] for i in inputs]
+            batch = tokenizer(*pairs, padding=True, truncation=True, return_tensors="pt")
+        else:
+            batch = tokenizer(inputs, padding=True, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**batch).logits
+        kind = config.problem_type
+        out = logits.softmax(-1) if kind == "single_label_classification" else logits
+        out = out.sigmoid() if kind == "multi_label_classification" else out
+        result[run + " adapter"] = out.tolist()
 assert not any(name == "runner" or name.startswith("runner.") for name in sys.modules), "ftrun was imported"
 print(json.dumps(result))
 """
@@ -147,6 +166,29 @@ def test_plain_transformers_pipeline_gives_each_runs_saved_predictions(task_runs
         np.testing.assert_allclose(
             loaded[str(folder)], saved, atol=1e-4, rtol=1e-4, err_msg=f"{task} {method}"
         )
+        if method in ("lora", "ia3"):
+            adapter = loaded[f"{folder} adapter"]
+            np.testing.assert_allclose(
+                adapter, saved, atol=1e-4, rtol=1e-4, err_msg=f"{task} {method} adapter"
+            )
+    assert sum(key.endswith(" adapter") for key in loaded) == 2 * len(TASK_DATA)
+
+
+def test_compare_ranks_each_task_by_its_own_metric_and_never_across_tasks(task_runs):
+    from runner.compare.comparison import compare
+
+    result = compare([next(iter(task_runs.values())).parent])
+    by_group: dict[int, set] = {}
+    for row in result.rows:
+        by_group.setdefault(row["group"], set()).add((row["task"], row["metric"]))
+    assert sorted(pair for pairs in by_group.values() for pair in pairs) == [
+        ("multi_label", "macro_f1"),
+        ("regression", "pearson"),
+        ("single_label", "accuracy"),
+    ]
+    assert all(len(pairs) == 1 for pairs in by_group.values())
+    assert {s.metric for s in result.selections} == {"accuracy", "macro_f1", "pearson"}
+    assert all(len(s.selected) == len(METHODS) for s in result.selections)
 
 
 def test_predict_prints_each_tasks_scores(task_runs, monkeypatch, capsys):

@@ -111,7 +111,7 @@ def _one_hot_sets(
         bad = [
             (row, flags[position])
             for row, flags in zip(rows, values, strict=True)
-            if flags[position] not in (0, 1) or isinstance(flags[position], float) and flags[position] % 1
+            if flags[position] not in (0, 1)
         ]
         if bad:
             raise _refuse(where, name, bad, "values are not 0 or 1 (one 0/1 column per label)")

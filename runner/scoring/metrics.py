@@ -183,7 +183,9 @@ def rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
     return correlation(ranks(x), ranks(y))
 
 
-def regression_metrics(gold: Sequence[float], predicted: Sequence[float]) -> dict[str, Any]:
+def regression_metrics(
+    gold: Sequence[float] | np.ndarray, predicted: Sequence[float] | np.ndarray
+) -> dict[str, Any]:
     """Regression metrics for float targets: correlations (higher is better) and errors (lower is better)."""
     x, y = np.asarray(gold, dtype=float), np.asarray(predicted, dtype=float)
     if x.shape != y.shape:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.scoring.headline import metric_of, score_ci95_of, score_of, task_of
+
 # Metrics that are a share of examples (or a mean of shares): read best as percentages.
 PERCENT_METRICS = {"accuracy", "balanced_accuracy", "subset_accuracy"}
 # The second figure a run's summary shows beside its headline, per task.
@@ -37,9 +39,5 @@ def with_interval(metric: str, value: float, interval: Any) -> str:
 
 
 def headline(metrics: dict[str, Any]) -> tuple[str, str, float, Any]:
-    """(task, metric, score, interval) of a run's metrics.json; runs from before task types are
-    single-label runs scored on accuracy."""
-    metric = metrics.get("metric", "accuracy")
-    score = metrics.get("score", metrics.get("accuracy", 0.0))
-    interval = metrics.get("score_ci95", metrics.get("accuracy_ci95"))
-    return metrics.get("task", "single_label"), metric, score, interval
+    """(task, metric, score, interval) of a run's metrics.json, old runs' included (`headline`)."""
+    return task_of(metrics), metric_of(metrics), score_of(metrics), score_ci95_of(metrics)

@@ -37,7 +37,10 @@ def check_metric(task: str, metric: str) -> None:
 
 
 def as_arrays(
-    task: str, gold: Sequence[Any], predicted: Sequence[Any], num_labels: int | None = None
+    task: str,
+    gold: Sequence[Any] | np.ndarray,
+    predicted: Sequence[Any] | np.ndarray,
+    num_labels: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Answers as `metric_value` takes them: label ids (single_label), n × L booleans (multi_label),
     floats (regression). Without `num_labels`, a multi-label task has as many labels as its highest id."""

@@ -89,8 +89,7 @@ class Objective:
 
     def description(self) -> dict[str, Any]:
         """What metrics.json records of the objective."""
-        found: dict[str, Any] = {"task": self.task, "class_weights": self.class_weights}
-        return found
+        return {"task": self.task, "class_weights": self.class_weights}
 
 
 class _SquaredError(nn.Module):
