@@ -62,11 +62,15 @@ class Evaluated:
         if self.thresholds is None:
             self.thresholds, self.thresholds_set_by = decision_thresholds(self.recipe, None, None)
 
+    def decided(self, split: Split) -> tuple[Any, Any]:
+        """(gold, predicted) of a split, in the shapes the task's metrics take."""
+        return self.objective.gold(split.examples.labels), self.objective.decide(
+            split.outputs, self.thresholds
+        )
+
     def scored(self, split: Split) -> dict[str, Any]:
-        gold = self.objective.gold(split.examples.labels)
-        predicted = self.objective.decide(split.outputs, self.thresholds)
         labels = self.recipe.data.labels
-        return task_metrics(self.recipe.data.task, self.metric, gold, predicted, labels)
+        return task_metrics(self.recipe.data.task, self.metric, *self.decided(split), labels)
 
     def rows(self, split: Split) -> list[dict[str, Any]]:
         return run_results.prediction_rows(
@@ -76,13 +80,15 @@ class Evaluated:
     def eval_metrics(self) -> dict[str, Any]:
         """metrics.json's scores of the eval split, and how its predictions were decided."""
         assert self.eval is not None, "the eval split is scored before metrics are written"
-        found = {"task": self.recipe.data.task, **self.scored(self.eval)}
+        gold, predicted = self.decided(self.eval)
+        labels = self.recipe.data.labels
+        found = {
+            "task": self.recipe.data.task,
+            **task_metrics(self.recipe.data.task, self.metric, gold, predicted, labels),
+        }
         found["objective"] = self.objective.description()
         if self.thresholds is not None:
             found["thresholds"] = self.thresholds
             found["thresholds_set_by"] = self.thresholds_set_by
-        predicted = self.objective.decide(self.eval.outputs, self.thresholds)
-        found["prediction_warnings"] = run_results.prediction_warnings(
-            self.objective.gold(self.eval.examples.labels), predicted, self.recipe.data.labels
-        )
+        found["prediction_warnings"] = run_results.prediction_warnings(gold, predicted, labels)
         return found

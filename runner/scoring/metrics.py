@@ -66,8 +66,6 @@ def classification_metrics(gold: list[int], predicted: list[int], num_labels: in
     low, high = wilson_interval(correct, total)
     true_positive = np.diag(confusion)
     gold_count, predicted_count = confusion.sum(axis=1), confusion.sum(axis=0)
-    precision, recall = _ratio(true_positive, predicted_count), _ratio(true_positive, gold_count)
-    f1 = _ratio(2 * true_positive, gold_count + predicted_count)
     return {
         "accuracy": scores["accuracy"],
         "accuracy_ci95": [low, high],
@@ -78,18 +76,27 @@ def classification_metrics(gold: list[int], predicted: list[int], num_labels: in
         "macro_recall": scores["macro_recall"],
         "balanced_accuracy": scores["balanced_accuracy"],
         "mcc": scores["mcc"],
-        "per_class": [
-            {
-                "label": label,
-                "precision": float(precision[label]),
-                "recall": float(recall[label]),
-                "f1": float(f1[label]),
-                "support": int(gold_count[label]),
-            }
-            for label in range(num_labels)
-        ],
+        "per_class": per_label_scores(list(range(num_labels)), true_positive, predicted_count, gold_count),
         "confusion_matrix": confusion.tolist(),
     }
+
+
+def per_label_scores(
+    names: list[Any], true_positive: np.ndarray, predicted_count: np.ndarray, gold_count: np.ndarray
+) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support of each label, named as `names` says (an index or a name)."""
+    precision, recall = _ratio(true_positive, predicted_count), _ratio(true_positive, gold_count)
+    f1 = _ratio(2 * true_positive, gold_count + predicted_count)
+    return [
+        {
+            "label": name,
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(gold_count[i]),
+        }
+        for i, name in enumerate(names)
+    ]
 
 
 def label_matrix(rows: Sequence[Sequence[int]] | np.ndarray, num_labels: int) -> np.ndarray:
@@ -136,21 +143,10 @@ def multi_label_metrics(
     if gold_matrix.shape != predicted_matrix.shape:
         raise ValueError(f"{len(gold_matrix)} gold rows but {len(predicted_matrix)} predicted")
     true_positive, predicted_count, gold_count = label_counts(gold_matrix, predicted_matrix)
-    precision, recall = _ratio(true_positive, predicted_count), _ratio(true_positive, gold_count)
-    f1 = _ratio(2 * true_positive, gold_count + predicted_count)
     total = len(gold_matrix)
     return {
         **multi_label_scores(true_positive, predicted_count, gold_count),
-        "per_label": [
-            {
-                "label": name,
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(gold_count[i]),
-            }
-            for i, name in enumerate(labels)
-        ],
+        "per_label": per_label_scores(list(labels), true_positive, predicted_count, gold_count),
         "subset_accuracy": float((gold_matrix == predicted_matrix).all(axis=1).mean()) if total else 0.0,
         "hamming_loss": float((gold_matrix != predicted_matrix).mean()) if gold_matrix.size else 0.0,
         "total": total,

@@ -32,6 +32,7 @@ def prediction_rows(
 ) -> list[dict[str, Any]]:
     """predictions.jsonl: per example what its task's metrics are recomputed from."""
     predicted = objective.decide(outputs, thresholds).tolist()
+    scores = outputs.tolist()  # once: reading a tensor element by element costs far more
     if objective.task == "regression":
         return [
             {"id": examples.ids[i], "gold": float(examples.labels[i]), "predicted": predicted[i]}
@@ -49,7 +50,7 @@ def prediction_rows(
                     "predicted": chosen,
                     "gold_labels": [labels[label] for label in gold],
                     "predicted_labels": [labels[label] for label in chosen],
-                    "probabilities": [float(p) for p in outputs[i]],
+                    "probabilities": scores[i],
                 }
             )
         return rows
@@ -60,9 +61,9 @@ def prediction_rows(
             "predicted": predicted[i],
             "gold_label": labels[examples.labels[i]],
             "predicted_label": labels[predicted[i]],
-            "probability": float(outputs[i, predicted[i]]),
+            "probability": scores[i][predicted[i]],
             # One per label, in data.labels order: AUROC, calibration or thresholds need them all.
-            "probabilities": [float(p) for p in outputs[i]],
+            "probabilities": scores[i],
         }
         for i in range(len(predicted))
     ]
