@@ -66,23 +66,55 @@ def run(
         Path | None,
         typer.Option(help="Continue the unfinished run in this run folder.", metavar="RUN_DIR"),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(min=0, help="A sweep: combinations at once (one GPU each, or a share of the cores)."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=0, help="A sweep: torch threads per combination (0: cores / parallel).")
+    ] = None,
+    gpus_per_run: Annotated[
+        int | None, typer.Option(min=1, help="A sweep: GPUs per combination (accelerate launch above 1).")
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="A sweep: local, slurm or submitit-local (see [sweep.executor]).")
+    ] = None,
 ) -> None:
+    flags = {"parallel": parallel, "threads": threads, "gpus_per_run": gpus_per_run, "engine": executor}
     if sweeps.is_sweep(recipe_path):
         if resume is not None:
             raise RecipeError(
                 f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
             )
-        raise typer.Exit(execution.run_sweep(recipe_path, set_ or [], _run_recipe, rerun=overwrite))
+        raise typer.Exit(execution.run_sweep(recipe_path, set_ or [], flags, rerun=overwrite))
+    given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
+    if given:
+        raise RecipeError(f"{' '.join(given)}: for a recipe with a [sweep] table; {recipe_path} has none")
     resolved = recipes.load(recipe_path, set_ or [])
     from runner.pipeline import run_recipe  # heavy imports only once the recipe is valid
 
     run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
 
 
-def _run_recipe(*args: Any, **options: Any) -> Path:
-    from runner.pipeline import run_recipe  # heavy imports only once every combination of a sweep is valid
+@app.command(name="run-combination", hidden=True)
+def run_combination(
+    sweep_path: Annotated[Path, typer.Argument(metavar="SWEEP")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    set_: SetOption = None,
+    overwrite: bool = False,
+    report: bool = False,
+) -> None:
+    """One combination of a sweep in this process: what a sweep's launcher starts for each."""
+    from runner.sweep import worker
 
-    return run_recipe(*args, **options)
+    def run_one(*args: Any, **options: Any) -> Path:
+        from runner.pipeline import run_recipe  # heavy imports only once the combination is claimed
+
+        return run_recipe(*args, **options)
+
+    outcome = worker.run_combination(sweep_path, set_ or [], name, run_one, rerun=overwrite, report=report)
+    codes = {"failed": worker.EXIT_FAILED, "busy": worker.EXIT_BUSY}
+    raise typer.Exit(codes.get(outcome.status, 0))
 
 
 @app.command(

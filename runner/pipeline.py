@@ -49,6 +49,8 @@ def run_recipe(
     console = Console(stderr=True, quiet=not state.is_main_process)
     _check_before_loading(recipe, recipe_path, resume)
     set_seed(recipe.train.seed)
+    if torch.cuda.is_available():  # the run's own peak, not what ran before it in this process
+        torch.cuda.reset_peak_memory_stats()
 
     loaded = load_run(recipe, recipe_path, console)
     folder = _shared_run_folder(recipe, recipe_path, overwrite, resume, state)

@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import rundir
-from runner.errors import RecipeError, RunFolderError
-from runner.recipe import loading as recipes
+from runner.errors import RecipeError
 from runner.sweep import combinations as sweeps
-from runner.sweep import execution
 from runner.sweep import grid as sweep_grid
 
 from .conftest import ftrun_in_process
@@ -216,116 +213,6 @@ def test_a_recipe_without_a_sweep_table_is_not_a_sweep():
     assert not sweeps.is_sweep(Path(__file__).parents[1] / "recipes" / "lora.toml")
 
 
-# --- running: a fake run_one that writes a finished run folder ------------------------------------
-
-
-class FakeRuns:
-    """Stands in for run_recipe: records each call and writes what compare reads."""
-
-    def __init__(self, fail: dict[str, BaseException] | None = None):
-        self.calls: list[tuple[str, dict]] = []
-        self.fail = fail or {}
-
-    def __call__(self, recipe, recipe_path, **options):
-        name = recipe.output.run_name
-        self.calls.append((name, options))
-        if name in self.fail:
-            raise self.fail[name]
-        folder = Path(recipe.output.dir) / name
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "recipe.toml").write_text(recipes.to_toml(recipe))
-        rundir.write_jsonl(folder / "predictions.jsonl", [{"id": 0, "gold": 1, "predicted": 1}])
-        accuracy = 0.5 + recipe.train.lr
-        rundir.write_json(
-            folder / "metrics.json",
-            {
-                "schema_version": rundir.SCHEMA_VERSION,
-                "status": "finished",
-                "method": recipe.method.name,
-                "model": recipe.model.name,
-                "data": {"train_size": 10, "eval_size": 1, "eval_hash": "h"},
-                "accuracy": accuracy,
-                "accuracy_ci95": [accuracy - 0.1, accuracy + 0.1],
-                "correct": 1,
-                "total": 1,
-                "macro_f1": accuracy,
-                "latency": None,
-                "params": {"trainable": 1, "trainable_fraction": 0.5},
-                "train": {"seconds": 1.0},
-                "seed": recipe.train.seed,
-                "validation": {"accuracy": accuracy},
-            },
-        )
-        return folder
-
-
-def ran(fake: FakeRuns) -> list[str]:
-    return [name for name, _ in fake.calls]
-
-
-def test_a_sweep_runs_every_combination_and_ends_with_the_report(grid, tmp_path):
-    fake = FakeRuns()
-    assert execution.run_sweep(grid, [], fake, echo=lambda line: None) == 0
-    folder = tmp_path / "outputs" / "grid"
-    assert ran(fake) == [c.name for c in sweeps.load_combinations(grid).combinations]
-    assert all((folder / name / "metrics.json").is_file() for name in ran(fake))
-    assert "Selected per method" in (folder / "report" / "report.md").read_text()
-    assert not (folder / "report" / "selection.md").exists()  # the selection is a section of report.md
-
-
-def test_a_restarted_sweep_skips_finished_combinations(grid):
-    first = FakeRuns(fail={"linear-lr1e-2-seed2": KeyboardInterrupt()})
-    with pytest.raises(KeyboardInterrupt):
-        execution.run_sweep(grid, [], first, echo=lambda line: None)
-    again = FakeRuns()
-    assert execution.run_sweep(grid, [], again, echo=lambda line: None) == 0
-    assert ran(again) == ["linear-lr1e-2-seed2"]
-
-
-def test_an_interrupted_combination_resumes_from_its_checkpoint(grid):
-    planned = sweeps.load_combinations(grid)
-    folder = planned.folder / "full-seed1"
-    (folder / rundir.CHECKPOINT / "step-00000002").mkdir(parents=True)
-    (folder / rundir.CHECKPOINT / "step-00000002" / "progress.json").write_text("{}")
-    (folder / "recipe.toml").write_text(recipes.to_toml(planned.recipes[0]))
-    fake = FakeRuns()
-    execution.run_sweep(grid, [], fake, echo=lambda line: None)
-    assert fake.calls[0] == ("full-seed1", {"resume": folder})
-
-
-def test_a_folder_left_without_a_checkpoint_is_started_again_in_place(grid):
-    planned = sweeps.load_combinations(grid)
-    (planned.folder / "full-seed1").mkdir(parents=True)
-    fake = FakeRuns()
-    execution.run_sweep(grid, [], fake, echo=lambda line: None)
-    assert fake.calls[0] == ("full-seed1", {"overwrite": True})
-
-
-def test_a_failed_combination_does_not_stop_the_sweep_and_is_listed_at_the_end(grid):
-    fake = FakeRuns(
-        fail={
-            "full-seed2": RunFolderError("disk full\nsecond line"),
-            "linear-lr1e-3-seed1": ValueError("a bug"),
-        }
-    )
-    said: list[str] = []
-    assert execution.run_sweep(grid, [], fake, echo=said.append) == 1
-    assert len(ran(fake)) == 6
-    assert said[-3:] == [
-        "failed full-seed2: disk full",
-        "failed linear-lr1e-3-seed1: ValueError: a bug",
-        "2 of 6 combinations failed; run the sweep again to retry them",
-    ]
-
-
-def test_an_invalid_combination_stops_the_sweep_before_anything_trains(tmp_path):
-    path = write_sweep(tmp_path, '[sweep]\n"train.seed" = [1, 2]\n"train.epochs" = [1, 0]\n')
-    fake = FakeRuns()
-    with pytest.raises(RecipeError, match="train.epochs = 0 must be at least 1"):
-        execution.run_sweep(path, [], fake)
-    assert fake.calls == []
-
-
 # --- the command line -----------------------------------------------------------------------------
 
 
@@ -419,3 +306,12 @@ def test_the_cpu_sweep_uses_the_shared_imdb_with_its_official_test_split():
     assert len(planned.combinations) == 24
     assert {r.data.eval_split for r in planned.recipes} == {"test"}
     assert {r.train.epochs for r in planned.recipes if r.method.name in ("linear", "prompt-linear")} == {20}
+
+
+def test_the_seed_sweeps_slurm_recipe_is_the_same_combinations_on_a_cluster():
+    local = sweeps.load_combinations(REPO / "recipes" / "seed" / "sweep.toml")
+    cluster = sweeps.load_combinations(REPO / "recipes" / "seed" / "sweep-slurm.toml")
+    assert cluster.combinations == local.combinations and cluster.recipes == local.recipes
+    assert cluster.folder == local.folder
+    settings = cluster.executor
+    assert (settings.engine, settings.parallel, settings.gpus_per_run) == ("slurm", 16, 1)

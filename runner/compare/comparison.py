@@ -22,6 +22,7 @@ from runner.compare.paired import PairedTests
 from runner.errors import RunFolderError
 from runner.recipe import identity
 from runner.rundir.finished import Run, find_runs
+from runner.sweep import claims
 
 
 def _figure(key: str) -> Any:
@@ -91,6 +92,7 @@ class Comparison:
 
 def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] | None = None) -> Comparison:
     runs, skipped = find_runs(directories)
+    skipped += claims.unstarted(directories)  # a sweep's combinations that have no folder yet
     where = ", ".join(map(str, directories))
     if methods:
         runs = _with_methods(runs, methods, where)

@@ -74,13 +74,14 @@ class Method:
             return encode_in_batches(texts, encoder, advance=advance)
         encoding = self.encoding(recipe, prompt)
         key = token_key(tokenizer_fingerprint(tokenizer), encoding, texts_fingerprint(texts))
-        found = cache.get(key)
-        if found is not None:
-            if advance is not None:
-                advance(len(texts))
-            return found
-        meta = {"tokenizer": getattr(tokenizer, "name_or_path", ""), "encoding": encoding}
-        return cache.put(key, lambda file: encode_to_file(texts, encoder, file, advance=advance), meta)
+        with cache.writing(key):  # runs of a parallel sweep that need these ids tokenise them once
+            found = cache.get(key)
+            if found is not None:
+                if advance is not None:
+                    advance(len(texts))
+                return found
+            meta = {"tokenizer": getattr(tokenizer, "name_or_path", ""), "encoding": encoding}
+            return cache.put(key, lambda file: encode_to_file(texts, encoder, file, advance=advance), meta)
 
     def encoding(self, recipe: Recipe, prompt: dict[str, str] | None) -> dict[str, Any]:
         """What the token ids depend on besides the tokenizer and the texts (the token id cache's key):

@@ -66,7 +66,7 @@ def build(raw: Raw, origin: str = "recipe") -> schema.Recipe:
     for section, cls in section_classes.items():
         if section != "method":
             values = {**defaults.get(section, {}), **given.get(section, {})}
-            built[section] = cls(**_checked_keys(section, cls, values, origin, problems))
+            built[section] = cls(**checked_keys(section, cls, values, origin, problems))
     if not problems:
         recipe = schema.Recipe(**built)
         problems += _problems_across_keys(recipe, origin)
@@ -84,7 +84,7 @@ def _method_defaults(name: str) -> dict[str, dict[str, Any]]:
     return defaults
 
 
-def _checked_keys(section: str, cls: type, values: Raw, origin: str, problems: list[str]) -> Raw:
+def checked_keys(section: str, cls: type, values: Raw, origin: str, problems: list[str]) -> Raw:
     fields = schema.fields_of(cls)
     checked = {}
     for key, value in values.items():
@@ -108,7 +108,7 @@ def _method_section(values: Raw, origin: str, problems: list[str]) -> schema.Met
     """
     shared = schema.fields_of(schema.MethodSection)
     section = schema.MethodSection(
-        **_checked_keys(
+        **checked_keys(
             "method", schema.MethodSection, {k: v for k, v in values.items() if k in shared}, origin, problems
         )
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from runner.methods import method_class
+from runner.recipe.executor import EXECUTOR, ExecutorSettings
 from runner.recipe.fields import default_value, field_types, fields_of
 from runner.recipe.schema import METHODS, method_options, sections
 
@@ -14,6 +17,7 @@ _TYPE_NAMES = {
     list[str]: "list of strings",
     list[float]: "list of numbers",
     str | list[float]: "str or list of numbers",
+    dict[str, Any]: "table",
 }
 
 
@@ -29,6 +33,11 @@ def reference_table() -> str:
         if section == "method":
             for method, options in method_options().items():
                 rows += [_reference_row(section, options, name, method) for name in fields_of(options)]
+    # A sweep's own settings: only a recipe with a [sweep] table reads them.
+    rows += [
+        _reference_row(f"sweep.{EXECUTOR}", ExecutorSettings, name, "")
+        for name in fields_of(ExecutorSettings)
+    ]
     return "\n".join(rows)
 
 
@@ -36,6 +45,7 @@ def _reference_row(section: str, cls: type, name: str, only_for: str) -> str:
     f = fields_of(cls)[name]
     default = default_value(f)
     shown = repr(default).replace("'", '"') if not isinstance(default, bool) else str(default).lower()
+    shown = "{}" if default == {} else shown
     meaning = (f"`{only_for}` only: " if only_for else "") + f.metadata["help"]
     if f.metadata["choices"]:
         meaning += " One of " + ", ".join(f"`{c}`" for c in f.metadata["choices"]) + "."

@@ -5,7 +5,7 @@ back whole (`finished`).
 The names below are the stage's public face; `from runner import rundir` then `rundir.write_json(...)`.
 """
 
-from runner.rundir.atomic import read_jsonl, replacing, write_json, write_jsonl, write_text
+from runner.rundir.atomic import one_writer, read_jsonl, replacing, write_json, write_jsonl, write_text
 from runner.rundir.folder import (
     CHECKPOINT,
     SCHEMA_VERSION,
@@ -27,6 +27,7 @@ __all__ = [
     "existing_run_folder",
     "finish_run_folder",
     "new_run_folder",
+    "one_writer",
     "read_jsonl",
     "replacing",
     "staged_for",

@@ -7,6 +7,7 @@ process killed mid-write, see the old file or the complete new one, never half o
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -32,6 +33,21 @@ def replacing(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def one_writer(lock_path: Path) -> Iterator[None]:
+    """Wait for, then hold, an exclusive lock on `lock_path`: what it guards is computed by one process
+    at a time (two runs of a parallel sweep needing the same cache entry: one computes, one waits and
+    reads). Where the filesystem has no locks it holds nothing; the writes stay atomic either way."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing drops the lock
 
 
 def write_text(path: Path, text: str) -> None:

@@ -8,6 +8,7 @@
 "train.lr" = [1e-4, 1e-3]
 ```
 
+`[sweep.executor]` is not a method: it says where the combinations run (`runner.sweep.settings`).
 A method's sub-table axis replaces a top-level axis of the same key for that method, and a
 one-value axis is simply that method's setting (it does not show in names). `--set KEY=VALUE`
 pins a key: an axis of that key is dropped. Each combination runs into
@@ -15,7 +16,7 @@ pins a key: an axis of that key is dropped. Each combination runs into
 file's stem, and is a normal run folder, so `compare` reads a sweep like any other runs.
 
 This module reads a sweep file and builds one checked recipe per combination (what `validate` and
-`show` print); `sweep_grid` expands and names the table, `sweep_run` runs the combinations.
+`show` print); `grid` expands and names the table, `execution` runs the combinations.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from runner.errors import RecipeError
 from runner.recipe import loading as recipes
 from runner.recipe import schema
 from runner.sweep.grid import METHOD_KEY, TABLE, Combination, expand
+from runner.sweep.settings import EXECUTOR, ExecutorSettings, executor_settings
 
 
 @dataclasses.dataclass
@@ -37,6 +39,13 @@ class Sweep:
     folder: Path  # <output.dir>/<sweep name>: each combination's run folder sits in it
     combinations: list[Combination]
     recipes: list[schema.Recipe]  # one validated recipe per combination, same order
+    executor: ExecutorSettings  # [sweep.executor]: where and how many at once
+
+    def recipe_of(self, name: str) -> schema.Recipe:
+        for combination, recipe in zip(self.combinations, self.recipes, strict=True):
+            if combination.name == name:
+                return recipe
+        raise RecipeError(f"{self.path}: no combination named {name} (`ftrun show {self.path}` lists them)")
 
 
 def is_sweep(path: str | Path) -> bool:
@@ -50,11 +59,12 @@ def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] =
     table = raw.pop(TABLE, None)
     if not isinstance(table, dict):
         raise RecipeError(f"{path}: [{TABLE}] must be a table of axes, got {table!r}")
+    origin = f"{path}: [{TABLE}]"
+    executor = executor_settings(table.pop(EXECUTOR, None), origin)
     pinned = _apply_overrides(raw, overrides)
     method_table = raw.get("method")
     base_method = method_table.get("name", "") if isinstance(method_table, dict) else ""
     base_method = base_method or schema.MethodSection.name
-    origin = f"{path}: [{TABLE}]"
     # Check against the table as written: a pinned method must not turn its sub-table into an error.
     expand(table, str(base_method), origin)
     unpinned = _without(table, pinned)
@@ -75,7 +85,7 @@ def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] =
             failures.append((combination.name, str(error).removeprefix(label + ": ")))
     if failures:
         raise RecipeError(_failures_line(path, failures, len(combinations)))
-    return Sweep(path, folder, combinations, built)
+    return Sweep(path, folder, combinations, built, executor)
 
 
 def describe(sweep: Sweep, with_overrides: bool = False) -> list[str]:

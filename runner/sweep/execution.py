@@ -1,124 +1,138 @@
-"""Run a sweep: every combination in turn, finished ones skipped, failures listed, then the report.
+"""Run a sweep: each combination in a process of its own, here or on SLURM, then the report.
 
-Each combination is a normal run (`run_one` is `runner.pipeline.run_recipe`) into its own folder, so an
-interrupted sweep continues where it stopped: finished folders are skipped, a folder with a
-checkpoint resumes, anything else left behind starts again in place.
+Every combination is checked before any starts; finished ones are skipped; the rest run through the
+engine `[sweep.executor]` (or `--executor`) names, `parallel` at a time, each as `ftrun
+run-combination` (`runner.sweep.worker`), which resumes an interrupted one from its checkpoint. A
+crash costs one combination: it is listed with its reason at the end and a rerun retries it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner import rundir
-from runner.errors import FtrunError, first_line
-from runner.recipe import loading as recipes
-from runner.recipe import schema
-from runner.sweep.combinations import load_combinations
-from runner.training.checkpoints import Checkpoints
+from rich.console import Console
 
-RunOne = Callable[..., Any]  # runner.pipeline.run_recipe(recipe, recipe_path, overwrite=, resume=)
+from runner.errors import RecipeError
+from runner.recipe import loading as recipes
+from runner.sweep import claims, local, placement, reporting, slurm
+from runner.sweep.combinations import Sweep, load_combinations
+from runner.sweep.display import SweepDisplay
+from runner.sweep.settings import ExecutorSettings, with_flags
+from runner.sweep.worker import Outcome, stale_note
 
 
 def run_sweep(
     path: str | Path,
     overrides: list[str] | tuple[str, ...],
-    run_one: RunOne,
+    flags: dict[str, Any] | None = None,
     rerun: bool = False,
     echo: Callable[[str], None] | None = None,
+    worker: tuple[str, ...] | None = None,
 ) -> int:
-    """Run every combination in turn; 0 if all finished, 1 if any failed (listed at the end)."""
+    """Run every unfinished combination; 0 if all finished, 1 if any failed (listed at the end).
+
+    `flags` are the command line's executor settings; `worker` replaces the command that runs one
+    combination (`python -m runner`), for tests.
+    """
+    _refuse_under_a_launcher(path)
     say = echo or _echo
-    sweep = load_combinations(path, overrides)  # every combination checked before the first trains
+    sweep = load_combinations(path, overrides)  # every combination checked before the first starts
+    settings = with_flags(sweep.executor, flags or {})
+    fingerprints = {
+        c.name: hashlib.sha256(recipes.to_toml(r).encode()).hexdigest()[:16]
+        for c, r in zip(sweep.combinations, sweep.recipes, strict=True)
+    }
+    claims.check_sweep_folder(sweep.folder, sweep.path, fingerprints, take_over=rerun)
+    say(f"sweep {sweep.path}: {len(fingerprints)} combinations into {sweep.folder}/")
+    pending = _pending(sweep, rerun, say)
+
+    def command(slot: placement.Slot, name: str) -> list[str]:
+        options = [part for override in overrides for part in ("--set", override)]
+        options += ["--overwrite"] if rerun else []
+        options += ["--report"] if settings.engine != "local" else []  # the last task writes it there
+        return [*(worker or slot.prefix), "run-combination", str(sweep.path), name, *options]
+
+    if settings.engine == "local":
+        outcomes = _run_here(sweep, pending, settings, command, say)
+    else:
+        outcomes = slurm.submit(sweep.folder, pending, settings, command, say)
+        if not settings.wait:
+            return 0
+    return _summary(sweep, outcomes, say)
+
+
+def _pending(sweep: Sweep, rerun: bool, say: Callable[[str], None]) -> list[str]:
+    pending = []
     total = len(sweep.combinations)
-    say(f"sweep {sweep.path}: {total} combinations into {sweep.folder}/")
-    failures: list[tuple[str, str]] = []
-    for number, (combination, recipe) in enumerate(
-        zip(sweep.combinations, sweep.recipes, strict=True), start=1
-    ):
+    for number, (combination, recipe) in enumerate(zip(sweep.combinations, sweep.recipes, strict=True), 1):
         folder = sweep.folder / combination.name
-        if (folder / "metrics.json").is_file() and not rerun:
-            stale = _stale_note(folder, recipe)
-            say(f"[{number}/{total}] {combination.name}: finished already, skipped{stale}")
-            continue
-        say(f"[{number}/{total}] {combination.name}")
+        if reporting.is_finished(folder) and not rerun:
+            say(
+                f"[{number}/{total}] {combination.name}: finished already, skipped"
+                + stale_note(folder, recipe)
+            )
+        else:
+            pending.append(combination.name)
+    return pending
+
+
+def _run_here(
+    sweep: Sweep,
+    pending: list[str],
+    settings: ExecutorSettings,
+    command: local.Command,
+    say: Callable[[str], None],
+) -> dict[str, Outcome]:
+    if not pending:
+        return {}
+    slots = placement.plan_slots(settings, say)
+    where = slots[0].label + (" each" if len(slots) > 1 else "")
+    say(
+        f"{len(pending)} to run, {len(slots)} at a time ({where}); "
+        f"logs in {claims.state_folder(sweep.folder) / 'logs'}/"
+    )
+    total, finished_before = len(sweep.combinations), len(sweep.combinations) - len(pending)
+    console = Console(stderr=True)
+    with SweepDisplay(total, finished_before, len(slots), console) as display:
         try:
-            run_one(recipe, sweep.path, **_restart_options(folder, recipe, rerun))
+            return local.run_local(sweep.folder, pending, slots, command, display)
         except KeyboardInterrupt:
-            say(f"sweep interrupted: run `ftrun {sweep.path}` again to continue where it stopped")
+            display.say(f"sweep interrupted: run `ftrun {sweep.path}` again to continue where it stopped")
             raise
-        except FtrunError as error:
-            failures.append((combination.name, first_line(error)))
-        except Exception as error:  # a bug in one combination must not cost the rest of the sweep
-            traceback.print_exc()
-            failures.append((combination.name, f"{type(error).__name__}: {first_line(error)}"))
-        _free_accelerator_memory()
-    if _is_main_process():
-        _write_report(sweep.folder, say)
+
+
+def _summary(sweep: Sweep, outcomes: dict[str, Outcome], say: Callable[[str], None]) -> int:
+    if not reporting.write_report_once(sweep, say):
+        left = reporting.unfinished(sweep)
+        if not left:
+            say(f"report up to date: {sweep.folder / reporting.REPORT / 'report.md'}")
+        elif not any(o.status == "failed" for o in outcomes.values()):
+            say(f"no report yet: {len(left)} combination(s) unfinished ({', '.join(left[:5])}"
+                f"{', ...' if len(left) > 5 else ''})")  # fmt: skip
+    failures = [(name, o.reason) for name, o in outcomes.items() if o.status == "failed"]
     for name, reason in failures:
         say(f"failed {name}: {reason}")
     if failures:
-        say(f"{len(failures)} of {total} combinations failed; run the sweep again to retry them")
+        say(
+            f"{len(failures)} of {len(sweep.combinations)} combinations failed; "
+            "run the sweep again to retry them"
+        )
     return 1 if failures else 0
 
 
-def _restart_options(folder: Path, recipe: schema.Recipe, rerun: bool) -> dict[str, Any]:
-    """A folder left by an interrupted run: resume it if it can be, else start it again in place."""
-    if not folder.exists():
-        return {}
-    has_checkpoint = bool(Checkpoints(folder / rundir.CHECKPOINT, every=0, keep=1).complete())
-    if not rerun and has_checkpoint and _saved_recipe(folder) == recipe:
-        return {"resume": folder}
-    # Without this the run would go to `<name>-2`, outside the layout the sweep and compare read.
-    return {"overwrite": True}
-
-
-def _stale_note(folder: Path, recipe: schema.Recipe) -> str:
-    if _saved_recipe(folder) == recipe:
-        return ""
-    return " (its recipe differs from what the sweep gives now; delete the folder to run it again)"
-
-
-def _saved_recipe(folder: Path) -> schema.Recipe | None:
-    try:
-        return recipes.load(folder / "recipe.toml")
-    except FtrunError:
-        return None
-
-
-def _write_report(folder: Path, say: Callable[[str], None]) -> None:
-    """report/report.md and the plots: each method's configuration chosen on validation, then every run."""
-    from runner.compare import comparison as compare
-    from runner.compare.report import write_report
-
-    try:
-        result = compare.compare([folder])
-    except FtrunError as error:
-        say(f"no report: {first_line(error)}")
-        return
-    for written in write_report(result, folder / "report"):
-        say(f"wrote {written}")
-
-
-def _free_accelerator_memory() -> None:
-    # A failed run can leave its model on the GPU; the next combination needs that memory.
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        import gc
-
-        gc.collect()
-        torch.cuda.empty_cache()
-
-
-def _is_main_process() -> bool:
-    # Under `accelerate launch`/torchrun every process runs the sweep; one writes the report.
-    return os.environ.get("RANK", "0") == "0"
+def _refuse_under_a_launcher(path: str | Path) -> None:
+    # Under `accelerate launch` every process would start the whole sweep's processes again.
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RecipeError(
+            f"{path} is a sweep: it starts its own processes; run `ftrun {path} --gpus-per-run K` "
+            "instead of under accelerate launch or torchrun"
+        )
 
 
 def _echo(line: str) -> None:
-    if _is_main_process():
-        print(line, file=sys.stderr, flush=True)
+    print(line, file=sys.stderr, flush=True)

@@ -14,6 +14,8 @@ ROOT is `$FTRUN_CACHE/features`, else `~/.cache/ftrun/features`.
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 import os
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.rundir.atomic import replacing
+from runner.rundir.atomic import one_writer, replacing
 
 if TYPE_CHECKING:
     import torch
@@ -112,6 +114,10 @@ class FeatureCache:
     def _paths(self, key: str) -> tuple[Path, Path]:
         folder = self.root / key[:2]
         return folder / f"{key}.npy", folder / f"{key}.json"
+
+    def writing(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """Held while one process computes the entry: another that needs it waits, then reads it."""
+        return one_writer(self.root / key[:2] / f"{key}.lock")
 
     def get(self, key: str) -> torch.Tensor | None:
         """The features stored under `key`, memory-mapped, or None.

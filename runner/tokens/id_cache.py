@@ -17,6 +17,8 @@ than the texts), KEY.json (what they are). ROOT is `$FTRUN_CACHE`, else `~/.cach
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -25,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from runner.rundir.atomic import replacing
+from runner.rundir.atomic import one_writer, replacing
 from runner.tokens.feature_cache import cache_root
 from runner.tokens.ids import TokenIds
 
@@ -82,6 +84,10 @@ class TokenIdCache:
     def _paths(self, key: str) -> tuple[Path, Path, Path]:
         folder = self.root / key[:2]
         return folder / f"{key}.values", folder / f"{key}.offsets.npy", folder / f"{key}.json"
+
+    def writing(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """Held while one process computes the entry: another that needs it waits, then reads it."""
+        return one_writer(self.root / key[:2] / f"{key}.lock")
 
     def get(self, key: str) -> TokenIds | None:
         """The ids under `key`, memory-mapped copy-on-write (a write never reaches the shared file)."""

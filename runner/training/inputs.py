@@ -149,29 +149,35 @@ def cached_features(
     Under several processes each would have to agree on a hit before the gathering forward passes,
     and a frozen head gains nothing from them: the cache serves single-process runs.
     """
-    key = None
-    if cache is not None:
-        key = feature_key(
-            weights,
-            ids.fingerprint(),
-            loaded.classifier.pooling,
-            accelerator.mixed_precision,
-            {"dtype": loaded.recipe.model.dtype},
-        )
+    if cache is None:
+        return _extracted(loaded, tokens, accelerator, progress)
+    key = feature_key(
+        weights,
+        ids.fingerprint(),
+        loaded.classifier.pooling,
+        accelerator.mixed_precision,
+        {"dtype": loaded.recipe.model.dtype},
+    )
+    with cache.writing(key):  # runs of a parallel sweep that need these features extract them once
         features = cache.get(key)
         for problem in cache.problems:
             progress.console.print(f"[yellow]{problem}[/]")
         cache.problems.clear()
         if features is not None:
             return features, float(cache.meta(key).get("seconds", 0.0))
+        features, seconds = _extracted(loaded, tokens, accelerator, progress)
+        cache.put(key, features, {"seconds": seconds, "model": loaded.recipe.model.name})
+    return features, seconds
+
+
+def _extracted(
+    loaded: LoadedRun, tokens: Any, accelerator: Accelerator, progress: ProgressBars
+) -> tuple[torch.Tensor, float]:
     started = time.perf_counter()
     features = extract_features(
         loaded.classifier, tokens, accelerator, progress, compile=loaded.recipe.train.compile
     )
-    seconds = time.perf_counter() - started
-    if cache is not None and key is not None:
-        cache.put(key, features, {"seconds": seconds, "model": loaded.recipe.model.name})
-    return features, seconds
+    return features, time.perf_counter() - started
 
 
 def extract_features(

@@ -1,0 +1,105 @@
+"""The combinations as processes on this machine, one per slot at a time: a free slot takes the next.
+
+Each process is `ftrun run-combination SWEEP NAME` with its slot's GPUs or thread count in its
+environment and its output in `.sweep/logs/<name>.log`. A process that ends without recording an
+outcome (a segfault, the OOM killer) is reported from its exit status and its log's last line.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from runner.sweep import claims
+from runner.sweep.display import Running, SweepDisplay
+from runner.sweep.placement import Slot
+from runner.sweep.worker import EXIT_BUSY, Outcome, read_outcome
+
+POLL_SECONDS = 0.5
+Command = Callable[[Slot, str], list[str]]  # the command that runs one combination in a slot
+
+
+def run_local(
+    sweep_folder: Path, names: list[str], slots: list[Slot], command: Command, display: SweepDisplay
+) -> dict[str, Outcome]:
+    """Run every named combination, `len(slots)` at a time; each one's outcome."""
+    pending, free = collections.deque(names), list(slots)
+    running: dict[subprocess.Popen[bytes], tuple[Running, Slot, float]] = {}
+    outcomes: dict[str, Outcome] = {}
+    try:
+        while pending or running:
+            while pending and free:
+                name = pending.popleft()
+                if claims.is_claimed(sweep_folder, name):
+                    outcomes[name] = Outcome("busy", "running in another launcher")
+                    display.say(f"{name}: running in another launcher, left to it")
+                    continue
+                slot = free.pop(0)
+                process, shown = _start(sweep_folder, name, slot, command)
+                running[process] = (shown, slot, time.time())
+                display.started_one(shown)
+            time.sleep(POLL_SECONDS)
+            for process in [p for p in running if p.poll() is not None]:
+                shown, slot, since = running.pop(process)
+                free.append(slot)
+                outcome = _outcome(sweep_folder, shown, process.returncode, since)
+                outcomes[shown.name] = outcome
+                display.finished_one(shown, outcome.status, outcome.reason)
+            display.refresh()
+    except KeyboardInterrupt:
+        _interrupt(running)
+        raise
+    return outcomes
+
+
+def _start(
+    sweep_folder: Path, name: str, slot: Slot, command: Command
+) -> tuple[subprocess.Popen[bytes], Running]:
+    log = claims.log_file(sweep_folder, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **slot.env}
+    env.setdefault("FTRUN_PROGRESS_SECONDS", "5")  # its log is what the display shows of it
+    with log.open("ab") as handle:
+        handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} on {slot.label}\n".encode())
+        handle.flush()
+        # Its own session: a Ctrl-C in the terminal reaches the launcher, which passes it on below.
+        process = subprocess.Popen(
+            command(slot, name), stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    return process, Running(name, slot.label, time.monotonic(), log)
+
+
+def _outcome(sweep_folder: Path, shown: Running, code: int, since: float) -> Outcome:
+    if code == EXIT_BUSY:
+        return Outcome("busy", "running in another launcher, left to it")
+    recorded = read_outcome(sweep_folder, shown.name, since)
+    if recorded is not None:
+        return recorded
+    if code < 0:
+        name = signal.Signals(-code).name
+        cause = " (the out-of-memory killer?)" if -code == signal.SIGKILL else ""
+        reason = f"its process was killed by {name}{cause}"
+    else:
+        reason = f"its process exited with status {code}"
+    last = shown.last_line()
+    return Outcome("failed", f"{reason}; last line of {shown.log}: {last}" if last else reason)
+
+
+def _interrupt(running: dict[subprocess.Popen[bytes], tuple[Running, Slot, float]]) -> None:
+    """Ctrl-C: each running combination gets it too, saves what it can, and is waited for."""
+    for process in running:
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 60
+    for process in running:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()

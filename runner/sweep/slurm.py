@@ -1,0 +1,141 @@
+"""The combinations as a SLURM job array through submitit: one task per combination, on any node.
+
+Every task runs the same command a local slot would (`ftrun run-combination SWEEP NAME`) in the
+launcher's folder, so the sweep folder must be on a filesystem every node sees; the claims keep two
+launchers from running one combination twice, and the last task to finish writes the report.
+`engine = "submitit-local"` sends the same jobs through submitit's local executor: the cluster path on
+one machine, without SLURM.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runner.errors import RecipeError
+from runner.sweep import claims
+from runner.sweep.placement import THREAD_VARIABLES, Slot, python_prefix
+from runner.sweep.settings import ExecutorSettings
+from runner.sweep.worker import EXIT_BUSY, Outcome, read_outcome
+
+Command = Callable[[Slot, str], list[str]]
+
+
+def run_task(
+    command: list[str], env: dict[str, str], cwd: str, sweep_folder: str, name: str
+) -> dict[str, Any]:
+    """One array task: the combination's process, its output in the sweep's log folder; its outcome."""
+    since = time.time()
+    log = claims.log_file(Path(cwd) / sweep_folder, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as handle:
+        code = subprocess.call(
+            command, cwd=cwd, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT
+        )
+    if code == EXIT_BUSY:
+        return {"status": "busy", "reason": "running in another launcher, left to it"}
+    recorded = read_outcome(Path(cwd) / sweep_folder, name, since)
+    if recorded is not None:
+        return {"status": recorded.status, "reason": recorded.reason}
+    return {"status": "failed", "reason": f"its process exited with status {code}; see {log}"}
+
+
+def submit(
+    sweep_folder: Path,
+    names: list[str],
+    settings: ExecutorSettings,
+    command: Command,
+    say: Callable[[str], None],
+) -> dict[str, Outcome]:
+    """Submit every combination; with `settings.wait`, wait for them and return their outcomes."""
+    executor = _executor(sweep_folder, settings)
+    slot = _slot(settings)
+    commands = [command(slot, name) for name in names]
+    with executor.batch():
+        jobs = [
+            executor.submit(run_task, c, slot.env, os.getcwd(), str(sweep_folder), name)
+            for c, name in zip(commands, names, strict=True)
+        ]
+    ids = sorted({str(job.job_id).split("_")[0] for job in jobs})
+    say(f"submitted {len(jobs)} combination(s) as job {', '.join(ids)} ({settings.engine}); logs in "
+        f"{claims.state_folder(sweep_folder) / 'logs'}/")  # fmt: skip
+    if not settings.wait:
+        say(
+            "the last combination to finish writes the report; "
+            f"`ftrun compare {sweep_folder}` shows the finished ones now"
+        )
+        return {}
+    return _wait(jobs, names, say)
+
+
+def _wait(jobs: list[Any], names: list[str], say: Callable[[str], None]) -> dict[str, Outcome]:
+    outcomes: dict[str, Outcome] = {}
+    waiting = dict(zip(names, jobs, strict=True))
+    while waiting:
+        time.sleep(1)
+        for name in [n for n, job in waiting.items() if job.done()]:
+            job = waiting.pop(name)
+            try:
+                result = job.result()
+                outcome = Outcome(str(result["status"]), str(result["reason"]))
+            except Exception as error:  # the job itself failed: cancelled, timed out, node lost
+                outcome = Outcome(
+                    "failed", f"its job {job.job_id} failed: {str(error).strip().splitlines()[-1:]}"
+                )
+            outcomes[name] = outcome
+            say(f"{outcome.status} {name}{': ' + outcome.reason if outcome.reason else ''} "
+                f"({len(outcomes)}/{len(names)})")  # fmt: skip
+    return outcomes
+
+
+def _executor(sweep_folder: Path, settings: ExecutorSettings) -> Any:
+    try:
+        import submitit
+    except ImportError:
+        raise RecipeError(
+            f"[sweep.executor] engine = {settings.engine!r} needs submitit: pip install 'ftrun[slurm]'"
+        ) from None
+    if settings.engine == "slurm" and shutil.which("sbatch") is None:
+        raise RecipeError(
+            "[sweep.executor] engine = 'slurm': no SLURM on this machine (sbatch is not on PATH); "
+            "launch from the cluster's login node, or use engine = 'local'"
+        )
+    cluster = "local" if settings.engine == "submitit-local" else "slurm"
+    executor = submitit.AutoExecutor(folder=claims.state_folder(sweep_folder) / "submitit", cluster=cluster)
+    extra = dict(settings.slurm_options)
+    if settings.account:
+        extra["account"] = settings.account
+    parameters: dict[str, Any] = {
+        "name": f"ftrun-{sweep_folder.name}",
+        "timeout_min": settings.time_minutes,
+        "nodes": 1,
+        "tasks_per_node": 1,
+        "slurm_array_parallelism": settings.parallel or 10_000,
+        "slurm_additional_parameters": extra,
+    }
+    if cluster == "slurm":
+        parameters["gpus_per_node"] = settings.gpus_per_run
+    if settings.partition:
+        parameters["slurm_partition"] = settings.partition
+    if settings.cpus_per_run:
+        parameters["cpus_per_task"] = settings.cpus_per_run
+    if settings.mem_gb:
+        parameters["mem_gb"] = settings.mem_gb
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def _slot(settings: ExecutorSettings) -> Slot:
+    """What every task runs with: SLURM gives each its GPUs; the thread count is the task's CPUs."""
+    threads = settings.threads or settings.cpus_per_run
+    env = {name: str(threads) for name in THREAD_VARIABLES} if threads else {}
+    prefix = python_prefix()
+    if settings.gpus_per_run > 1:
+        prefix = (prefix[0], "-m", "accelerate.commands.launch", "--num_processes",
+                  str(settings.gpus_per_run), "-m", "runner")  # fmt: skip
+    return Slot(f"{settings.engine} task", env, prefix)

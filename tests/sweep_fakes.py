@@ -1,0 +1,82 @@
+"""Stand-ins for a real run in sweep tests: a run folder that compare reads, written in a blink.
+
+Run as a script it is `python -m runner` with `run_recipe` replaced by `fake_run`: a sweep's launcher
+starts it for each combination (`run_sweep(..., worker=(python, this file))`), so the processes, claims
+and outcomes are real and only the training is not. `FAKE_CALLS` names a file that gets one JSON line
+per run (name, options, start and end times); `FAKE_FAIL` and `FAKE_KILL` are combination names that
+fail with a user error or SIGKILL themselves; `FAKE_SECONDS` is how long a run takes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+from runner import rundir
+from runner.errors import RunFolderError
+from runner.recipe import loading as recipes
+
+
+def write_finished_run(recipe: Any) -> Path:
+    folder = Path(recipe.output.dir) / recipe.output.run_name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recipe.toml").write_text(recipes.to_toml(recipe))
+    rundir.write_jsonl(folder / "predictions.jsonl", [{"id": 0, "gold": 1, "predicted": 1}])
+    accuracy = 0.5 + recipe.train.lr
+    rundir.write_json(
+        folder / "metrics.json",
+        {
+            "schema_version": rundir.SCHEMA_VERSION,
+            "status": "finished",
+            "method": recipe.method.name,
+            "model": recipe.model.name,
+            "data": {"train_size": 10, "eval_size": 1, "eval_hash": "h"},
+            "accuracy": accuracy,
+            "accuracy_ci95": [accuracy - 0.1, accuracy + 0.1],
+            "correct": 1,
+            "total": 1,
+            "macro_f1": accuracy,
+            "latency": None,
+            "params": {"trainable": 1, "trainable_fraction": 0.5},
+            "train": {"seconds": 1.0},
+            "seed": recipe.train.seed,
+            "validation": {"accuracy": accuracy},
+        },
+    )
+    return folder
+
+
+def fake_run(recipe: Any, recipe_path: Path, **options: Any) -> Path:
+    name = recipe.output.run_name
+    started = time.time()
+    if name in os.environ.get("FAKE_FAIL", "").split(","):
+        raise RunFolderError("disk full\nsecond line")
+    if name in os.environ.get("FAKE_KILL", "").split(","):
+        (Path(recipe.output.dir) / name).mkdir(parents=True, exist_ok=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(float(os.environ.get("FAKE_SECONDS", "0")))
+    folder = write_finished_run(recipe)
+    calls = os.environ.get("FAKE_CALLS")
+    if calls:
+        line = {"name": name, "options": sorted(options), "start": started, "end": time.time()}
+        with open(calls, "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+    return folder
+
+
+def calls(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+if __name__ == "__main__":
+    sys.modules["runner.pipeline"] = types.SimpleNamespace(run_recipe=fake_run)  # type: ignore[assignment]
+    from runner.cli import main
+
+    sys.argv = ["ftrun", *sys.argv[1:]]
+    main()
