@@ -8,7 +8,9 @@
 "train.lr" = [1e-4, 1e-3]
 ```
 
-`[sweep.executor]` is not a method: it says where the combinations run (`runner.sweep.settings`).
+`[sweep.executor]` is not a method: it says where the combinations run (`runner.sweep.settings`);
+`[sweep.search]` draws each method's settings from ranges, the same number for every method
+(`runner.sweep.search`).
 A method's sub-table axis replaces a top-level axis of the same key for that method, and a
 one-value axis is simply that method's setting (it does not show in names). `--set KEY=VALUE`
 pins a key: an axis of that key is dropped. Each combination runs into
@@ -29,7 +31,9 @@ from typing import Any
 from runner.errors import RecipeError
 from runner.recipe import loading as recipes
 from runner.recipe import schema
+from runner.sweep import search
 from runner.sweep.grid import METHOD_KEY, TABLE, Combination, expand
+from runner.sweep.search import SEARCH
 from runner.sweep.settings import EXECUTOR, ExecutorSettings, executor_settings
 
 
@@ -61,17 +65,24 @@ def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] =
         raise RecipeError(f"{path}: [{TABLE}] must be a table of axes, got {table!r}")
     origin = f"{path}: [{TABLE}]"
     executor = executor_settings(table.pop(EXECUTOR, None), origin)
+    search_table = table.pop(SEARCH, None)
     pinned = _apply_overrides(raw, overrides)
     method_table = raw.get("method")
     base_method = method_table.get("name", "") if isinstance(method_table, dict) else ""
     base_method = base_method or schema.MethodSection.name
     # Check against the table as written: a pinned method must not turn its sub-table into an error.
-    expand(table, str(base_method), origin)
+    points = None
+    if search_table is not None:
+        methods = [str(m) for m in table.get(METHOD_KEY, [base_method])]
+        methods += [str(base_method)] if str(base_method) not in methods else []
+        points = search.draw(search_table, methods, f"{path}: [{TABLE}.{SEARCH}]")
+    expand(table, str(base_method), origin, points)
     unpinned = _without(table, pinned)
     if METHOD_KEY in pinned:  # one method left: the other methods' sub-tables have nothing to add to
         unpinned = {k: v for k, v in unpinned.items() if not isinstance(v, dict) or k == base_method}
-    if unpinned or not table:
-        combinations = expand(unpinned, str(base_method), origin)
+        points = {k: v for k, v in (points or {}).items() if k == base_method} or None
+    if unpinned or not table or points:
+        combinations = expand(unpinned, str(base_method), origin, points)
     else:  # every axis pinned: the one combination they name, run into the sweep folder as before
         combinations = [Combination(str(base_method), {})]
     folder = _sweep_folder(raw, path)

@@ -38,10 +38,18 @@ class Combination:
         return [f"{key}={toml_value(value)}" for key, value in self.overrides.items()]
 
 
-def expand(table: dict[str, Any], base_method: str, origin: str = "sweep") -> list[Combination]:
-    """Every combination of a `[sweep]` table, in grid order; `base_method` is the recipe's method."""
+def expand(
+    table: dict[str, Any],
+    base_method: str,
+    origin: str = "sweep",
+    points: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[Combination]:
+    """Every combination of a `[sweep]` table, in grid order; `base_method` is the recipe's method.
+
+    `points` are each method's searched settings (`runner.sweep.search`): each joins every grid row.
+    """
     axes, by_method = _parse_table(table, origin)
-    if not axes and not by_method:
+    if not axes and not by_method and not points:
         raise RecipeError(f'{origin}: no axes; add e.g. "train.seed" = [1, 2, 3]')
     methods_in_sweep = axes.get(METHOD_KEY, [base_method])
     for method in by_method:
@@ -50,11 +58,16 @@ def expand(table: dict[str, Any], base_method: str, origin: str = "sweep") -> li
                 f"{origin}: [{TABLE}.{method}] adds axes for method {method}, but no combination uses it "
                 f"(methods in this sweep: {', '.join(map(str, methods_in_sweep))})"
             )
+    searched = {key for settings in (points or {}).values() for point in settings for key in point}
+    both = sorted(searched & {*axes, *(k for sub in by_method.values() for k in sub)})
+    if both:
+        raise RecipeError(f"{origin}: {both[0]} is both an axis and searched; keep one of them")
     grid: list[dict[str, Any]] = []
     for chosen in _product(axes):
         method = chosen.get(METHOD_KEY, base_method)
         for extra in _product(by_method.get(method, {})):
-            grid.append({**chosen, **extra})
+            for point in (points or {}).get(method, [{}]):
+                grid.append({**chosen, **extra, **point})
     return _named(grid, base_method)
 
 
