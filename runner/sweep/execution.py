@@ -57,9 +57,10 @@ def run_sweep(
         options += ["--report"] if settings.engine != "local" else []  # the last task writes it there
         return [*(worker or slot.prefix), "run-combination", str(sweep.path), name, *options]
 
-    if settings.engine == "local":
+    outcomes: dict[str, Outcome] = {}
+    if pending and settings.engine == "local":
         outcomes = _run_here(sweep, pending, settings, command, say)
-    else:
+    elif pending:
         outcomes = slurm.submit(sweep.folder, pending, settings, command, say)
         if not settings.wait:
             return 0
@@ -85,11 +86,9 @@ def _run_here(
     sweep: Sweep,
     pending: list[str],
     settings: ExecutorSettings,
-    command: local.Command,
+    command: placement.Command,
     say: Callable[[str], None],
 ) -> dict[str, Outcome]:
-    if not pending:
-        return {}
     slots = placement.plan_slots(settings, say)
     where = slots[0].label + (" each" if len(slots) > 1 else "")
     say(

@@ -12,16 +12,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from runner.sweep import claims
 from runner.sweep.display import Running, SweepDisplay
-from runner.sweep.placement import Slot
+from runner.sweep.placement import Command, Slot
 from runner.sweep.worker import EXIT_BUSY, Outcome, read_outcome
 
 POLL_SECONDS = 0.5
-Command = Callable[[Slot, str], list[str]]  # the command that runs one combination in a slot
 
 
 def run_local(

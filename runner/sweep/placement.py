@@ -27,6 +27,9 @@ class Slot:
     prefix: tuple[str, ...]  # the command that runs `runner` there: python, or accelerate launch
 
 
+Command = Callable[[Slot, str], list[str]]  # the command that runs one combination in a slot
+
+
 def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

@@ -19,11 +19,9 @@ from typing import Any
 
 from runner.errors import RecipeError
 from runner.sweep import claims
-from runner.sweep.placement import THREAD_VARIABLES, Slot, python_prefix
+from runner.sweep.placement import THREAD_VARIABLES, Command, Slot, python_prefix
 from runner.sweep.settings import ExecutorSettings
 from runner.sweep.worker import EXIT_BUSY, Outcome, read_outcome
-
-Command = Callable[[Slot, str], list[str]]
 
 
 def run_task(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import socket
 import sys
 import time
@@ -120,7 +121,12 @@ def read_outcome(sweep_folder: Path, name: str, since: float) -> Outcome | None:
 
 
 def _record(sweep_folder: Path, name: str, outcome: Outcome) -> None:
-    data = {**dataclasses.asdict(outcome), "host": socket.gethostname(), "finished_at": time.time()}
+    data = {
+        **dataclasses.asdict(outcome),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),  # the process whose peak memory the run's metrics.json reports
+        "finished_at": time.time(),
+    }
     rundir.write_json(_outcome_file(sweep_folder, name), data)
 
 

@@ -15,7 +15,6 @@ ROOT is `$FTRUN_CACHE/features`, else `~/.cache/ftrun/features`.
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import json
 import os

@@ -18,7 +18,6 @@ than the texts), KEY.json (what they are). ROOT is `$FTRUN_CACHE`, else `~/.cach
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import json
 from collections.abc import Callable, Sequence
