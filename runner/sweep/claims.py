@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,18 +74,6 @@ def is_claimed(sweep_folder: Path, name: str) -> bool:
     if held is not None:
         held.release()
     return held is None
-
-
-@contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[None]:
-    """Wait for and hold a short lock (the report's): one writer at a time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)
 
 
 def check_sweep_folder(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner import rundir
 from runner.errors import FtrunError, first_line
 from runner.sweep import claims
 
@@ -32,7 +33,7 @@ def write_report_once(sweep: Sweep, say: Callable[[str], None], force: bool = Fa
     """The report, if every combination has finished and no one wrote it since the last run ended."""
     if unfinished(sweep):
         return []
-    with claims.exclusive(claims.state_folder(sweep.folder) / "report.lock"):
+    with rundir.one_writer(claims.state_folder(sweep.folder) / "report.lock"):
         if not force and _report_is_current(sweep):
             return []
         from runner.compare import comparison as compare
