@@ -39,6 +39,18 @@ def log_file(sweep_folder: Path, name: str) -> Path:
     return state_folder(sweep_folder) / "logs" / f"{name}.log"
 
 
+def last_line(log: Path) -> str:
+    """The last line a combination's process wrote to its log (its progress, or its last words)."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(handle.seek(0, os.SEEK_END) - 4096, 0))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.replace("\r", "\n").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 class Claim:
     """A combination held by this process until `release()` or the process's end."""
 

@@ -19,6 +19,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from runner.sweep import claims
+
 
 @dataclasses.dataclass
 class Running:
@@ -28,14 +30,7 @@ class Running:
     log: Path
 
     def last_line(self) -> str:
-        try:
-            with self.log.open("rb") as handle:
-                handle.seek(max(handle.seek(0, os.SEEK_END) - 4096, 0))
-                tail = handle.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        lines = [line.strip() for line in tail.replace("\r", "\n").splitlines() if line.strip()]
-        last = lines[-1] if lines else ""
+        last = claims.last_line(self.log)
         return "starting" if last.startswith("--- ") else last  # the launcher's own header line
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from runner.sweep import claims
 from runner.sweep.display import Running, SweepDisplay
 from runner.sweep.placement import Command, Slot
-from runner.sweep.worker import EXIT_BUSY, Outcome, read_outcome
+from runner.sweep.worker import Outcome, ended
 
 POLL_SECONDS = 0.5
 
@@ -45,7 +45,7 @@ def run_local(
             for process in [p for p in running if p.poll() is not None]:
                 shown, slot, since = running.pop(process)
                 free.append(slot)
-                outcome = _outcome(sweep_folder, shown, process.returncode, since)
+                outcome = ended(sweep_folder, shown.name, process.returncode, since)
                 outcomes[shown.name] = outcome
                 display.finished_one(shown, outcome.status, outcome.reason)
             display.refresh()
@@ -70,22 +70,6 @@ def _start(
             command(slot, name), stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     return process, Running(name, slot.label, time.monotonic(), log)
-
-
-def _outcome(sweep_folder: Path, shown: Running, code: int, since: float) -> Outcome:
-    if code == EXIT_BUSY:
-        return Outcome("busy", "running in another launcher, left to it")
-    recorded = read_outcome(sweep_folder, shown.name, since)
-    if recorded is not None:
-        return recorded
-    if code < 0:
-        name = signal.Signals(-code).name
-        cause = " (the out-of-memory killer?)" if -code == signal.SIGKILL else ""
-        reason = f"its process was killed by {name}{cause}"
-    else:
-        reason = f"its process exited with status {code}"
-    last = shown.last_line()
-    return Outcome("failed", f"{reason}; last line of {shown.log}: {last}" if last else reason)
 
 
 def _interrupt(running: dict[subprocess.Popen[bytes], tuple[Running, Slot, float]]) -> None:

@@ -21,7 +21,7 @@ from runner.errors import RecipeError
 from runner.sweep import claims
 from runner.sweep.placement import THREAD_VARIABLES, Command, Slot, python_prefix
 from runner.sweep.settings import ExecutorSettings
-from runner.sweep.worker import EXIT_BUSY, Outcome, read_outcome
+from runner.sweep.worker import Outcome, ended
 
 
 def run_task(
@@ -35,12 +35,8 @@ def run_task(
         code = subprocess.call(
             command, cwd=cwd, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT
         )
-    if code == EXIT_BUSY:
-        return {"status": "busy", "reason": "running in another launcher, left to it"}
-    recorded = read_outcome(Path(cwd) / sweep_folder, name, since)
-    if recorded is not None:
-        return {"status": recorded.status, "reason": recorded.reason}
-    return {"status": "failed", "reason": f"its process exited with status {code}; see {log}"}
+    outcome = ended(Path(cwd) / sweep_folder, name, code, since)
+    return {"status": outcome.status, "reason": outcome.reason}
 
 
 def submit(

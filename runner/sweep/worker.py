@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -106,6 +107,25 @@ def stale_note(folder: Path, recipe: schema.Recipe) -> str:
     if _saved_recipe(folder) == recipe:
         return ""
     return " (its recipe differs from what the sweep gives now; delete the folder to run it again)"
+
+
+def ended(sweep_folder: Path, name: str, code: int, since: float) -> Outcome:
+    """How a combination's process ended: the outcome it recorded after `since` (a wall-clock time),
+    or, where it died without one, its exit status or signal and its log's last line."""
+    if code == EXIT_BUSY:
+        return Outcome("busy", "running in another launcher, left to it")
+    recorded = read_outcome(sweep_folder, name, since)
+    if recorded is not None:
+        return recorded
+    if code < 0:
+        killer = signal.Signals(-code).name
+        cause = " (the out-of-memory killer?)" if -code == signal.SIGKILL else ""
+        reason = f"its process was killed by {killer}{cause}"
+    else:
+        reason = f"its process exited with status {code}"
+    log = claims.log_file(sweep_folder, name)
+    last = claims.last_line(log)
+    return Outcome("failed", f"{reason}; last line of {log}: {last}" if last else reason)
 
 
 def read_outcome(sweep_folder: Path, name: str, since: float) -> Outcome | None:
