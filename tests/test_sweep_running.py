@@ -169,6 +169,11 @@ def test_a_failed_and_a_killed_combination_are_listed_and_the_next_start_runs_on
     lines: list[str] = []
     assert sweep(grid, lines=lines, parallel=2) == 1
     assert "failed full-seed2: disk full" in lines
+    assert (
+        claims.log_file(tmp_path / "outputs" / "grid", "full-seed2")
+        .read_text()
+        .endswith("ftrun: error: disk full\n")
+    )
     killed = next(line for line in lines if line.startswith("failed linear-lr1e-3-seed1: "))
     assert "killed by SIGKILL" in killed
     assert lines[-1] == "2 of 6 combinations failed; run the sweep again to retry them"

@@ -68,6 +68,8 @@ def run_combination(
                 say(f"{name}: {why}")
             outcome = _attempt(run_one, recipe, sweep.path, options)
             outcome.seconds = time.monotonic() - started
+            if outcome.status == "failed":  # the log ends with the reason the launcher lists
+                say(f"ftrun: error: {outcome.reason}")
         _record(sweep.folder, name, outcome)
     finally:
         held.release()
