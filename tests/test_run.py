@@ -38,7 +38,7 @@ def tiny_recipe(
     return recipes.build(raw)
 
 
-@pytest.mark.parametrize("method", ["full", "lora", "ia3", "linear", "prompt-linear"])
+@pytest.mark.parametrize("method", ["full", "lora", "ia3", "dora", "linear", "prompt-linear"])
 def test_each_method_writes_a_complete_run_folder_that_reloads_to_the_same_predictions(
     method, tiny_bert, data_folder, tmp_path
 ):
@@ -70,6 +70,22 @@ def test_each_method_writes_a_complete_run_folder_that_reloads_to_the_same_predi
     assert reloaded.argmax(-1).tolist() == [p["predicted"] for p in predictions]
     saved = torch.tensor([p["probability"] for p in predictions])
     torch.testing.assert_close(reloaded.max(-1).values, saved, atol=1e-5, rtol=1e-5)
+
+
+def test_dora_is_lora_with_a_learned_magnitude_per_output_and_its_adapter_says_so(
+    tiny_bert, data_folder, tmp_path
+):
+    trainable = {}
+    for method in ("lora", "dora"):
+        recipe = tiny_recipe(
+            tiny_bert, data_folder, tmp_path / "outputs", method, eval={"latency_examples": 0}
+        )
+        folder = run_recipe(recipe, Path(f"{method}.toml"))
+        trainable[method] = json.loads((folder / "metrics.json").read_text())["params"]["trainable"]
+        adapter = json.loads((folder / "model" / "adapter" / "adapter_config.json").read_text())
+        assert adapter["peft_type"] == "LORA" and adapter["use_dora"] is (method == "dora")
+    # One magnitude per output feature of each adapted projection: query and value, 32 wide, 2 layers.
+    assert trainable["dora"] - trainable["lora"] == 2 * 2 * 32
 
 
 def test_decoder_model_runs_end_to_end_with_batches(tiny_llama, data_folder, tmp_path):

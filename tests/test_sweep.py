@@ -288,9 +288,9 @@ dir = "{tmp_path / "outputs"}"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_the_seed_sweep_is_four_methods_at_three_learning_rates_and_three_seeds():
+def test_the_seed_sweep_is_five_methods_at_three_learning_rates_and_three_seeds():
     planned = sweeps.load_combinations(REPO / "recipes" / "seed" / "sweep.toml")
-    assert len(planned.combinations) == 36 and planned.folder == Path("outputs") / "seed-sweep"
+    assert len(planned.combinations) == 45 and planned.folder == Path("outputs") / "seed-sweep"
     assert planned.combinations[0].name == "full-lr1e-5-seed1"
     assert planned.combinations[-1].name == "prompt-linear-lr1e-2-seed3"
     for recipe in planned.recipes:

@@ -24,7 +24,7 @@ from runner.pipeline import run_recipe
 from .conftest import ftrun_in_process, sentiment_rows, write_jsonl
 from .test_run import tiny_recipe
 
-METHODS = ["full", "lora", "ia3", "linear", "prompt-linear"]
+METHODS = ["full", "lora", "ia3", "dora", "linear", "prompt-linear"]
 
 # Runs in a fresh interpreter that never imports ftrun: what a user with only transformers/peft has.
 PLAIN_LOAD = r"""
@@ -45,7 +45,7 @@ for run in runs:
         "probabilities": [[{s["label"]: s["score"] for s in row}[config.id2label[i]]
                            for i in range(len(config.id2label))] for row in scores],
     }
-    if "adapter" in sys.argv[3:] and config.method in ("lora", "ia3"):
+    if "adapter" in sys.argv[3:] and config.method in ("lora", "ia3", "dora"):
         from peft import AutoPeftModelForSequenceClassification
         from transformers import AutoTokenizer
         adapter = f"{run}/model/adapter"
@@ -118,7 +118,7 @@ def test_every_method_loads_with_plain_transformers_and_its_pipeline_gives_the_s
         torch.testing.assert_close(
             torch.tensor(result["probabilities"]), expected, atol=1e-5, rtol=1e-4, msg=method
         )
-        if method in ("lora", "ia3"):  # the peft adapter over the saved base gives the same model
+        if method in ("lora", "ia3", "dora"):  # the peft adapter over the saved base gives the same model
             torch.testing.assert_close(torch.tensor(result["adapter"]), expected, atol=1e-5, rtol=1e-4)
 
 

@@ -13,6 +13,7 @@ REGISTRY = {
     "full": "runner.methods.full:Full",
     "lora": "runner.methods.lora:Lora",
     "ia3": "runner.methods.ia3:IA3",
+    "dora": "runner.methods.dora:Dora",
     "linear": "runner.methods.linear:Linear",
     "prompt-linear": "runner.methods.prompt_linear:PromptLinear",
 }

@@ -42,6 +42,12 @@ class Method:
     def check_model(self, recipe: Recipe, source: ModelSource) -> None:
         """Mistakes that the model's architecture reveals, found before any weights or data load."""
 
+    def load_backbone(self, recipe: Recipe, source: ModelSource, pad_token_id: int | None) -> Any:
+        """The base model as this method trains it (a method may load it quantised, or another class)."""
+        from runner.model.classifier import load_backbone
+
+        return load_backbone(source, recipe.model.dtype, pad_token_id)
+
     def prepare(self, classifier: Classifier, recipe: Recipe) -> Classifier:
         """Freeze or wrap parts of the classifier before training."""
         return classifier

@@ -31,8 +31,13 @@ def reference_table() -> str:
     for section, cls in sections().items():
         rows += [_reference_row(section, cls, name, "") for name in fields_of(cls)]
         if section == "method":
+            # Methods that share an options class (dora reads lora's keys) share its rows.
+            users: dict[type, list[str]] = {}
             for method, options in method_options().items():
-                rows += [_reference_row(section, options, name, method) for name in fields_of(options)]
+                users.setdefault(options, []).append(method)
+            for options, names in users.items():
+                only_for = ", ".join(f"`{name}`" for name in names)
+                rows += [_reference_row(section, options, name, only_for) for name in fields_of(options)]
     # A sweep's own settings: only a recipe with a [sweep] table reads them.
     rows += [
         _reference_row(f"sweep.{EXECUTOR}", ExecutorSettings, name, "")
@@ -46,7 +51,7 @@ def _reference_row(section: str, cls: type, name: str, only_for: str) -> str:
     default = default_value(f)
     shown = repr(default).replace("'", '"') if not isinstance(default, bool) else str(default).lower()
     shown = "{}" if default == {} else shown
-    meaning = (f"`{only_for}` only: " if only_for else "") + f.metadata["help"]
+    meaning = (f"{only_for} only: " if only_for else "") + f.metadata["help"]
     if f.metadata["choices"]:
         meaning += " One of " + ", ".join(f"`{c}`" for c in f.metadata["choices"]) + "."
     by_method = {m: method_class(m).defaults.get(section, {}).get(name) for m in METHODS}

@@ -18,7 +18,6 @@ from runner.model.classifier import (
     ModelSource,
     choose_pooling,
     hidden_size,
-    load_backbone,
     load_tokenizer,
     resolve_source,
     use_attention,
@@ -84,7 +83,7 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     # Before the model loads: a prompt too long for max_length or too many few-shot examples fail fast.
     prompt = method.prompt(recipe, tokenizer, data.train)
     train_ids, eval_ids, validation_ids = _encode_splits(data, tokenizer, recipe, method, prompt, console)
-    backbone = load_backbone(source, recipe.model.dtype, tokenizer.pad_token_id)
+    backbone = method.load_backbone(recipe, source, tokenizer.pad_token_id)
     objective = objective_for(recipe, data.train.labels)
     head = Head(
         hidden_size(backbone), recipe.method.head_hidden, objective.num_labels, recipe.method.head_dropout
