@@ -7,6 +7,7 @@ no torch and nothing else of ftrun's.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 REGISTRY = {
@@ -16,7 +17,31 @@ REGISTRY = {
     "dora": "runner.methods.dora:Dora",
     "linear": "runner.methods.linear:Linear",
     "prompt-linear": "runner.methods.prompt_linear:PromptLinear",
+    "prompt-tuning": "runner.methods.prompt_tuning:PromptTuning",
 }
+
+
+class RegisteredNames(Sequence[str]):
+    """The method names, read from `REGISTRY` whenever asked (not copied once at import), so that one
+    line added to it, here or by a plugin at run time, makes a valid `method.name`."""
+
+    def __getitem__(self, index: Any) -> Any:
+        return tuple(REGISTRY)[index]
+
+    def __len__(self) -> int:
+        return len(REGISTRY)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(REGISTRY))
+
+    def __contains__(self, name: object) -> bool:
+        return name in REGISTRY
+
+    def __repr__(self) -> str:
+        return repr(tuple(REGISTRY))
+
+
+REGISTERED_NAMES = RegisteredNames()
 
 
 def method_class(name: str) -> Any:

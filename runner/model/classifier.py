@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from runner.errors import ModelError, first_line
-from runner.model.modeling_ftrun import Head, pool  # in the file every saved model folder carries
+
+# In the file every saved model folder carries.
+from runner.model.modeling_ftrun import Head, SoftPrompt, last_hidden_state, pool
 from runner.recipe import sources
 from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, ModelSection
 
@@ -86,17 +88,24 @@ def load_backbone(source: ModelSource, dtype: str, pad_token_id: int | None) -> 
     return backbone
 
 
+def load_config(source: ModelSource) -> PretrainedConfig:
+    """The backbone's config alone (no weights), for checks made before the model loads."""
+    from transformers import AutoConfig
+
+    try:
+        config: PretrainedConfig = AutoConfig.from_pretrained(source.name_or_path, gguf_file=source.gguf_file)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"model.name: cannot load {source.name_or_path}: {first_line(error)}") from None
+    return config
+
+
 def module_names(source: ModelSource) -> set[str]:
     """The backbone's module names, from its config alone: built on the meta device, no weights load."""
     from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
-    try:
-        config = AutoConfig.from_pretrained(source.name_or_path, gguf_file=source.gguf_file)
-    except (OSError, ValueError) as error:
-        raise ModelError(f"model.name: cannot load {source.name_or_path}: {first_line(error)}") from None
     with init_empty_weights():
-        skeleton = AutoModel.from_config(config)
+        skeleton = AutoModel.from_config(load_config(source))
     return {name for name, _ in skeleton.named_modules()}
 
 
@@ -137,11 +146,15 @@ def choose_pooling(requested: str, config: Any, frozen_base: bool = False) -> st
 
 
 class Classifier(nn.Module):
-    def __init__(self, backbone: nn.Module, head: Head, pooling: str) -> None:
+    def __init__(
+        self, backbone: nn.Module, head: Head, pooling: str, soft_prompt: SoftPrompt | None = None
+    ) -> None:
         super().__init__()
         self.backbone: Any = backbone  # a transformers or peft model: save_pretrained, merge_and_unload
         self.head = head
         self.pooling = pooling
+        # A reloaded prompt-tuning run's prompt (while it trains, peft's wrapper of the backbone holds it).
+        self.soft_prompt = soft_prompt
 
     def features(
         self,
@@ -151,8 +164,8 @@ class Classifier(nn.Module):
     ) -> torch.Tensor:
         # Token types only where a pair's second text is marked (batches carry them then, alone).
         types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        output = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **types)
-        return pool(output.last_hidden_state, attention_mask, self.pooling)
+        hidden = last_hidden_state(self.backbone, self.soft_prompt, input_ids, attention_mask, **types)
+        return pool(hidden, attention_mask, self.pooling)
 
     def forward(
         self,

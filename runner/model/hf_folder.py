@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.model.modeling_ftrun import FtrunConfig, FtrunForSequenceClassification, Head
+from runner.model.modeling_ftrun import FtrunConfig, FtrunForSequenceClassification, Head, SoftPrompt
 from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, Recipe
 
 if TYPE_CHECKING:
@@ -86,13 +86,20 @@ def ftrun_config(description: dict[str, Any], backbone_config: PretrainedConfig)
         token_types=description.get("token_types", False),
         encoding=description.get("encoding"),
         thresholds=description.get("thresholds"),
+        soft_prompt_tokens=description.get("soft_prompt_tokens", 0),
     )
 
 
 def save_model_folder(
-    folder: Path, backbone: Any, head: Head, tokenizer: PreTrainedTokenizerBase, config: FtrunConfig
+    folder: Path,
+    backbone: Any,
+    head: Head,
+    tokenizer: PreTrainedTokenizerBase,
+    config: FtrunConfig,
+    soft_prompt: SoftPrompt | None = None,
 ) -> None:
-    """Write backbone + head as one `FtrunForSequenceClassification`, its code, and the tokenizer."""
+    """Write backbone + head (+ a soft prompt) as one `FtrunForSequenceClassification`, its code, and
+    the tokenizer."""
     import torch
 
     # Makes save_pretrained copy modeling_ftrun.py into the folder and write config.json's auto_map.
@@ -101,6 +108,9 @@ def save_model_folder(
     with torch.device("meta"):  # only the shell: the trained modules are put in it, not copied
         model = FtrunForSequenceClassification(config)
     model.backbone, model.head = backbone, head
+    assert (soft_prompt is None) == (model.soft_prompt is None), "config.soft_prompt_tokens names the prompt"
+    if soft_prompt is not None:
+        model.soft_prompt = soft_prompt
     model.config.architectures = [FtrunForSequenceClassification.__name__]
     model.save_pretrained(folder)
     # A pipeline truncates at the tokenizer's model_max_length: make that the length ftrun trained with.

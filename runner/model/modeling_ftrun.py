@@ -18,7 +18,14 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """One vector per text from the backbone's last hidden states, ignoring padding."""
+    """One vector per text from the backbone's last hidden states, ignoring padding.
+
+    Positions before the text's (a soft prompt's virtual tokens) are left out: they steer the text's
+    states through attention, and leaving them out keeps `first` the text's first token and `mean` the
+    text's own average (a decoder's virtual tokens see only each other, so they are the same vectors
+    for every text and would only dilute it).
+    """
+    hidden = hidden[:, hidden.shape[1] - attention_mask.shape[1] :]
     if pooling == "mean":
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -28,6 +35,41 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
     last = (attention_mask * positions).argmax(dim=1)
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+class SoftPrompt(nn.Module):
+    """Learned input embeddings put before every text's (prompt tuning), which the backbone attends to."""
+
+    def __init__(self, tokens: int, width: int) -> None:
+        super().__init__()
+        self.embeddings = nn.Parameter(torch.zeros(tokens, width))
+
+    def prepend(
+        self, text_embeddings: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prompt's embeddings before each text's, and the attention mask over both."""
+        batch = text_embeddings.shape[0]
+        prompt = self.embeddings.to(text_embeddings.dtype).expand(batch, -1, -1)
+        seen = attention_mask.new_ones(batch, self.embeddings.shape[0])
+        return torch.cat((prompt, text_embeddings), dim=1), torch.cat((seen, attention_mask), dim=1)
+
+
+def last_hidden_state(
+    backbone: nn.Module,
+    soft_prompt: SoftPrompt | None,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    **types: torch.Tensor,
+) -> torch.Tensor:
+    """The backbone's last hidden states, after a soft prompt's virtual tokens where there is one.
+
+    With a soft prompt, token types are not passed (peft's prompt tuning, which trained it, drops them).
+    """
+    if soft_prompt is None:
+        return backbone(input_ids=input_ids, attention_mask=attention_mask, **types).last_hidden_state
+    embed = backbone.get_input_embeddings()
+    embeddings, mask = soft_prompt.prepend(embed(input_ids), attention_mask)
+    return backbone(inputs_embeds=embeddings, attention_mask=mask).last_hidden_state
 
 
 class Head(nn.Module):
@@ -71,6 +113,7 @@ class FtrunConfig(PretrainedConfig):
         token_types: bool = False,
         encoding: dict[str, Any] | None = None,
         thresholds: list[float] | None = None,
+        soft_prompt_tokens: int = 0,
         **kwargs: Any,
     ) -> None:
         if isinstance(text_config, dict):
@@ -92,6 +135,8 @@ class FtrunConfig(PretrainedConfig):
         self.encoding = encoding or {}
         # multi_label: the probability per label at or above which the label is predicted.
         self.thresholds = thresholds
+        # prompt-tuning: learned embeddings put before every text's (0: none, as every other method).
+        self.soft_prompt_tokens = soft_prompt_tokens
         super().__init__(**kwargs)
 
 
@@ -106,6 +151,9 @@ class FtrunForSequenceClassification(PreTrainedModel):
         self.head = Head(
             config.head_in_features, config.head_hidden, config.num_labels or 2, config.head_dropout
         )
+        tokens = config.soft_prompt_tokens
+        width = self.backbone.get_input_embeddings().embedding_dim
+        self.soft_prompt = SoftPrompt(tokens, width) if tokens else None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -132,7 +180,7 @@ class FtrunForSequenceClassification(PreTrainedModel):
             if self.config.token_types and token_type_ids is not None
             else {}
         )
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **types).last_hidden_state
+        hidden = last_hidden_state(self.backbone, self.soft_prompt, input_ids, attention_mask, **types)
         logits = self.head(pool(hidden, attention_mask, self.config.pooling))
         return SequenceClassifierOutput(
             loss=None if labels is None else self._loss(logits, labels), logits=logits

@@ -93,7 +93,7 @@ def load_saved_model(model_dir: str | Path) -> SavedModel:
     # The config is given so the tokenizer does not load config.json again (its auto_map asks for
     # trust_remote_code).
     tokenizer = AutoTokenizer.from_pretrained(folder, config=model.config)
-    classifier = Classifier(model.backbone, model.head, model.config.pooling).eval()
+    classifier = Classifier(model.backbone, model.head, model.config.pooling, model.soft_prompt).eval()
     return SavedModel(classifier, tokenizer, cast("FtrunConfig", model.config))
 
 

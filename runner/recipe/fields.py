@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
+from collections.abc import Sequence
 from dataclasses import field
 from typing import Any
 
@@ -13,7 +14,7 @@ def option(
     default: Any,
     help: str,
     *,
-    choices: tuple[str, ...] | None = None,
+    choices: Sequence[str] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
     positive: bool = False,

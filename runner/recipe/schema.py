@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The registry is a leaf (names and import paths only): naming the methods loads none of them.
-from runner.methods import REGISTRY, options_class
+from runner.methods import REGISTERED_NAMES, options_class
 from runner.recipe.fields import default_value, field_types, fields_of, option
 
 __all__ = ["default_value", "field_types", "fields_of", "option"]  # read by the loader and the methods
@@ -29,7 +29,8 @@ EMBEDDED_MODEL = "embedded-minilm"
 EMBEDDED_GGUF_MODEL = "embedded-smollm2"
 EMBEDDED_DATA = "embedded-imdb"
 EMBEDDED_RT_DATA = "embedded-rotten-tomatoes"
-METHODS = tuple(REGISTRY)
+
+METHODS = REGISTERED_NAMES  # read at each use: a registry entry made at run time is a choice too
 
 
 @dataclass
