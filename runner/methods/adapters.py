@@ -1,6 +1,7 @@
 """What every peft adapter method shares: wrap the backbone, save the adapter, merge for serving.
 
-A new peft method (DoRA, prompt tuning...) subclasses `PeftMethod` with its options and config.
+A new peft adapter method (DoRA, LoHa...) subclasses `PeftMethod` with its options and config; prompt
+tuning adds no layers to merge, so it is a plain `Method` (`prompt_tuning.py`).
 """
 
 from __future__ import annotations
