@@ -65,3 +65,61 @@ def test_every_registered_method_is_a_schema_choice_and_loads():
     assert set(METHODS) == set(methods.REGISTRY)
     assert {methods.get(name).name for name in METHODS} == set(METHODS)
     assert [name for name in METHODS if methods.get(name).frozen_base] == ["linear", "prompt-linear"]
+
+
+# A peft method written outside ftrun: its options and its peft config, nothing else.
+LOHA_PLUGIN = '''
+"""`loha`: low-rank Hadamard-product adapters (peft LoHa); the head trains in full."""
+
+from dataclasses import dataclass
+
+from runner.methods.adapters import PeftMethod
+from runner.recipe.fields import option
+
+
+@dataclass
+class LohaOptions:
+    loha_r: int = option(4, "LoHa rank.", minimum=1)
+    loha_target_modules: list[str] = option(["query", "value"], "Module names LoHa adapts.")
+
+
+class Loha(PeftMethod):
+    name = "loha"
+    options = LohaOptions
+    target_key = "loha_target_modules"
+
+    def peft_config(self, options):
+        from peft import LoHaConfig, TaskType
+
+        targets = options.loha_target_modules
+        return LoHaConfig(task_type=TaskType.FEATURE_EXTRACTION, r=options.loha_r, target_modules=targets)
+'''
+
+
+def test_a_new_peft_method_is_one_file_and_one_registry_line_end_to_end(
+    tiny_bert, data_folder, tmp_path, monkeypatch
+):
+    import json
+    from pathlib import Path
+
+    from runner import rundir
+    from runner.pipeline import run_recipe
+    from runner.recipe import loading
+
+    from .conftest import reload_probabilities
+    from .test_run import tiny_recipe
+
+    (tmp_path / "ftrun_loha_plugin.py").write_text(LOHA_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(methods.REGISTRY, "loha", "ftrun_loha_plugin:Loha")
+
+    recipe = tiny_recipe(
+        tiny_bert, data_folder, tmp_path / "outputs", "loha", method={"loha_r": 2}, train={"epochs": 1}
+    )
+    assert recipe.method.options.loha_r == 2  # the recipe loader knows the method and its key
+    folder = run_recipe(recipe, Path("loha.toml"))
+    assert loading.load(folder / "recipe.toml") == recipe
+    adapter = json.loads((folder / "model" / "adapter" / "adapter_config.json").read_text())
+    assert adapter["peft_type"] == "LOHA" and adapter["r"] == 2
+    predictions = rundir.read_jsonl(folder / "predictions.jsonl")
+    assert reload_probabilities(folder).argmax(-1).tolist() == [p["predicted"] for p in predictions]
