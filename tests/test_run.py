@@ -28,6 +28,8 @@ def tiny_recipe(
             "name": method_name,
             "head_hidden": 16,
             "few_shot": 2 if method_name == "prompt-linear" else 0,
+            # fp32 as train.precision: the merged model then matches the 4-bit run to float rounding.
+            **({"compute_dtype": "float32"} if method_name == "qlora" else {}),
         },
         "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "precision": "fp32", "log_every": 2},
         "eval": {"batch_size": 4, "latency_examples": 4, "latency_warmup": 1},
@@ -38,7 +40,7 @@ def tiny_recipe(
     return recipes.build(raw)
 
 
-@pytest.mark.parametrize("method", ["full", "lora", "ia3", "dora", "linear", "prompt-linear"])
+@pytest.mark.parametrize("method", ["full", "lora", "ia3", "dora", "qlora", "linear", "prompt-linear"])
 def test_each_method_writes_a_complete_run_folder_that_reloads_to_the_same_predictions(
     method, tiny_bert, data_folder, tmp_path
 ):
