@@ -29,6 +29,8 @@ def tiny_recipe(
             "head_hidden": 16,
             "few_shot": 2 if method_name == "prompt-linear" else 0,
             "prompt_tokens": 4,  # prompt-tuning's (other methods ignore it): room in 128 positions
+            # fp32 as train.precision: the merged model then matches the 4-bit run to float rounding.
+            **({"compute_dtype": "float32"} if method_name == "qlora" else {}),
         },
         "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "precision": "fp32", "log_every": 2},
         "eval": {"batch_size": 4, "latency_examples": 4, "latency_warmup": 1},
@@ -39,7 +41,7 @@ def tiny_recipe(
     return recipes.build(raw)
 
 
-METHODS = ["full", "lora", "ia3", "dora", "linear", "prompt-linear", "prompt-tuning"]
+METHODS = ["full", "lora", "ia3", "dora", "qlora", "linear", "prompt-linear", "prompt-tuning"]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -24,7 +24,7 @@ from runner.pipeline import run_recipe
 from .conftest import ftrun_in_process, sentiment_rows, write_jsonl
 from .test_run import tiny_recipe
 
-METHODS = ["full", "lora", "ia3", "dora", "linear", "prompt-linear", "prompt-tuning"]
+METHODS = ["full", "lora", "ia3", "dora", "qlora", "linear", "prompt-linear", "prompt-tuning"]
 
 # Runs in a fresh interpreter that never imports ftrun: what a user with only transformers/peft has.
 PLAIN_LOAD = r"""

@@ -15,6 +15,7 @@ REGISTRY = {
     "lora": "runner.methods.lora:Lora",
     "ia3": "runner.methods.ia3:IA3",
     "dora": "runner.methods.dora:Dora",
+    "qlora": "runner.methods.qlora:Qlora",
     "linear": "runner.methods.linear:Linear",
     "prompt-linear": "runner.methods.prompt_linear:PromptLinear",
     "prompt-tuning": "runner.methods.prompt_tuning:PromptTuning",

@@ -84,13 +84,14 @@ class PeftMethod(Method):
 
 
 def save_sequence_classification_adapter(
-    folder: Path, adapted: Any, head: Any, tokenizer: PreTrainedTokenizerBase, config: Any
+    folder: Path, adapted: Any, head: Any, tokenizer: PreTrainedTokenizerBase, config: Any, base: Any = None
 ) -> None:
     """The trained adapter as peft's SEQ_CLS adapter over `FtrunForSequenceClassification`, head in
     `modules_to_save`, so `AutoPeftModelForSequenceClassification` loads it.
 
     ftrun trains the adapter on the bare backbone (FEATURE_EXTRACTION), so its weights are re-keyed
-    under `backbone.`; the base it names is the original backbone with the head, saved in `base/`.
+    under `backbone.`; the base it names is the original backbone with the head, saved in `base/`
+    (`base`: that backbone, where the adapted one cannot give it back, as a quantised one cannot).
     """
     import copy
     import dataclasses
@@ -102,7 +103,8 @@ def save_sequence_classification_adapter(
     from runner.model import hf_folder
     from runner.model.modeling_ftrun import FtrunForSequenceClassification
 
-    base = copy.deepcopy(adapted).unload()  # the original weights, adapter layers removed unmerged
+    if base is None:
+        base = copy.deepcopy(adapted).unload()  # the original weights, adapter layers removed unmerged
     hf_folder.save_model_folder(folder / "base", base, head, tokenizer, config)
     # peft records the base as a path; name it where the run folder will end up (a staged
     # --overwrite run moves when it finishes). A moved folder's base is found by hand

@@ -122,6 +122,12 @@ class Method:
         config = hf_folder.ftrun_config(head_description, classifier.backbone.config)
         hf_folder.save_model_folder(folder, classifier.backbone, classifier.head, tokenizer, config)
 
+    def load_saved(self, folder: Path) -> Any:
+        """The `FtrunForSequenceClassification` a run's `model/` folder holds (ftrun predict and eval)."""
+        from runner.model.modeling_ftrun import FtrunForSequenceClassification
+
+        return FtrunForSequenceClassification.from_pretrained(folder)
+
     def for_inference(self, classifier: Classifier) -> Classifier:
         """The fastest equivalent model for serving (LoRA merges its adapters)."""
         return classifier

@@ -131,18 +131,24 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         "",
         "## Use",
         "",
-        "```python",
-        "from transformers import pipeline",
-        "",
-        'classify = pipeline("text-classification", model="PATH_OR_REPO", trust_remote_code=True)',
-        'classify("A wonderful film.", truncation=True)'
-        if not recipe.data.text_pair_column
-        else 'classify({"text": "first text", "text_pair": "second text"}, truncation=True)',
-        "```",
-        "",
-        "The head is custom code (`modeling_ftrun.py`, named in config.json's `auto_map`), hence",
-        "`trust_remote_code=True`.",
     ]
+    quantization = config.get("quantization")
+    if not quantization or config.get("merged_onto"):
+        lines += [
+            "```python",
+            "from transformers import pipeline",
+            "",
+            'classify = pipeline("text-classification", model="PATH_OR_REPO", trust_remote_code=True)',
+            'classify("A wonderful film.", truncation=True)'
+            if not recipe.data.text_pair_column
+            else 'classify({"text": "first text", "text_pair": "second text"}, truncation=True)',
+            "```",
+            "",
+            "The head is custom code (`modeling_ftrun.py`, named in config.json's `auto_map`), hence",
+            "`trust_remote_code=True`.",
+        ]
+    if quantization:
+        lines += _quantized_use(quantization, bool(config.get("merged_onto")))
     if task == "multi_label":
         lines += [
             "Labels are predicted at or above their thresholds, `config.thresholds` "
@@ -155,3 +161,36 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         ]
     lines += ["", "## Recipe", "", "```toml", recipes.to_toml(recipe).rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def _quantized_use(quantization: dict[str, Any], merged: bool) -> list[str]:
+    """QLoRA's files: the adapter over the base in 4-bit (the trained model) or in full precision."""
+    arguments = ", ".join(
+        f"{key}=torch.{value}" if key == "bnb_4bit_compute_dtype" else f"{key}={value!r}"
+        for key, value in quantization.items()
+    )
+    return [
+        "",
+        "This model was trained by QLoRA: LoRA adapters over a base quantised to 4 bits by bitsandbytes.",
+        (
+            "This folder's weights are the adapters merged into the dequantised 4-bit base, in full "
+            "precision: they compute what the run measured, to float rounding."
+            if merged
+            else "The run saved no merged model: load the adapter as below (`ftrun predict` does)."
+        ),
+        "`adapter/` holds the adapter (peft) over the original full-precision base in `adapter/base/`.",
+        "Loaded over that base in 4-bit it is exactly the trained model; over the full-precision base",
+        "it is close to it, not the same:",
+        "",
+        "```python",
+        "import torch",
+        "from peft import PeftModel",
+        "from transformers import AutoModelForSequenceClassification, BitsAndBytesConfig",
+        "",
+        f"quantization = BitsAndBytesConfig({arguments})",
+        "base = AutoModelForSequenceClassification.from_pretrained(",
+        '    "PATH_OR_REPO/adapter/base", trust_remote_code=True, quantization_config=quantization',
+        ")  # quantization_config=None: the full-precision base",
+        'model = PeftModel.from_pretrained(base, "PATH_OR_REPO/adapter")',
+        "```",
+    ]

@@ -113,9 +113,21 @@ def save_model_folder(
         model.soft_prompt = soft_prompt
     model.config.architectures = [FtrunForSequenceClassification.__name__]
     model.save_pretrained(folder)
+    save_tokenizer(folder, tokenizer, config.max_tokens)
+
+
+def save_config_and_tokenizer(folder: Path, tokenizer: PreTrainedTokenizerBase, config: FtrunConfig) -> None:
+    """A model folder without weights (a method that saves only an adapter): what the run was, and how
+    it tokenised; the method loads the weights from elsewhere (`Method.load_saved`)."""
+    config.architectures = [FtrunForSequenceClassification.__name__]
+    config.save_pretrained(folder)
+    save_tokenizer(folder, tokenizer, config.max_tokens)
+
+
+def save_tokenizer(folder: Path, tokenizer: PreTrainedTokenizerBase, max_tokens: int) -> None:
     # A pipeline truncates at the tokenizer's model_max_length: make that the length ftrun trained with.
     saved_length = tokenizer.model_max_length
-    tokenizer.model_max_length = config.max_tokens
+    tokenizer.model_max_length = max_tokens
     try:
         tokenizer.save_pretrained(folder)
     finally:

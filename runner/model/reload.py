@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 from runner import methods
 from runner.errors import RunFolderError
 from runner.model.classifier import Classifier
+from runner.model.modeling_ftrun import FtrunConfig
 from runner.recipe.schema import DataSection, MethodSection, ModelSection, Recipe
 from runner.tokens.ids import TokenIds
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
-
-    from runner.model.modeling_ftrun import FtrunConfig
 
 
 @dataclass
@@ -84,12 +83,11 @@ def load_saved_model(model_dir: str | Path) -> SavedModel:
     """The classifier (eval mode), tokenizer and config saved in a run's `model/` folder."""
     from transformers import AutoTokenizer
 
-    from runner.model.modeling_ftrun import FtrunForSequenceClassification
-
     folder = Path(model_dir)
     if not (folder / "config.json").is_file():
         raise RunFolderError(f"{folder}: no saved model (config.json); was output.save_model off?")
-    model = FtrunForSequenceClassification.from_pretrained(folder)
+    # The method loads it: a folder may hold an adapter to put over a quantised base, not weights.
+    model = methods.get(FtrunConfig.from_pretrained(folder).method).load_saved(folder)
     # The config is given so the tokenizer does not load config.json again (its auto_map asks for
     # trust_remote_code).
     tokenizer = AutoTokenizer.from_pretrained(folder, config=model.config)

@@ -61,7 +61,15 @@ class LoadedRun:
 
     @property
     def total_parameters(self) -> int:
-        return sum(p.numel() for p in self.classifier.parameters())
+        return sum(weights_in(p) for p in self.classifier.parameters())
+
+
+def weights_in(parameter: Any) -> int:
+    """How many weights a parameter holds: a bitsandbytes 4-bit one packs two to a byte, and its
+    quantisation state knows the shape it stands for."""
+    quant_state = getattr(parameter, "quant_state", None)
+    shape = getattr(quant_state, "shape", None)
+    return int(np.prod(shape)) if shape is not None else parameter.numel()
 
 
 def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
