@@ -143,6 +143,11 @@ class Classifier(nn.Module):
         self.head = head
         self.pooling = pooling
 
+    @property
+    def _no_split_modules(self) -> list[str] | None:
+        # The backbone's transformer layer classes: what FSDP's transformer-based wrapping makes units.
+        return getattr(self.backbone, "_no_split_modules", None)
+
     def features(
         self,
         input_ids: torch.Tensor,
