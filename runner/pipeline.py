@@ -279,6 +279,7 @@ def _shared_run_folder(
 def _check_before_loading(recipe: Recipe, recipe_path: Path, resume: Path | None) -> None:
     """Every check that needs neither data nor model: a mistake costs a second, not a model load."""
     mixed_precision(recipe.train.precision)
+    sharding.check_launch(recipe, not torch.cuda.is_available())
     check_tracker(recipe.train.log_with)
     if resume is not None:
         _resumed_folder(recipe, resume)

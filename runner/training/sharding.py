@@ -35,14 +35,7 @@ def fsdp_plugin(recipe: Recipe, on_cpu: bool) -> FullyShardedDataParallelPlugin 
         # reads the plugin's settings from there too.
         wanted = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
         return FullyShardedDataParallelPlugin() if wanted else None
-    processes = int(os.environ.get("WORLD_SIZE", "1"))
-    # Without a launcher accelerate runs one plain process and would ignore the plugin; on a CPU one
-    # process has no process group to shard over.
-    if "LOCAL_RANK" not in os.environ or (on_cpu and processes < 2):
-        raise RecipeError(
-            'train.fsdp = "full_shard" needs a launch of several processes: '
-            "accelerate launch --multi_gpu --num_processes N -m runner RECIPE"
-        )
+    check_launch(recipe, on_cpu)
     return FullyShardedDataParallelPlugin(
         fsdp_version=2,
         # Each transformer layer its own unit (`Classifier._no_split_modules`): one layer's weights are
@@ -51,6 +44,18 @@ def fsdp_plugin(recipe: Recipe, on_cpu: bool) -> FullyShardedDataParallelPlugin 
         reshard_after_forward=True,  # FULL_SHARD: no full layer kept between forward and backward
         state_dict_type="SHARDED_STATE_DICT",  # checkpoints: each process writes its own shard
     )
+
+
+def check_launch(recipe: Recipe, on_cpu: bool) -> None:
+    """`full_shard` outside a launch of processes: refused before the model loads."""
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    # Without a launcher accelerate runs one plain process and would ignore the plugin; on a CPU one
+    # process has no process group to shard over.
+    if recipe.train.fsdp == "full_shard" and ("LOCAL_RANK" not in os.environ or (on_cpu and processes < 2)):
+        raise RecipeError(
+            'train.fsdp = "full_shard" needs a launch of several processes: '
+            "accelerate launch --multi_gpu --num_processes N -m runner RECIPE"
+        )
 
 
 def shard_on_cpu(accelerator: Accelerator, plugin: FullyShardedDataParallelPlugin) -> None:
