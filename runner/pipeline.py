@@ -23,7 +23,7 @@ from runner.scoring.evaluated import Evaluated
 from runner.scoring.latency import measure_latency
 from runner.scoring.task_metrics import metric_value
 from runner.scoring.thresholds import decision_thresholds
-from runner.training import best_epoch
+from runner.training import best_epoch, sharding
 from runner.training.checkpoints import Checkpoints, TrainingState
 from runner.training.devices import launched_on_cpu, make_accelerator, mixed_precision
 from runner.training.inputs import TrainingInputs, training_inputs
@@ -55,6 +55,7 @@ def run_recipe(
     loaded = load_run(recipe, recipe_path, console)
     folder = _shared_run_folder(recipe, recipe_path, overwrite, resume, state)
     accelerator = make_accelerator(recipe, folder)
+    sharding.check_method(accelerator, loaded.method)
     console.print(
         f"model: {type(loaded.classifier.backbone).__name__}, pooling {loaded.classifier.pooling}, "
         f"{loaded.trainable_parameters:,} of {loaded.total_parameters:,} parameters train · "
@@ -74,7 +75,11 @@ def run_recipe(
     except KeyboardInterrupt:
         _say_how_to_resume(console, folder, checkpoints)
         raise
-    if not loaded.method.frozen_base:
+    if inputs.unsharded is not None:  # FSDP: every process sends its shards to the main one
+        whole = sharding.gathered(accelerator, inputs.model, inputs.unsharded)
+        loaded.classifier = whole or loaded.classifier  # the other processes write nothing
+        use_attention(loaded.classifier, loaded.serving_attention)
+    elif not loaded.method.frozen_base:
         loaded.classifier = accelerator.unwrap_model(inputs.model)
     if accelerator.is_main_process:
         metrics = _write_run_folder(folder, loaded, evaluated, state, inputs.feature_seconds, accelerator)
@@ -209,6 +214,8 @@ def _write_run_folder(
         total=total,
         environment=environment(accelerator),
         dropout_kernel=loaded.dropout_kernel,
+        gradient_checkpointing=loaded.gradient_checkpointing,
+        fsdp=sharding.description(accelerator),
         attention={"training": loaded.training_attention, "serving": loaded.serving_attention},
     )
     rundir.write_json(folder / "metrics.json", metrics)
@@ -272,6 +279,7 @@ def _shared_run_folder(
 def _check_before_loading(recipe: Recipe, recipe_path: Path, resume: Path | None) -> None:
     """Every check that needs neither data nor model: a mistake costs a second, not a model load."""
     mixed_precision(recipe.train.precision)
+    sharding.check_launch(recipe, not torch.cuda.is_available())
     check_tracker(recipe.train.log_with)
     if resume is not None:
         _resumed_folder(recipe, resume)

@@ -156,6 +156,11 @@ class Classifier(nn.Module):
         # A reloaded prompt-tuning run's prompt (while it trains, peft's wrapper of the backbone holds it).
         self.soft_prompt = soft_prompt
 
+    @property
+    def _no_split_modules(self) -> list[str] | None:
+        # The backbone's transformer layer classes: what FSDP's transformer-based wrapping makes units.
+        return getattr(self.backbone, "_no_split_modules", None)
+
     def features(
         self,
         input_ids: torch.Tensor,

@@ -143,7 +143,9 @@ class FtrunConfig(PretrainedConfig):
 class FtrunForSequenceClassification(PreTrainedModel):
     config_class = FtrunConfig
     base_model_prefix = "backbone"
-    supports_gradient_checkpointing = False
+    # transformers sets the flag on every layer of the backbone that has one: fine-tuning this folder
+    # further can checkpoint activations as ftrun does.
+    supports_gradient_checkpointing = True
 
     def __init__(self, config: FtrunConfig) -> None:
         super().__init__(config)

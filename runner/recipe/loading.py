@@ -155,6 +155,16 @@ def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
             "set data.validation_size or data.validation_split"
         )
     problems += [f"{origin}: {problem}" for problem in tasks.task_problems(recipe)]
+    if recipe.train.fsdp == "full_shard" and recipe.method.name != "full":
+        problems.append(
+            f'{origin}: train.fsdp = "full_shard" shards full fine-tuning (method.name = "full"), '
+            f"not {recipe.method.name!r}"
+        )
+    if recipe.train.fsdp == "full_shard" and recipe.train.keep_best:
+        problems.append(
+            f"{origin}: train.keep_best keeps unsharded weights; "
+            'it does not work with train.fsdp = "full_shard"'
+        )
     for key, name in (("model.name", recipe.model.name), ("data.source", recipe.data.source)):
         if sources.looks_like_path(name) and not Path(name).expanduser().exists():
             problems.append(f"{origin}: {key}: file or folder not found: {name}")

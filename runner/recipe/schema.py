@@ -215,6 +215,24 @@ class TrainSection:
         choices=("auto", "torch"),
     )
     max_steps: int = option(0, "Stop after this many optimizer steps (0: no limit).", minimum=0)
+    gradient_checkpointing: bool = option(
+        False,
+        "Recompute each transformer layer's activations in the backward pass instead of keeping them "
+        "(transformers' activation checkpointing, non-reentrant): less memory for a longer step. The "
+        "recomputation restores torch's random state, so dropout masks and the run's predictions are those "
+        "of a run without it. Methods whose base trains (`full`, adapters); a frozen base keeps no "
+        "activations, so it does nothing there. metrics.json records whether it ran.",
+    )
+    fsdp: str = option(
+        "auto",
+        "Shard weights, gradients and AdamW state across processes (FSDP through accelerate). "
+        "`full_shard`: FSDP2, each transformer layer (the backbone's `_no_split_modules`) a unit, "
+        'checkpoints saved sharded; needs `method.name = "full"` and a launch of several processes '
+        "(`accelerate launch --multi_gpu --num_processes N`; CPUs too, over gloo). `auto`: FSDP where the "
+        "launch's accelerate config asks for it (`accelerate config` / `--use_fsdp`), none otherwise. "
+        "The saved model is the gathered, unsharded one. metrics.json records the sharding that ran.",
+        choices=("auto", "full_shard"),
+    )
     log_every: int = option(10, "Optimizer steps between `train_log.jsonl` rows.", minimum=1)
     log_with: str = option(
         "",

@@ -107,12 +107,15 @@ def build_metrics(
     environment: dict[str, Any],
     dropout_kernel: str,
     attention: dict[str, str | None],
+    gradient_checkpointing: bool = False,
+    fsdp: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """metrics.json: results and provenance of one run.
 
     `scored` is the eval split's task metrics (`metric`, `score`, `score_ci95` and the rest), with the
     run's `prediction_warnings`; `dropout_kernel` is the dropout that ran (`train.dropout_kernel`
-    resolved: "ftrun-cpu" or "torch"), `attention` the attention kernels while training and serving.
+    resolved: "ftrun-cpu" or "torch"), `attention` the attention kernels while training and serving,
+    `gradient_checkpointing` whether activations were recomputed, `fsdp` the sharding (None: none).
     """
     warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
     scored = dict(scored)
@@ -142,6 +145,8 @@ def build_metrics(
         "precision": environment["precision"],
         "dropout_kernel": dropout_kernel,
         "attention": attention,
+        "gradient_checkpointing": gradient_checkpointing,
+        "fsdp": fsdp,
         "device": environment["device"],
         "versions": environment["versions"],
     }

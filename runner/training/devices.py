@@ -79,15 +79,20 @@ def make_accelerator(recipe: Recipe, folder: Path) -> Accelerator:
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
+    from runner.training.sharding import fsdp_plugin, shard_on_cpu
+
+    on_cpu = launched_on_cpu()
+    plugin = fsdp_plugin(recipe, on_cpu or not torch.cuda.is_available())
     try:
         accelerator = Accelerator(
-            cpu=launched_on_cpu(),
+            cpu=on_cpu,
             mixed_precision=mixed_precision(recipe.train.precision),
             gradient_accumulation_steps=recipe.train.gradient_accumulation,
             log_with=recipe.train.log_with or None,
             project_dir=str(tracker_dir(recipe) if recipe.train.log_with else folder),
             # BERT-style poolers sit unused behind mean pooling; DDP must not wait for their gradients.
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+            fsdp_plugin=plugin,
         )
     except ValueError as error:
         if "already been initialized" not in str(error):
@@ -97,6 +102,8 @@ def make_accelerator(recipe: Recipe, folder: Path) -> Accelerator:
             f"train.precision = {recipe.train.precision!r}: this process already trained with another "
             "precision; run recipes with different precisions as separate commands"
         ) from None
+    if plugin is not None and on_cpu:
+        shard_on_cpu(accelerator, plugin)
     if recipe.train.log_with:
         start_tracker(accelerator, recipe, folder.name)
     return accelerator

@@ -23,6 +23,7 @@ from runner.training.batches import (
 )
 from runner.training.loaded_run import LoadedRun
 from runner.training.loop import Forward, compiled, logits_from_features, logits_from_tokens, tracked_predict
+from runner.training.sharding import is_sharded, skeleton
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -43,6 +44,8 @@ class TrainingInputs:
     validation_loader: DataLoader | None = None  # None: no validation split
     feature_seconds: float = 0.0
     segment_token: int | None = None  # a pair's separator, where the model has token types
+    # Under FSDP: the classifier's modules with meta weights, for the gathered weights after training.
+    unsharded: nn.Module | None = None
 
     def train_loader(self, batch_size: int, seed: int, epoch: int) -> DataLoader:
         batches = training_batches(self.lengths, batch_size, seed, epoch)
@@ -75,6 +78,8 @@ def training_inputs(loaded: LoadedRun, accelerator: Accelerator, progress: Progr
         segment_token=loaded.segment_token,
     )
     if not loaded.method.frozen_base:
+        if is_sharded(accelerator):  # before `prepare` shards the weights in place
+            inputs.unsharded = skeleton(loaded.classifier)
         inputs.model = accelerator.prepare(loaded.classifier)
         return inputs
     return _over_features(loaded, inputs, tokens(loaded.train_ids, loaded.data.train), accelerator, progress)

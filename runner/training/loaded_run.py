@@ -54,6 +54,7 @@ class LoadedRun:
     dropout_kernel: str  # train.dropout_kernel resolved: cpu_dropout.KERNEL or "torch"
     objective: Objective  # what the head outputs for the task, and its loss
     segment_token: int | None = None  # a pair's separator, where the model has token types
+    gradient_checkpointing: bool = False  # train.gradient_checkpointing, where a trained base uses it
 
     @property
     def trainable_parameters(self) -> int:
@@ -104,6 +105,10 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     classifier = method.prepare(Classifier(backbone, head, pooling), recipe)
     if dropout == KERNEL:  # after `prepare`: adapters bring their own nn.Dropout modules
         use_cpu_dropout(classifier)
+    # A frozen base runs under no_grad and keeps no activations: nothing to recompute there.
+    checkpointing = recipe.train.gradient_checkpointing and not method.frozen_base
+    if checkpointing:
+        use_gradient_checkpointing(classifier.backbone)
     return LoadedRun(
         recipe,
         recipe_path,
@@ -121,7 +126,17 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         dropout,
         objective,
         tokenizer.sep_token_id if data.train.pairs is not None and uses_token_types(tokenizer) else None,
+        checkpointing,
     )
+
+
+def use_gradient_checkpointing(backbone: Any) -> None:
+    """Recompute each layer's activations in backward (a peft wrapper passes the call to its base).
+
+    Non-reentrant: gradients reach adapter weights whatever the inputs, and it composes with FSDP.
+    torch restores its random state for the recomputation, so dropout draws the same masks.
+    """
+    backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def _encode_splits(

@@ -151,7 +151,12 @@ def fit(
 ) -> TrainingState:
     """Train `model` (prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`, resuming if it can."""
     plan = plan_steps(len(train_loader(0)), accelerator.num_processes, cfg)
-    optimizer, scheduler = accelerator.prepare(*optimizer_and_scheduler(model, cfg, plan))
+    optimizer, scheduler = optimizer_and_scheduler(model, cfg, plan)
+    if accelerator.is_fsdp2:
+        # FSDP2 takes an optimizer only beside its (already sharded) model, to point it at the shards.
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    else:
+        optimizer, scheduler = accelerator.prepare(optimizer, scheduler)
     state = checkpoints.resume(accelerator, bars.console.print) if checkpoints else TrainingState()
     task = bars.add_task("train", total=plan.total_steps, completed=state.steps, info="")
     started = time.perf_counter() - state.seconds
