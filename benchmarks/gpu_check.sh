@@ -10,6 +10,8 @@
 # (samples/s, peak memory) and the embedded MiniLM (fp16 weights) on 4,000 / 2,000 IMDb reviews
 # (accuracy), written to $OUT/gpu_runs.json and $OUT/compare.md. EXTRA="--set ..." is added to each
 # of those runs (a CPU dry run: EXTRA="--set train.max_steps=2 --set data.train_size=16 --set data.eval_size=8").
+# DECODER_RUNS=1 (the default; 0 skips it) adds full, LoRA, DoRA and QLoRA fine-tuning of the random
+# OPT-350m in bf16 (samples/s, each run's peak GPU memory), to $OUT/decoder_methods.md.
 # Needs .devcarry/ (prepare_device_carry.sh). Untested on a GPU so far (written without one); its CPU
 # dry run passes (2026-11-26, 90 s; the `max` batch search needs CUDA and is not part of it):
 #   PATH=$PWD/.venv/bin:$PATH OUT=/tmp/gpu-dry \
@@ -17,7 +19,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
+export PYTHONPATH=/tmp/site:$PWD/.devcarry/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 runs=/tmp/gpu-runs; rm -rf $runs
 {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
@@ -52,6 +54,27 @@ for p in sorted(pathlib.Path(sys.argv[1]).rglob("metrics.json")):
     m = json.loads(p.read_text())
     rows[str(p.parent.relative_to(sys.argv[1]))] = {k: m[k] for k in ("method", "model", "accuracy", "accuracy_ci95", "latency", "train", "params", "peak_memory_mb", "precision", "device", "data", "versions")}
 pathlib.Path(sys.argv[2]).write_text(json.dumps(rows, indent=1))
+PY
+fi
+if [ "${DECODER_RUNS:-1}" = 1 ]; then
+# The methods weighed on large decoders, on the random OPT-350m at 512 tokens in bf16: samples/s and
+# each run's own peak GPU memory (reset at its start), one process per run. QLoRA needs the carried
+# bitsandbytes (.devcarry/site). DECODER_METHODS and DECODER_SIZE replace the defaults below.
+for m in ${DECODER_METHODS:-full lora dora qlora}; do
+  python3 -m runner recipes/quickstart.toml --set 'model.name="/tmp/opt350m-random"' --set 'data.source="./.devcarry/imdb"' \
+    ${DECODER_SIZE:---set data.train_size=800 --set data.eval_size=200 --set model.max_length=512} \
+    --set method.name=\"$m\" --set method.head_hidden=1000 --set train.epochs=1 --set train.precision=bf16 \
+    --set eval.latency_examples=50 --set "output.dir=\"$runs/decoder-methods\"" --set "output.run_name=\"$m\"" ${EXTRA:-}
+done
+python3 - "$runs/decoder-methods" "$OUT/decoder_methods.md" <<'PY'
+import json, pathlib, sys
+rows = ["| method | trainable params | train examples/s | peak GPU MB | peak RSS MB | batch-1 p50 ms |", "|---|---|---|---|---|---|"]
+for p in sorted(pathlib.Path(sys.argv[1]).glob("*/metrics.json")):
+    m = json.loads(p.read_text()); peak = m["peak_memory_mb"]; lat = m.get("latency") or {}
+    rows.append(f"| {m['method']} | {m['params']['trainable']:,} | {m['train']['examples_per_s']:.1f} | "
+                f"{peak.get('gpu', 0):,.0f} | {peak['process_rss']:,.0f} | {lat.get('batch1_ms_p50', 0):.1f} |")
+pathlib.Path(sys.argv[2]).write_text("\n".join(rows) + "\n")
+print("\n".join(rows))
 PY
 fi
 } 2>&1 | tee "$OUT/log.txt"

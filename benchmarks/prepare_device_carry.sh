@@ -19,4 +19,11 @@ for split, n in (("train", 4000), ("test", 2000)):  # the shared files are shuff
     with gzip.open(f"../shared/data/imdb/{split}.jsonl.gz", "rt") as f, gzip.open(f".devcarry/imdb/{split}.jsonl.gz", "wt") as g:
         g.writelines(itertools.islice(f, n))
 PY
+# bitsandbytes for QLoRA: its Python code with the CPU library and the one CUDA library that matches the
+# GPU image's torch (CUDA 13.0; BNB_CUDA=... for another). The whole wheel (every CUDA build) would
+# not fit in what one call carries.
+bnb=$(python3 -c "import bitsandbytes, os; print(os.path.dirname(bitsandbytes.__file__))")
+mkdir -p .devcarry/site
+python3 -c "import shutil, sys; shutil.copytree(sys.argv[1], '.devcarry/site/bitsandbytes', ignore=shutil.ignore_patterns('*.so', '__pycache__'))" "$bnb"
+cp "$bnb/libbitsandbytes_cpu.so" "$bnb/libbitsandbytes_cuda${BNB_CUDA:-130}.so" .devcarry/site/bitsandbytes/
 du -sh .devcarry

@@ -118,6 +118,15 @@ def keep_one_cpu_path(model: Any) -> None:
         layer.support_avx512bf16_for_cpu = False
 
 
+def save_gguf_dequantised(model: Any, folder: str) -> None:
+    """Save a GGUF-loaded model as a plain folder. transformers dequantises GGUF weights as it loads them
+    but still marks the model quantised with `gguf`, and refuses to save such a model."""
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        delattr(model.config, "quantization_config")
+    model.save_pretrained(folder)
+
+
 def load_in_4bit(name_or_path: str, record: dict[str, Any], dtype: Any, what: str) -> Any:
     """A model folder loaded with its linear layers in 4-bit; a one-line ModelError where bnb cannot."""
     from transformers import AutoModel
@@ -157,7 +166,7 @@ class Qlora(Lora):
             # transformers refuses a quantization_config with a GGUF file: dequantise the GGUF to a
             # temporary safetensors folder, then quantise that as any folder (the saved base is the same).
             with tempfile.TemporaryDirectory(prefix="ftrun-qlora-") as folder:
-                Method.load_backbone(self, recipe, source, pad_token_id).save_pretrained(folder)
+                save_gguf_dequantised(Method.load_backbone(self, recipe, source, pad_token_id), folder)
                 backbone = load_in_4bit(folder, record, dtype, f"{source.name_or_path}/{source.gguf_file}")
         else:
             backbone = load_in_4bit(source.name_or_path, record, dtype, source.name_or_path)
