@@ -73,24 +73,46 @@ def last_hidden_state(
 
 
 class Head(nn.Module):
-    """The seed's replacement decision layer: hidden units (1000 there) then the output layer."""
+    """The seed's replacement decision layer: hidden units (1000 there) then the output layer.
 
-    def __init__(self, in_features: int, hidden: int, num_labels: int, dropout: float) -> None:
+    With `word_classes` (zero-shot), the output layer scores label words, one row per word, and each
+    class is the logsumexp of its words' scores: word `i` belongs to class `word_classes[i]`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int,
+        num_labels: int,
+        dropout: float,
+        word_classes: list[int] | None = None,
+    ) -> None:
         super().__init__()
         self.in_features = in_features
+        self.word_classes = word_classes
+        outputs = num_labels if word_classes is None else len(word_classes)
         if hidden:
             self.layers = nn.Sequential(
                 nn.Dropout(dropout),
                 nn.Linear(in_features, hidden),
                 nn.ReLU(),
                 nn.Dropout(dropout),
-                nn.Linear(hidden, num_labels),
+                nn.Linear(hidden, outputs),
             )
         else:
-            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_labels))
+            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, outputs))
+        if word_classes is not None:
+            # 0 where a word belongs to the class, -inf elsewhere; rebuilt from the config, not saved.
+            member = torch.tensor(word_classes).unsqueeze(0) == torch.arange(num_labels).unsqueeze(1)
+            grouping = torch.zeros(member.shape).masked_fill(~member, float("-inf"))
+            self.register_buffer("grouping", grouping, persistent=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features.to(next(self.layers.parameters()).dtype))
+        scores = self.layers(features.to(next(self.layers.parameters()).dtype))
+        if self.word_classes is None:
+            return scores
+        # (batch, 1, words) + (classes, words): each class's logsumexp over its own words.
+        return torch.logsumexp(scores.unsqueeze(1) + self.grouping.to(scores.dtype), dim=-1)
 
 
 class FtrunConfig(PretrainedConfig):
@@ -114,6 +136,7 @@ class FtrunConfig(PretrainedConfig):
         encoding: dict[str, Any] | None = None,
         thresholds: list[float] | None = None,
         soft_prompt_tokens: int = 0,
+        head_word_classes: list[int] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(text_config, dict):
@@ -137,6 +160,8 @@ class FtrunConfig(PretrainedConfig):
         self.thresholds = thresholds
         # prompt-tuning: learned embeddings put before every text's (0: none, as every other method).
         self.soft_prompt_tokens = soft_prompt_tokens
+        # zero-shot: the class of each label word the head scores (None: the head scores classes).
+        self.head_word_classes = head_word_classes
         super().__init__(**kwargs)
 
 
@@ -149,7 +174,11 @@ class FtrunForSequenceClassification(PreTrainedModel):
         super().__init__(config)
         self.backbone = AutoModel.from_config(config.text_config)
         self.head = Head(
-            config.head_in_features, config.head_hidden, config.num_labels or 2, config.head_dropout
+            config.head_in_features,
+            config.head_hidden,
+            config.num_labels or 2,
+            config.head_dropout,
+            getattr(config, "head_word_classes", None),
         )
         tokens = config.soft_prompt_tokens
         width = self.backbone.get_input_embeddings().embedding_dim
