@@ -101,18 +101,20 @@ class Head(nn.Module):
             )
         else:
             self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, outputs))
-        if word_classes is not None:
-            # 0 where a word belongs to the class, -inf elsewhere; rebuilt from the config, not saved.
-            member = torch.tensor(word_classes).unsqueeze(0) == torch.arange(num_labels).unsqueeze(1)
-            grouping = torch.zeros(member.shape).masked_fill(~member, float("-inf"))
-            self.register_buffer("grouping", grouping, persistent=False)
+        self.num_labels = num_labels
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         scores = self.layers(features.to(next(self.layers.parameters()).dtype))
         if self.word_classes is None:
             return scores
-        # (batch, 1, words) + (classes, words): each class's logsumexp over its own words.
-        return torch.logsumexp(scores.unsqueeze(1) + self.grouping.to(scores.dtype), dim=-1)
+        # Built at each call, not kept as a buffer: from_pretrained leaves unsaved buffers uninitialised.
+        classes = torch.tensor(self.word_classes, device=scores.device)
+        member = classes.unsqueeze(0) == torch.arange(self.num_labels, device=scores.device).unsqueeze(1)
+        # (batch, 1, words) with -inf where a word is not the class's: each class's logsumexp of its own.
+        outside = torch.zeros(member.shape, dtype=scores.dtype, device=scores.device).masked_fill(
+            ~member, float("-inf")
+        )
+        return torch.logsumexp(scores.unsqueeze(1) + outside, dim=-1)
 
 
 class FtrunConfig(PretrainedConfig):
@@ -137,6 +139,7 @@ class FtrunConfig(PretrainedConfig):
         thresholds: list[float] | None = None,
         soft_prompt_tokens: int = 0,
         head_word_classes: list[int] | None = None,
+        label_words: list[list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(text_config, dict):
@@ -162,6 +165,8 @@ class FtrunConfig(PretrainedConfig):
         self.soft_prompt_tokens = soft_prompt_tokens
         # zero-shot: the class of each label word the head scores (None: the head scores classes).
         self.head_word_classes = head_word_classes
+        # zero-shot: each class's label words, in label order (what the head's rows were taken for).
+        self.label_words = label_words
         super().__init__(**kwargs)
 
 
