@@ -38,7 +38,7 @@ class ZeroShotOptions(PromptLinearOptions):
     )
     label_words: dict[str, list[str]] = option(
         {},
-        'zero-shot: words per class, e.g. `{negative = ["negative", "bad"], positive = ["positive"]}`; '
+        'Words per class, e.g. `{negative = ["negative", "bad"], positive = ["positive"]}`; '
         'a word is scored by its first token as it follows the template with a leading space (" positive", '
         "as BPE tokenizers spell a word after another), a class by the logsumexp of its words "
         "(empty: each class's own name in `data.labels`).",
