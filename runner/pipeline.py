@@ -82,7 +82,9 @@ def run_recipe(
     elif not loaded.method.frozen_base:
         loaded.classifier = accelerator.unwrap_model(inputs.model)
     if accelerator.is_main_process:
-        metrics = _write_run_folder(folder, loaded, evaluated, state, inputs.feature_seconds, accelerator)
+        # Where nothing trains, the eval split's features are its evaluation, not a cost of training.
+        feature_seconds = inputs.feature_seconds if loaded.method.trains else 0.0
+        metrics = _write_run_folder(folder, loaded, evaluated, state, feature_seconds, accelerator)
         checkpoints.remove()
         folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
         print_summary(console, folder, metrics)
@@ -103,18 +105,21 @@ def _train_and_evaluate(
             logits = tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
             return objective.outputs(logits)
 
-        judge = _epoch_judge(loaded, inputs, outputs, accelerator, checkpoints)
-        state = fit(
-            inputs.model,
-            lambda epoch: inputs.train_loader(recipe.train.batch_size, recipe.train.seed, epoch),
-            inputs.forward,
-            recipe.train,
-            accelerator,
-            bars=bars,
-            evaluate=judge,
-            checkpoints=checkpoints,
-            loss_fn=objective.loss_function(),
-        )
+        judge = None
+        state = TrainingState()  # a method that trains nothing: no steps, no epochs, 0 seconds
+        if loaded.method.trains:
+            judge = _epoch_judge(loaded, inputs, outputs, accelerator, checkpoints)
+            state = fit(
+                inputs.model,
+                lambda epoch: inputs.train_loader(recipe.train.batch_size, recipe.train.seed, epoch),
+                inputs.forward,
+                recipe.train,
+                accelerator,
+                bars=bars,
+                evaluate=judge,
+                checkpoints=checkpoints,
+                loss_fn=objective.loss_function(),
+            )
         best = judge.best_weights if judge else None
         restored = best is not None and best.restore()
         objective.fold_scale(loaded.classifier.head)  # from here on, regression outputs raw values

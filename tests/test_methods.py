@@ -64,7 +64,9 @@ def test_every_registered_method_is_a_schema_choice_and_loads():
 
     assert set(METHODS) == set(methods.REGISTRY)
     assert {methods.get(name).name for name in METHODS} == set(METHODS)
-    assert [name for name in METHODS if methods.get(name).frozen_base] == ["linear", "prompt-linear"]
+    frozen = [name for name in METHODS if methods.get(name).frozen_base]
+    assert frozen == ["linear", "prompt-linear", "zero-shot"]
+    assert [name for name in METHODS if not methods.get(name).trains] == ["zero-shot"]
 
 
 # A peft method written outside ftrun: its options and its peft config, nothing else.

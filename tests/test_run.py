@@ -42,6 +42,7 @@ def tiny_recipe(
 
 
 METHODS = ["full", "lora", "ia3", "dora", "qlora", "linear", "prompt-linear", "prompt-tuning"]
+# zero-shot trains nothing and needs a causal LM, not tiny_bert: tests/test_zero_shot.py runs it end to end.
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -19,6 +19,7 @@ REGISTRY = {
     "linear": "runner.methods.linear:Linear",
     "prompt-linear": "runner.methods.prompt_linear:PromptLinear",
     "prompt-tuning": "runner.methods.prompt_tuning:PromptTuning",
+    "zero-shot": "runner.methods.zero_shot:ZeroShot",
 }
 
 

@@ -28,6 +28,9 @@ class Method:
     options: type = NoOptions
     # A frozen base never changes, so its features are computed once and only the head trains.
     frozen_base = False
+    # False for a method whose classifier is complete once prepared (zero-shot): the run fits nothing,
+    # skips the train split's features, and goes straight to scoring.
+    trains = True
     # Whether serving merges trained parts into the base (latency is then timed both ways).
     merges_for_serving = False
     # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in the

@@ -18,10 +18,13 @@ if TYPE_CHECKING:
     from runner.recipe.schema import Recipe
 
 
+PROMPT_TEMPLATE = "Review: {text}\nSentiment:"
+
+
 @dataclass
 class PromptLinearOptions:
     prompt_template: str = option(
-        "Review: {text}\nSentiment:",
+        PROMPT_TEMPLATE,
         "Template with a `{text}` slot (and a `{text_pair}` slot for sentence pairs).",
         contains="{text}",
     )
@@ -51,8 +54,14 @@ class PromptLinear(Linear):
         if pairs:
             between, after = after.split("{text_pair}", 1)
             parts = {"before": before, "between": between, "after": after}
-        shots = few_shot_prefix(recipe, options.few_shot, parts, tokenizer, train_examples)
+        shots = few_shot_prefix(
+            recipe, options.few_shot, parts, tokenizer, train_examples, self.shot_answer(recipe)
+        )
         return {**parts, "before": shots + before}
+
+    def shot_answer(self, recipe: Recipe) -> Callable[[Any], str]:
+        """How a few-shot example shows its label after the template: the label's name here."""
+        return lambda target: target_words(recipe, target)
 
     def batch_encoder(
         self, tokenizer: PreTrainedTokenizerBase, recipe: Recipe, prompt: dict[str, str] | None
@@ -102,8 +111,10 @@ def few_shot_prefix(
     template: dict[str, str],
     tokenizer: PreTrainedTokenizerBase,
     train_examples: Examples,
+    answer: Callable[[Any], str] | None = None,
 ) -> str:
-    """k labelled train examples, drawn with the data seed, each cut short to leave room for the text."""
+    """k labelled train examples, drawn with the data seed, each cut short to leave room for the text;
+    each shows its label as `answer(label)` says (default: the label's name)."""
     if not k:
         return ""
     if k > len(train_examples.texts):
@@ -111,6 +122,8 @@ def few_shot_prefix(
             f"method.few_shot = {k} is more than the {len(train_examples.texts)} train examples"
         )
     rows = random.Random(recipe.data.seed).sample(range(len(train_examples.texts)), k)
+    if answer is None:
+        answer = lambda target: target_words(recipe, target)  # noqa: E731
     shot_tokens = max(8, recipe.model.max_length // (2 * (k + 1)))
     pairs = train_examples.pairs
     if pairs is not None:
@@ -124,7 +137,7 @@ def few_shot_prefix(
         shown = template["before"] + short(train_examples.texts[row])
         if pairs is not None:
             shown += template["between"] + short(pairs[row])
-        shots.append(f"{shown}{template['after']} {target_words(recipe, train_examples.labels[row])}\n\n")
+        shots.append(f"{shown}{template['after']} {answer(train_examples.labels[row])}\n\n")
     return "".join(shots)
 
 

@@ -74,11 +74,14 @@ def load_tokenizer(source: ModelSource) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_backbone(source: ModelSource, dtype: str, pad_token_id: int | None) -> nn.Module:
+def load_backbone(
+    source: ModelSource, dtype: str, pad_token_id: int | None, auto_class: Any = None
+) -> nn.Module:
+    """The pretrained model as `auto_class` (default `AutoModel`, the bare base) loads it."""
     from transformers import AutoModel
 
     try:
-        backbone = AutoModel.from_pretrained(
+        backbone = (auto_class or AutoModel).from_pretrained(
             source.name_or_path, gguf_file=source.gguf_file, dtype=_DTYPES[dtype]
         )
     except (OSError, ValueError) as error:

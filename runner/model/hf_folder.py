@@ -87,6 +87,8 @@ def ftrun_config(description: dict[str, Any], backbone_config: PretrainedConfig)
         encoding=description.get("encoding"),
         thresholds=description.get("thresholds"),
         soft_prompt_tokens=description.get("soft_prompt_tokens", 0),
+        head_word_classes=description.get("word_classes"),
+        label_words=description.get("label_words"),
     )
 
 

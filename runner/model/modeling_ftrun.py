@@ -73,24 +73,48 @@ def last_hidden_state(
 
 
 class Head(nn.Module):
-    """The seed's replacement decision layer: hidden units (1000 there) then the output layer."""
+    """The seed's replacement decision layer: hidden units (1000 there) then the output layer.
 
-    def __init__(self, in_features: int, hidden: int, num_labels: int, dropout: float) -> None:
+    With `word_classes` (zero-shot), the output layer scores label words, one row per word, and each
+    class is the logsumexp of its words' scores: word `i` belongs to class `word_classes[i]`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int,
+        num_labels: int,
+        dropout: float,
+        word_classes: list[int] | None = None,
+    ) -> None:
         super().__init__()
         self.in_features = in_features
+        self.word_classes = word_classes
+        outputs = num_labels if word_classes is None else len(word_classes)
         if hidden:
             self.layers = nn.Sequential(
                 nn.Dropout(dropout),
                 nn.Linear(in_features, hidden),
                 nn.ReLU(),
                 nn.Dropout(dropout),
-                nn.Linear(hidden, num_labels),
+                nn.Linear(hidden, outputs),
             )
         else:
-            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_labels))
+            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, outputs))
+        self.num_labels = num_labels
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features.to(next(self.layers.parameters()).dtype))
+        scores = self.layers(features.to(next(self.layers.parameters()).dtype))
+        if self.word_classes is None:
+            return scores
+        # Built at each call, not kept as a buffer: from_pretrained leaves unsaved buffers uninitialised.
+        classes = torch.tensor(self.word_classes, device=scores.device)
+        member = classes.unsqueeze(0) == torch.arange(self.num_labels, device=scores.device).unsqueeze(1)
+        # (batch, 1, words) with -inf where a word is not the class's: each class's logsumexp of its own.
+        outside = torch.zeros(member.shape, dtype=scores.dtype, device=scores.device).masked_fill(
+            ~member, float("-inf")
+        )
+        return torch.logsumexp(scores.unsqueeze(1) + outside, dim=-1)
 
 
 class FtrunConfig(PretrainedConfig):
@@ -114,6 +138,8 @@ class FtrunConfig(PretrainedConfig):
         encoding: dict[str, Any] | None = None,
         thresholds: list[float] | None = None,
         soft_prompt_tokens: int = 0,
+        head_word_classes: list[int] | None = None,
+        label_words: list[list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(text_config, dict):
@@ -137,6 +163,10 @@ class FtrunConfig(PretrainedConfig):
         self.thresholds = thresholds
         # prompt-tuning: learned embeddings put before every text's (0: none, as every other method).
         self.soft_prompt_tokens = soft_prompt_tokens
+        # zero-shot: the class of each label word the head scores (None: the head scores classes).
+        self.head_word_classes = head_word_classes
+        # zero-shot: each class's label words, in label order (what the head's rows were taken for).
+        self.label_words = label_words
         super().__init__(**kwargs)
 
 
@@ -151,7 +181,11 @@ class FtrunForSequenceClassification(PreTrainedModel):
         super().__init__(config)
         self.backbone = AutoModel.from_config(config.text_config)
         self.head = Head(
-            config.head_in_features, config.head_hidden, config.num_labels or 2, config.head_dropout
+            config.head_in_features,
+            config.head_hidden,
+            config.num_labels or 2,
+            config.head_dropout,
+            getattr(config, "head_word_classes", None),
         )
         tokens = config.soft_prompt_tokens
         width = self.backbone.get_input_embeddings().embedding_dim

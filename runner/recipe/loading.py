@@ -293,6 +293,9 @@ def _validated(key: str, owner: type, name: str, value: Any, origin: str) -> Any
         raise RecipeError(f"{where} must be true or false, got {value!r}")
     if expected == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise RecipeError(f"{where} must be a list of strings, got {value!r}")
+    if expected == dict[str, list[str]] and not _table_of_word_lists(value):
+        example = '{positive = ["good"], negative = ["bad"]}'
+        raise RecipeError(f"{where} must be a table of lists of words, e.g. {example}, got {value!r}")
     numbers = isinstance(value, list) and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
     )
@@ -320,6 +323,13 @@ def _validated(key: str, owner: type, name: str, value: Any, origin: str) -> Any
     if meta.get("contains") and meta["contains"] not in value:
         raise RecipeError(f"{where} must contain {meta['contains']}")
     return value
+
+
+def _table_of_word_lists(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(words, list) and words and all(isinstance(w, str) and w.strip() for w in words)
+        for words in value.values()
+    )
 
 
 def _suggest(word: str, candidates: Any, prefix: str = "") -> str:

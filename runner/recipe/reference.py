@@ -18,6 +18,7 @@ _TYPE_NAMES = {
     list[float]: "list of numbers",
     str | list[float]: "str or list of numbers",
     dict[str, Any]: "table",
+    dict[str, list[str]]: "table of lists of strings",
 }
 
 

@@ -112,7 +112,10 @@ def _over_features(
         return accelerator.prepare(make_loader(dataset, batches, inputs.pad_token_id))
 
     train_targets = loaded.objective.targets(loaded.data.train.labels)
-    train_set = FeatureDataset(features_of(loaded.train_ids, train_tokens), train_targets)
+    if loaded.method.trains:
+        train_set = FeatureDataset(features_of(loaded.train_ids, train_tokens), train_targets)
+    else:  # nothing fits on the train split, so its features would go unused
+        train_set = FeatureDataset(torch.empty(0), [])
     eval_loader = feature_loader(loaded.eval_ids, inputs.eval_loader, loaded.data.eval.labels)
     validation = None
     if inputs.validation_loader is not None:
@@ -124,7 +127,7 @@ def _over_features(
         accelerator.prepare(loaded.classifier.head),
         logits_from_features,
         train_set,
-        [0] * len(loaded.train_ids),
+        [0] * len(train_set),
         eval_loader,
         inputs.pad_token_id,
         1,
