@@ -9,7 +9,7 @@ computes exactly what the run measured.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -67,7 +67,7 @@ def last_hidden_state(
     """
     if soft_prompt is None:
         return backbone(input_ids=input_ids, attention_mask=attention_mask, **types).last_hidden_state
-    embed = backbone.get_input_embeddings()
+    embed = cast(Any, backbone).get_input_embeddings()  # a PreTrainedModel's
     embeddings, mask = soft_prompt.prepend(embed(input_ids), attention_mask)
     return backbone(inputs_embeds=embeddings, attention_mask=mask).last_hidden_state
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from torch.utils.data import DataLoader
 
     from runner.console import ProgressBars
+    from runner.model.classifier import Classifier
 
 
 @dataclass
@@ -45,7 +46,7 @@ class TrainingInputs:
     feature_seconds: float = 0.0
     segment_token: int | None = None  # a pair's separator, where the model has token types
     # Under FSDP: the classifier's modules with meta weights, for the gathered weights after training.
-    unsharded: nn.Module | None = None
+    unsharded: Classifier | None = None
 
     def train_loader(self, batch_size: int, seed: int, epoch: int) -> DataLoader:
         batches = training_batches(self.lengths, batch_size, seed, epoch)

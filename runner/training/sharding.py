@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
@@ -24,6 +24,8 @@ from runner.recipe.schema import Recipe
 if TYPE_CHECKING:
     from accelerate import Accelerator
     from accelerate.utils import FullyShardedDataParallelPlugin
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def fsdp_plugin(recipe: Recipe, on_cpu: bool) -> FullyShardedDataParallelPlugin | None:
@@ -102,7 +104,7 @@ def description(accelerator: Accelerator) -> dict[str, Any] | None:
     }
 
 
-def skeleton(model: nn.Module) -> nn.Module:
+def skeleton(model: M) -> M:
     """A copy of `model` with its parameters on the meta device: its modules, no weight memory.
 
     FSDP replaces a model's parameters by shards in place; the gathered weights are loaded into this.
@@ -114,7 +116,7 @@ def skeleton(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
-def gathered(accelerator: Accelerator, sharded: nn.Module, plain: nn.Module) -> nn.Module | None:
+def gathered(accelerator: Accelerator, sharded: nn.Module, plain: M) -> M | None:
     """The whole trained model, unsharded, on the main process (None on the others).
 
     Every process must call it: gathering the shards is a collective.
