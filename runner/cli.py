@@ -79,8 +79,20 @@ def run(
     executor: Annotated[
         str | None, typer.Option(help="A sweep: local, slurm or submitit-local (see [sweep.executor]).")
     ] = None,
+    partition: Annotated[str | None, typer.Option(help="A SLURM sweep: the partition.")] = None,
+    time_minutes: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="A sweep: time limit per combination, in minutes (SLURM's, or here)."),
+    ] = None,
 ) -> None:
-    flags = {"parallel": parallel, "threads": threads, "gpus_per_run": gpus_per_run, "engine": executor}
+    flags = {
+        "parallel": parallel,
+        "threads": threads,
+        "gpus_per_run": gpus_per_run,
+        "engine": executor,
+        "partition": partition,
+        "time_minutes": time_minutes,
+    }
     if sweeps.is_sweep(recipe_path):
         if resume is not None:
             raise RecipeError(

@@ -4,7 +4,8 @@ Run as a script it is `python -m runner` with `run_recipe` replaced by `fake_run
 starts it for each combination (`run_sweep(..., worker=(python, this file))`), so the processes, claims
 and outcomes are real and only the training is not. `FAKE_CALLS` names a file that gets one JSON line
 per run (name, options, start and end times); `FAKE_FAIL` and `FAKE_KILL` are combination names that
-fail with a user error or SIGKILL themselves; `FAKE_SECONDS` is how long a run takes.
+fail with a user error or SIGKILL themselves, `FAKE_HANG` names ones that hang (sleep ten minutes);
+`FAKE_SECONDS` is how long a run takes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def fake_run(recipe: Any, recipe_path: Path, **options: Any) -> Path:
     if name in os.environ.get("FAKE_KILL", "").split(","):
         (Path(recipe.output.dir) / name).mkdir(parents=True, exist_ok=True)
         os.kill(os.getpid(), signal.SIGKILL)
+    if name in os.environ.get("FAKE_HANG", "").split(","):
+        time.sleep(600)
     time.sleep(float(os.environ.get("FAKE_SECONDS", "0")))
     folder = write_finished_run(recipe)
     calls = os.environ.get("FAKE_CALLS")

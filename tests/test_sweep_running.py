@@ -7,12 +7,14 @@ tiny model and compare a parallel sweep with a serial one prediction by predicti
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -186,6 +188,25 @@ def test_a_failed_and_a_killed_combination_are_listed_and_the_next_start_runs_on
     assert (tmp_path / "outputs" / "grid" / "report" / "report.md").is_file()
 
 
+def test_a_hanging_combination_is_stopped_at_its_time_limit_and_the_next_start_reruns_only_it(
+    grid, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FAKE_HANG", "linear-lr1e-2-seed1")
+    lines: list[str] = []
+    started = time.monotonic()
+    assert sweep(grid, lines=lines, parallel=2, time_minutes=0.05) == 1  # 3 seconds each
+    assert time.monotonic() - started < 60  # not the ten minutes of the hang
+    assert (
+        "failed linear-lr1e-2-seed1: stopped after 0.05 minutes (sweep.executor.time_minutes); "
+        "the next start resumes it from its last checkpoint"
+    ) in lines
+    assert sorted(ran(tmp_path)) == sorted(n for n in NAMES if n != "linear-lr1e-2-seed1")
+    monkeypatch.delenv("FAKE_HANG")
+    (tmp_path / "calls.jsonl").unlink()
+    assert sweep(grid) == 0
+    assert ran(tmp_path) == ["linear-lr1e-2-seed1"]
+
+
 def test_two_launchers_on_one_sweep_never_run_a_combination_twice(grid, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_SECONDS", "0.5")
     codes: list[int] = []
@@ -225,6 +246,18 @@ def test_a_folder_whose_renames_fail_is_named_in_one_line(grid, monkeypatch):
     monkeypatch.setattr(claims.os, "replace", refuse)
     with pytest.raises(RunFolderError, match="files cannot be renamed into place there"):
         sweep(grid)
+
+
+def test_a_folder_without_file_locks_is_named_in_one_line(grid, monkeypatch):
+    def no_locks(*args, **kwargs):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(claims.fcntl, "flock", no_locks)
+    with pytest.raises(
+        RunFolderError, match=r"its filesystem has no file locks \(No locks available\).*-o flock"
+    ):
+        sweep(grid)
+    assert ran(grid.parent) == []  # refused before any combination started
 
 
 def test_a_sweep_under_a_multi_process_launcher_is_refused(grid, monkeypatch):

@@ -49,7 +49,13 @@ class ExecutorSettings:
         "the last combination to finish writes the report).",
     )
     partition: str = option("", "SLURM partition (empty: the cluster's default).")
-    time_minutes: int = option(24 * 60, "SLURM time limit per combination, in minutes.", minimum=1)
+    time_minutes: float = option(
+        24 * 60,
+        "Time limit per combination, in minutes. On SLURM each task's time limit; here, a combination "
+        "still running then is stopped as by Ctrl-C (it saves a checkpoint), listed as out of time, and "
+        "resumes from that checkpoint on the next start: a hang costs that combination only.",
+        minimum=0.01,
+    )
     cpus_per_run: int = option(0, "SLURM CPUs per combination (0: the cluster's default).", minimum=0)
     mem_gb: int = option(0, "SLURM memory per combination in GB (0: the cluster's default).", minimum=0)
     account: str = option("", "SLURM account to charge (empty: your default).")

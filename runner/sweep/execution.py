@@ -99,7 +99,9 @@ def _run_here(
     console = Console(stderr=True)
     with SweepDisplay(total, finished_before, len(slots), console) as display:
         try:
-            return local.run_local(sweep.folder, pending, slots, command, display)
+            return local.run_local(
+                sweep.folder, pending, slots, command, display, time_limit=settings.time_minutes * 60
+            )
         except KeyboardInterrupt:
             display.say(f"sweep interrupted: run `ftrun {sweep.path}` again to continue where it stopped")
             raise

@@ -20,15 +20,24 @@ from runner.sweep.placement import Command, Slot
 from runner.sweep.worker import Outcome, ended
 
 POLL_SECONDS = 0.5
+# How long a combination asked to stop (Ctrl-C, its time limit) gets to save a checkpoint and exit.
+STOP_GRACE_SECONDS = 60
 
 
 def run_local(
-    sweep_folder: Path, names: list[str], slots: list[Slot], command: Command, display: SweepDisplay
+    sweep_folder: Path,
+    names: list[str],
+    slots: list[Slot],
+    command: Command,
+    display: SweepDisplay,
+    time_limit: float = float("inf"),
 ) -> dict[str, Outcome]:
-    """Run every named combination, `len(slots)` at a time; each one's outcome."""
+    """Run every named combination, `len(slots)` at a time; each one's outcome. A combination still
+    running after `time_limit` seconds is stopped as by Ctrl-C (it checkpoints) and listed as out of time."""
     pending, free = collections.deque(names), list(slots)
     running: dict[subprocess.Popen[bytes], tuple[Running, Slot, float]] = {}
     outcomes: dict[str, Outcome] = {}
+    stopped: set[subprocess.Popen[bytes]] = set()
     try:
         while pending or running:
             while pending and free:
@@ -42,10 +51,19 @@ def run_local(
                 running[process] = (shown, slot, time.time())
                 display.started_one(shown)
             time.sleep(POLL_SECONDS)
+            now = time.time()
+            for process, (_, _, since) in running.items():
+                if now - since > time_limit and process not in stopped:
+                    stopped.add(process)
+                    _stop(process)
+                elif now - since > time_limit + STOP_GRACE_SECONDS:
+                    process.kill()  # it did not stop when asked: a hang past Ctrl-C
             for process in [p for p in running if p.poll() is not None]:
                 shown, slot, since = running.pop(process)
                 free.append(slot)
                 outcome = ended(sweep_folder, shown.name, process.returncode, since)
+                if process in stopped and outcome.status != "finished":
+                    outcome = Outcome("failed", out_of_time(time_limit))
                 outcomes[shown.name] = outcome
                 display.finished_one(shown, outcome.status, outcome.reason)
             display.refresh()
@@ -72,14 +90,26 @@ def _start(
     return process, Running(name, slot.label, time.monotonic(), log)
 
 
+def out_of_time(time_limit: float) -> str:
+    return (
+        f"stopped after {time_limit / 60:g} minutes (sweep.executor.time_minutes); "
+        "the next start resumes it from its last checkpoint"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C to the combination's whole process group (an `accelerate launch` and its workers)."""
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass
+
+
 def _interrupt(running: dict[subprocess.Popen[bytes], tuple[Running, Slot, float]]) -> None:
     """Ctrl-C: each running combination gets it too, saves what it can, and is waited for."""
     for process in running:
-        try:
-            os.killpg(process.pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 60
+        _stop(process)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     for process in running:
         try:
             process.wait(timeout=max(deadline - time.monotonic(), 0.1))

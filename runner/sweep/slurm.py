@@ -9,6 +9,7 @@ one machine, without SLURM.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -106,7 +107,7 @@ def _executor(sweep_folder: Path, settings: ExecutorSettings) -> Any:
         extra["account"] = settings.account
     parameters: dict[str, Any] = {
         "name": f"ftrun-{sweep_folder.name}",
-        "timeout_min": settings.time_minutes,
+        "timeout_min": math.ceil(settings.time_minutes),
         "nodes": 1,
         "tasks_per_node": 1,
         "slurm_array_parallelism": settings.parallel or 10_000,
