@@ -7,6 +7,7 @@ until the end, so the log shows a line every `FTRUN_PROGRESS_SECONDS` (30 by def
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import warnings
@@ -145,3 +146,6 @@ def quiet_libraries() -> None:
     warnings.filterwarnings(
         "ignore", message="Dynamo does not know how to trace the builtin `torch._C._distributed_c10d"
     )
+    # bitsandbytes (qlora) looks for an optional hub kernel for its CPU bf16 path and warns where it is
+    # not installed; ftrun keeps its 4-bit layers off that path (runner.methods.qlora), so it is noise.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
