@@ -81,18 +81,11 @@ def run(
     ] = None,
     partition: Annotated[str | None, typer.Option(help="A SLURM sweep: the partition.")] = None,
     time_minutes: Annotated[
-        float | None,
-        typer.Option(min=0.01, help="A sweep: time limit per combination, in minutes (SLURM's, or here)."),
+        float | None, typer.Option(min=0.01, help="A sweep: time limit per combination, in minutes.")
     ] = None,
 ) -> None:
-    flags = {
-        "parallel": parallel,
-        "threads": threads,
-        "gpus_per_run": gpus_per_run,
-        "engine": executor,
-        "partition": partition,
-        "time_minutes": time_minutes,
-    }
+    flags = {"engine": executor, "partition": partition, "time_minutes": time_minutes, "parallel": parallel}
+    flags |= {"threads": threads, "gpus_per_run": gpus_per_run}
     if sweeps.is_sweep(recipe_path):
         if resume is not None:
             raise RecipeError(

@@ -218,10 +218,12 @@ def _write_run_folder(
         trainable=trainable,
         total=total,
         environment=environment(accelerator),
-        dropout_kernel=loaded.dropout_kernel,
-        gradient_checkpointing=loaded.gradient_checkpointing,
-        fsdp=sharding.description(accelerator),
-        attention={"training": loaded.training_attention, "serving": loaded.serving_attention},
+        computation={
+            "dropout_kernel": loaded.dropout_kernel,
+            "attention": {"training": loaded.training_attention, "serving": loaded.serving_attention},
+            "gradient_checkpointing": loaded.gradient_checkpointing,
+            "fsdp": sharding.description(accelerator),
+        },
     )
     rundir.write_json(folder / "metrics.json", metrics)
     write_model_card(folder, recipe, metrics)  # it reports the metrics, so it comes after them

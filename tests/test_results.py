@@ -39,8 +39,10 @@ def metrics(predicted, gold=(0, 1, 0, 1), notes=()):
         trainable=10,
         total=40,
         environment=ENVIRONMENT,
-        dropout_kernel="ftrun-cpu",
-        attention={"training": "ftrun_eager", "serving": "sdpa"},
+        computation={
+            "dropout_kernel": "ftrun-cpu",
+            "attention": {"training": "ftrun_eager", "serving": "sdpa"},
+        },
     )
 
 

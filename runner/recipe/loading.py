@@ -15,7 +15,7 @@ import tomli_w
 
 from runner import rundir
 from runner.errors import RecipeError, RunFolderError
-from runner.recipe import identity, schema, sources, splits, tasks
+from runner.recipe import identity, rules, schema, sources, splits, tasks
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -148,50 +148,18 @@ def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
             problems += error.problems
     if recipe.data.validation_split and recipe.data.validation_size:
         problems.append(f"{origin}: set data.validation_split or data.validation_size, not both")
-    uses_validation = recipe.train.early_stopping_patience or recipe.train.keep_best
-    if uses_validation and not (recipe.data.validation_split or recipe.data.validation_size):
-        problems.append(
-            f"{origin}: train.early_stopping_patience and train.keep_best choose on a validation split; "
-            "set data.validation_size or data.validation_split"
-        )
     problems += [f"{origin}: {problem}" for problem in tasks.task_problems(recipe)]
-    if recipe.train.fsdp == "full_shard" and recipe.method.name != "full":
-        problems.append(
-            f'{origin}: train.fsdp = "full_shard" shards full fine-tuning (method.name = "full"), '
-            f"not {recipe.method.name!r}"
-        )
-    if recipe.train.fsdp == "full_shard" and recipe.train.keep_best:
-        problems.append(
-            f"{origin}: train.keep_best keeps unsharded weights; "
-            'it does not work with train.fsdp = "full_shard"'
-        )
+    problems += [f"{origin}: {problem}" for problem in rules.training_problems(recipe)]
     for key, name in (("model.name", recipe.model.name), ("data.source", recipe.data.source)):
         if sources.looks_like_path(name) and not Path(name).expanduser().exists():
             problems.append(f"{origin}: {key}: file or folder not found: {name}")
-    problems += [f"{origin}: {problem}" for problem in _gguf_problems(recipe.model)]
+    problems += [f"{origin}: {problem}" for problem in rules.gguf_problems(recipe.model)]
     if recipe.output.run_name:
         try:
             rundir.check_run_name(recipe.output.run_name)
         except RunFolderError as error:
             problems += error.problems
     return problems
-
-
-def _gguf_problems(model: schema.ModelSection) -> list[str]:
-    """A GGUF file name that would be ignored, or that is not where it is looked for."""
-    gguf, path = model.gguf_file, Path(model.name).expanduser()
-    if not gguf:
-        return []
-    if model.name == schema.EMBEDDED_MODEL:
-        return [f"model.gguf_file = {gguf!r}: {schema.EMBEDDED_MODEL} is not a GGUF model; leave it empty"]
-    if path.is_file():
-        return [
-            f"model.gguf_file = {gguf!r}: model.name already names a file ({model.name}); give one of them"
-        ]
-    if path.is_dir() and not (path / gguf).is_file():
-        found = sorted(p.name for p in path.glob("*.gguf"))
-        return [f"model.gguf_file = {gguf!r}: no such file in {model.name} (GGUF files there: {found})"]
-    return []
 
 
 def to_toml(recipe: schema.Recipe) -> str:

@@ -30,6 +30,8 @@ EMBEDDED_GGUF_MODEL = "embedded-smollm2"
 EMBEDDED_DATA = "embedded-imdb"
 EMBEDDED_RT_DATA = "embedded-rotten-tomatoes"
 
+# accelerate's trackers, and "" for none
+TRACKERS = ("", *"tensorboard wandb mlflow comet_ml aim clearml dvclive swanlab trackio".split())
 METHODS = REGISTERED_NAMES  # read at each use: a registry entry made at run time is a choice too
 
 
@@ -225,31 +227,14 @@ class TrainSection:
     )
     fsdp: str = option(
         "auto",
-        "Shard weights, gradients and AdamW state across processes (FSDP through accelerate). "
-        "`full_shard`: FSDP2, each transformer layer (the backbone's `_no_split_modules`) a unit, "
-        'checkpoints saved sharded; needs `method.name = "full"` and a launch of several processes '
-        "(`accelerate launch --multi_gpu --num_processes N`; CPUs too, over gloo). `auto`: FSDP where the "
-        "launch's accelerate config asks for it (`accelerate config` / `--use_fsdp`), none otherwise. "
-        "The saved model is the gathered, unsharded one. metrics.json records the sharding that ran.",
+        "Shard weights, gradients and AdamW state across processes (FSDP2 through accelerate). "
+        '`full_shard`: each transformer layer a unit, checkpoints sharded; needs `method.name = "full"` '
+        "and a launch of several processes (GPUs, or CPUs over gloo). `auto`: FSDP where the launch's "
+        "accelerate config asks for it, none otherwise. The saved model is the gathered one.",
         choices=("auto", "full_shard"),
     )
     log_every: int = option(10, "Optimizer steps between `train_log.jsonl` rows.", minimum=1)
-    log_with: str = option(
-        "",
-        "Accelerate tracker (empty: none).",
-        choices=(
-            "",
-            "tensorboard",
-            "wandb",
-            "mlflow",
-            "comet_ml",
-            "aim",
-            "clearml",
-            "dvclive",
-            "swanlab",
-            "trackio",
-        ),
-    )
+    log_with: str = option("", "Accelerate tracker (empty: none).", choices=TRACKERS)
     tracker_project: str = option(
         "ftrun",
         "Tracker project every run logs into, each run named after its run folder "

@@ -105,17 +105,15 @@ def build_metrics(
     trainable: int,
     total: int,
     environment: dict[str, Any],
-    dropout_kernel: str,
-    attention: dict[str, str | None],
-    gradient_checkpointing: bool = False,
-    fsdp: dict[str, Any] | None = None,
+    computation: dict[str, Any],
 ) -> dict[str, Any]:
     """metrics.json: results and provenance of one run.
 
     `scored` is the eval split's task metrics (`metric`, `score`, `score_ci95` and the rest), with the
-    run's `prediction_warnings`; `dropout_kernel` is the dropout that ran (`train.dropout_kernel`
-    resolved: "ftrun-cpu" or "torch"), `attention` the attention kernels while training and serving,
-    `gradient_checkpointing` whether activations were recomputed, `fsdp` the sharding (None: none).
+    run's `prediction_warnings`. `computation` is how the run computed: `dropout_kernel` (the dropout
+    that ran, `train.dropout_kernel` resolved: "ftrun-cpu" or "torch"), `attention` (the kernels while
+    training and serving), `gradient_checkpointing` (whether activations were recomputed) and `fsdp`
+    (the sharding; None: none).
     """
     warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
     scored = dict(scored)
@@ -143,10 +141,10 @@ def build_metrics(
         "seed": recipe.train.seed,
         "data_seed": recipe.data.seed,
         "precision": environment["precision"],
-        "dropout_kernel": dropout_kernel,
-        "attention": attention,
-        "gradient_checkpointing": gradient_checkpointing,
-        "fsdp": fsdp,
+        "dropout_kernel": computation["dropout_kernel"],
+        "attention": computation["attention"],
+        "gradient_checkpointing": computation.get("gradient_checkpointing", False),
+        "fsdp": computation.get("fsdp"),
         "device": environment["device"],
         "versions": environment["versions"],
     }

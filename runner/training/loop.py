@@ -151,12 +151,7 @@ def fit(
 ) -> TrainingState:
     """Train `model` (prepared by accelerate) for `cfg.epochs` or `cfg.max_steps`, resuming if it can."""
     plan = plan_steps(len(train_loader(0)), accelerator.num_processes, cfg)
-    optimizer, scheduler = optimizer_and_scheduler(model, cfg, plan)
-    if accelerator.is_fsdp2:
-        # FSDP2 takes an optimizer only beside its (already sharded) model, to point it at the shards.
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    else:
-        optimizer, scheduler = accelerator.prepare(optimizer, scheduler)
+    model, optimizer, scheduler = _prepared_optimizer(model, cfg, plan, accelerator)
     state = checkpoints.resume(accelerator, bars.console.print) if checkpoints else TrainingState()
     task = bars.add_task("train", total=plan.total_steps, completed=state.steps, info="")
     started = time.perf_counter() - state.seconds
@@ -202,6 +197,15 @@ def fit(
     state.seconds = time.perf_counter() - started
     bars.remove_task(task)
     return state
+
+
+def _prepared_optimizer(model: nn.Module, cfg: TrainSection, plan: Any, accelerator: Accelerator) -> Any:
+    """AdamW and its schedule, prepared by accelerate (with the model, under FSDP2)."""
+    optimizer, scheduler = optimizer_and_scheduler(model, cfg, plan)
+    if accelerator.is_fsdp2:
+        # FSDP2 takes an optimizer only beside its (already sharded) model, to point it at the shards.
+        return accelerator.prepare(model, optimizer, scheduler)
+    return (model, *accelerator.prepare(optimizer, scheduler))
 
 
 def _judge_epoch(evaluate: Any, state: TrainingState, accelerator: Accelerator, finished: bool) -> bool:

@@ -1,0 +1,47 @@
+"""Rules that tie a recipe's keys to each other or to files: training keys that need others, and a GGUF
+file name that would be ignored or is not where it is looked for. The loader prefixes each problem with
+the recipe's name and reports them all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.recipe import schema
+
+
+def training_problems(recipe: schema.Recipe) -> list[str]:
+    train, data = recipe.train, recipe.data
+    problems = []
+    uses_validation = train.early_stopping_patience or train.keep_best
+    if uses_validation and not (data.validation_split or data.validation_size):
+        problems.append(
+            "train.early_stopping_patience and train.keep_best choose on a validation split; "
+            "set data.validation_size or data.validation_split"
+        )
+    if train.fsdp == "full_shard" and recipe.method.name != "full":
+        problems.append(
+            'train.fsdp = "full_shard" shards full fine-tuning (method.name = "full"), '
+            f"not {recipe.method.name!r}"
+        )
+    if train.fsdp == "full_shard" and train.keep_best:
+        problems.append(
+            'train.keep_best keeps unsharded weights; it does not work with train.fsdp = "full_shard"'
+        )
+    return problems
+
+
+def gguf_problems(model: schema.ModelSection) -> list[str]:
+    """A GGUF file name that would be ignored, or that is not where it is looked for."""
+    gguf, path = model.gguf_file, Path(model.name).expanduser()
+    if not gguf:
+        return []
+    if model.name == schema.EMBEDDED_MODEL:
+        return [f"model.gguf_file = {gguf!r}: {schema.EMBEDDED_MODEL} is not a GGUF model; leave it empty"]
+    if path.is_file():
+        return [
+            f"model.gguf_file = {gguf!r}: model.name already names a file ({model.name}); give one of them"
+        ]
+    if path.is_dir() and not (path / gguf).is_file():
+        found = sorted(p.name for p in path.glob("*.gguf"))
+        return [f"model.gguf_file = {gguf!r}: no such file in {model.name} (GGUF files there: {found})"]
+    return []
