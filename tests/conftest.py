@@ -92,11 +92,10 @@ def tiny_bert(tmp_path_factory, minilm_path) -> Path:
     return save_tiny(tmp_path_factory.mktemp("tiny-bert"), tiny_bert_config(), minilm_path)
 
 
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory, minilm_path) -> Path:
+def tiny_llama_config(**overrides):
     from transformers import LlamaConfig
 
-    config = LlamaConfig(
+    return LlamaConfig(
         vocab_size=30522,
         hidden_size=32,
         num_hidden_layers=2,
@@ -104,17 +103,15 @@ def tiny_llama(tmp_path_factory, minilm_path) -> Path:
         num_key_value_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
-        pad_token_id=None,
+        **overrides,
     )
-    return save_tiny(tmp_path_factory.mktemp("tiny-llama"), config, minilm_path, drop_pad=True)
 
 
-@pytest.fixture(scope="session")
-def tiny_opt(tmp_path_factory, minilm_path) -> Path:
+def tiny_opt_config():
     from transformers import OPTConfig
 
     # word_embed_proj_dim < hidden_size, as in OPT-350m: the head must size itself from the projection.
-    config = OPTConfig(
+    return OPTConfig(
         vocab_size=30522,
         hidden_size=32,
         word_embed_proj_dim=16,
@@ -124,7 +121,17 @@ def tiny_opt(tmp_path_factory, minilm_path) -> Path:
         max_position_embeddings=128,
         pad_token_id=1,
     )
-    return save_tiny(tmp_path_factory.mktemp("tiny-opt"), config, minilm_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory, minilm_path) -> Path:
+    config = tiny_llama_config(pad_token_id=None)
+    return save_tiny(tmp_path_factory.mktemp("tiny-llama"), config, minilm_path, drop_pad=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_opt(tmp_path_factory, minilm_path) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny-opt"), tiny_opt_config(), minilm_path)
 
 
 @pytest.fixture

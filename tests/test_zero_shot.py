@@ -15,7 +15,14 @@ from runner.model.reload import load_saved
 from runner.pipeline import run_recipe
 from runner.recipe import loading as recipes
 
-from .conftest import ftrun_in_process, reload_probabilities, sentiment_rows, write_jsonl
+from .conftest import (
+    ftrun_in_process,
+    reload_probabilities,
+    sentiment_rows,
+    tiny_llama_config,
+    tiny_opt_config,
+    write_jsonl,
+)
 from .test_run import tiny_recipe
 
 TEXTS = ["the film was great and moving", "a dull boring mess", "it was fine"]
@@ -33,37 +40,14 @@ def save_causal_lm(folder: Path, config, tokenizer_source: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def causal_llama(tmp_path_factory, minilm_path) -> Path:
-    from transformers import LlamaConfig
-
-    config = LlamaConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        tie_word_embeddings=False,
-    )
+    config = tiny_llama_config(tie_word_embeddings=False)
     return save_causal_lm(tmp_path_factory.mktemp("causal-llama"), config, minilm_path)
 
 
 @pytest.fixture(scope="module")
 def causal_opt(tmp_path_factory, minilm_path) -> Path:
-    from transformers import OPTConfig
-
     # Projected to 16 wide before the tied output layer, as OPT-350m: the base must include project_out.
-    config = OPTConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        word_embed_proj_dim=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        ffn_dim=64,
-        max_position_embeddings=128,
-        pad_token_id=1,
-    )
-    return save_causal_lm(tmp_path_factory.mktemp("causal-opt"), config, minilm_path)
+    return save_causal_lm(tmp_path_factory.mktemp("causal-opt"), tiny_opt_config(), minilm_path)
 
 
 @pytest.fixture(scope="module")
