@@ -63,6 +63,21 @@ def test_compute_dtype_and_quantisation_are_what_the_recipe_asks(tiny_llama, dat
     assert {m.compute_dtype for m in layers} == {torch.bfloat16}
 
 
+@pytest.mark.parametrize("compute", ["bfloat16", "float32"])
+def test_with_bf16_compute_the_activations_stay_bf16_and_what_trains_stays_fp32(
+    compute, tiny_llama, data_folder, tmp_path
+):
+    run = loaded(tiny_llama, data_folder, tmp_path, "qlora", compute_dtype=compute)
+    backbone = run.classifier.backbone
+    frozen = {p.dtype for p in backbone.parameters() if not p.requires_grad and p.dtype.is_floating_point}
+    assert frozen == {getattr(torch, compute)}  # norms and embeddings (the 4-bit weights are uint8)
+    trainable = [p for p in run.classifier.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    hidden = backbone(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    assert hidden.dtype == getattr(torch, compute)  # so is every activation kept for the backward pass
+
+
 def test_a_qlora_run_reloads_to_its_predictions_merged_and_as_the_adapter_over_the_4bit_base(
     tiny_llama, data_folder, tmp_path
 ):
