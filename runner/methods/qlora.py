@@ -11,7 +11,7 @@ with `save_merged`, `model/` itself as the adapters merged into the *dequantised
 full-precision model that computes what the run measured. Without it `model/` holds the config and
 tokenizer only, and ftrun loads the adapter over the base in 4-bit.
 
-bitsandbytes is an extra (`pip install 'ftrun[qlora]'`); its CPU 4-bit path works but is slow.
+bitsandbytes is an extra (`pip install 'ftrun[qlora]'`); its CPU 4-bit path works too.
 """
 
 from __future__ import annotations
