@@ -143,7 +143,7 @@ def latencies(run: Path, reviews: list[str], bf16: bool, passes: int = 3) -> tup
 
 
 def main() -> None:
-    from runner.training.devices import cpu_has_native_bf16
+    from runner.model.precision import cpu_has_native_bf16
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a finished run folder with model/")

@@ -27,14 +27,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import runner.training.cpu_dropout  # noqa: E402
+import runner.model.cpu_dropout  # noqa: E402
 from runner.model.classifier import Classifier, Head, resolve_source  # noqa: E402
+from runner.model.cpu_dropout import draw_in_parts  # noqa: E402
 from runner.recipe.schema import ModelSection  # noqa: E402
 from runner.training.batches import collate, training_batches  # noqa: E402
-from runner.training.cpu_dropout import draw_in_parts  # noqa: E402
 
 BF16 = False  # set in main(): bf16 autocast where the CPU has native bf16
-FAST_DROPOUT = runner.training.cpu_dropout.fast_dropout
+FAST_DROPOUT = runner.model.cpu_dropout.fast_dropout
 
 
 @dataclass
@@ -111,7 +111,7 @@ def padded(batch: dict[str, torch.Tensor], multiple: int) -> dict[str, torch.Ten
 def make_step(lever: Lever, method: str) -> Callable[[dict[str, torch.Tensor]], None]:
     from transformers import AutoModel
 
-    from runner.training.cpu_dropout import register_attention, use_cpu_dropout
+    from runner.model.cpu_dropout import register_attention, use_cpu_dropout
 
     register_attention()
     torch.manual_seed(0)
@@ -133,8 +133,8 @@ def make_step(lever: Lever, method: str) -> Callable[[dict[str, torch.Tensor]], 
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step(batch: dict[str, torch.Tensor]) -> None:
-        runner.training.cpu_dropout.PARALLEL_FROM = 1 << 62 if lever.serial_masks else 1 << 18
-        runner.training.cpu_dropout.fast_dropout = float_dropout if lever.float_masks else FAST_DROPOUT
+        runner.model.cpu_dropout.PARALLEL_FROM = 1 << 62 if lever.serial_masks else 1 << 18
+        runner.model.cpu_dropout.fast_dropout = float_dropout if lever.float_masks else FAST_DROPOUT
         batch = padded(batch, lever.pad_multiple)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16 and not lever.bf16_weights):
             logits = forward(batch["input_ids"], batch["attention_mask"])
@@ -152,7 +152,7 @@ def float_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if not training or p == 0.0:
         return x
     numbers = torch.empty(x.shape)
-    if torch.get_num_threads() < 2 or numbers.numel() < runner.training.cpu_dropout.PARALLEL_FROM:
+    if torch.get_num_threads() < 2 or numbers.numel() < runner.model.cpu_dropout.PARALLEL_FROM:
         numbers.uniform_()
     else:
         draw_in_parts(numbers.view(-1), lambda part, generator: part.uniform_(generator=generator))
@@ -168,7 +168,7 @@ def timed(step: Callable[[dict[str, torch.Tensor]], None], batches: list) -> tup
 
 def main() -> None:
     global BF16
-    from runner.training.devices import cpu_has_native_bf16
+    from runner.model.precision import cpu_has_native_bf16
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levers", default=",".join(n for n in LEVERS if n != "compile"))

@@ -17,10 +17,10 @@ from transformers import AutoModel, AutoTokenizer
 
 from runner.data.loading import load_data
 from runner.model.classifier import resolve_source
+from runner.model.precision import cpu_has_native_bf16
 from runner.pipeline import run_recipe
 from runner.recipe import loading as recipes
 from runner.recipe.schema import DataSection, ModelSection
-from runner.training.devices import cpu_has_native_bf16
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 BF16 = cpu_has_native_bf16() or torch.cuda.is_available()

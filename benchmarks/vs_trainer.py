@@ -407,7 +407,7 @@ def model_name(path: str) -> str:
 def native_bf16() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    from runner.training.devices import cpu_has_native_bf16
+    from runner.model.precision import cpu_has_native_bf16
 
     return cpu_has_native_bf16()
 

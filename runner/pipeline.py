@@ -14,6 +14,7 @@ from runner.errors import RunFolderError
 from runner.model.card import write_model_card
 from runner.model.classifier import use_attention
 from runner.model.hf_folder import head_description
+from runner.model.precision import mixed_precision
 from runner.recipe import loading as recipes
 from runner.recipe import tasks
 from runner.recipe.schema import Recipe
@@ -24,8 +25,8 @@ from runner.scoring.latency import measure_latency
 from runner.scoring.task_metrics import metric_value
 from runner.scoring.thresholds import decision_thresholds
 from runner.training import best_epoch, sharding
+from runner.training.accelerator import launched_on_cpu, make_accelerator
 from runner.training.checkpoints import Checkpoints, TrainingState
-from runner.training.devices import launched_on_cpu, make_accelerator, mixed_precision
 from runner.training.inputs import TrainingInputs, training_inputs
 from runner.training.loaded_run import LoadedRun, load_run
 from runner.training.loop import fit, tracked_predict

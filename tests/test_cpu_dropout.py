@@ -9,9 +9,9 @@ import torch
 from scipy.stats import chi2_contingency, chisquare
 from torch import nn
 
+from runner.model import cpu_dropout
 from runner.model.classifier import use_attention
-from runner.training import cpu_dropout
-from runner.training.cpu_dropout import (
+from runner.model.cpu_dropout import (
     ATTENTION,
     FULL_RANGE,
     LEVELS,

@@ -11,12 +11,11 @@ import torch
 from rich.console import Console
 from torch import nn
 
+from runner.model import cpu_dropout
+from runner.model.cpu_dropout import ATTENTION, KERNEL, CpuDropout, attention_kernels, dropout_kernel
 from runner.pipeline import run_recipe
 from runner.recipe import loading as recipes
 from runner.rundir.finished import find_runs
-from runner.training import cpu_dropout
-from runner.training.cpu_dropout import ATTENTION, KERNEL, CpuDropout
-from runner.training.devices import attention_kernels, dropout_kernel
 from runner.training.loaded_run import load_run
 
 from .test_run import tiny_recipe

@@ -9,7 +9,7 @@ from .conftest import REPO
 
 PACKAGE = REPO / "runner"
 MAX_MODULE_LINES = 320
-TRAINING_MODULES = ["loop", "inputs", "loaded_run", "checkpoints", "batches", "step_plan", "devices"]
+TRAINING_MODULES = ["loop", "inputs", "loaded_run", "checkpoints", "batches", "step_plan", "accelerator"]
 
 
 def module_name(path: Path) -> str:

@@ -64,7 +64,7 @@ def compute_dtype_name(requested: str) -> str:
     """The compute dtype `auto` stands for on this machine (bf16 halves bnb's CPU step time, measured)."""
     import torch
 
-    from runner.training.devices import cpu_has_native_bf16
+    from runner.model.precision import cpu_has_native_bf16
 
     if requested != "auto":
         return requested

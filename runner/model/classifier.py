@@ -114,7 +114,7 @@ def module_names(source: ModelSource) -> set[str]:
 
 def use_attention(backbone: Any, implementation: str | None) -> None:
     """Switch the attention kernel of a loaded backbone (a peft wrapper passes it through)."""
-    from runner.training.cpu_dropout import ATTENTION, register_attention
+    from runner.model.cpu_dropout import ATTENTION, register_attention
 
     if implementation == ATTENTION:
         register_attention()

@@ -13,8 +13,7 @@ from typing import Any
 
 import tomli_w
 
-from runner import rundir
-from runner.errors import RecipeError, RunFolderError
+from runner.errors import RecipeError
 from runner.recipe import identity, rules, schema, sources, splits, tasks
 
 if sys.version_info >= (3, 11):
@@ -154,11 +153,8 @@ def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
         if sources.looks_like_path(name) and not Path(name).expanduser().exists():
             problems.append(f"{origin}: {key}: file or folder not found: {name}")
     problems += [f"{origin}: {problem}" for problem in rules.gguf_problems(recipe.model)]
-    if recipe.output.run_name:
-        try:
-            rundir.check_run_name(recipe.output.run_name)
-        except RunFolderError as error:
-            problems += error.problems
+    if recipe.output.run_name and (problem := rules.run_name_problem(recipe.output.run_name)):
+        problems.append(problem)
     return problems
 
 

@@ -1,6 +1,6 @@
 """Rules that tie a recipe's keys to each other or to files: training keys that need others, and a GGUF
 file name that would be ignored or is not where it is looked for. The loader prefixes each problem with
-the recipe's name and reports them all at once."""
+the recipe's name and reports them all at once; a run name that is not one folder name."""
 
 from __future__ import annotations
 
@@ -45,3 +45,18 @@ def gguf_problems(model: schema.ModelSection) -> list[str]:
         found = sorted(p.name for p in path.glob("*.gguf"))
         return [f"model.gguf_file = {gguf!r}: no such file in {model.name} (GGUF files there: {found})"]
     return []
+
+
+def run_name_problem(name: str, key: str = "output.run_name") -> str | None:
+    """Why `name` cannot be a run folder's name (None if it can): anything but one folder name could
+    write or delete outside output.dir."""
+    problem = None
+    if not name.strip():
+        problem = "is empty"
+    elif name in (".", ".."):
+        problem = "is not a folder name"
+    elif "/" in name or "\\" in name:
+        problem = "contains a path separator"
+    elif "\0" in name:
+        problem = "contains a NUL character"
+    return f"{key} = {name!r} {problem}; it must be a single folder name, like 'lora-r8'" if problem else None

@@ -47,7 +47,7 @@ class ModelSection:
     attention: str = option(
         "auto",
         'Attention kernel. `auto`: while the base trains on a CPU with `train.dropout_kernel = "auto"`, '
-        "eager attention with a cheaper dropout mask (`runner/training/cpu_dropout.py`; faster than `sdpa` "
+        "eager attention with a cheaper dropout mask (`runner/model/cpu_dropout.py`; faster than `sdpa` "
         "and `eager` there, measured), else the library's default (`sdpa`), as for evaluation, latency "
         "and GPUs. `eager` or `sdpa` is used everywhere, whatever `train.dropout_kernel` says.",
         choices=("auto", "eager", "sdpa"),

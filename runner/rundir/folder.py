@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from runner.errors import RunFolderError
+from runner.recipe.rules import run_name_problem
 
 SCHEMA_VERSION = 1
 CHECKPOINT = "checkpoint"
@@ -26,17 +27,9 @@ _STAGING_MARK = ".partial-"
 
 def check_run_name(name: str, key: str = "output.run_name") -> None:
     """A run name must be one folder name: anything else could write or delete outside output.dir."""
-    problem = None
-    if not name.strip():
-        problem = "is empty"
-    elif name in (".", ".."):
-        problem = "is not a folder name"
-    elif "/" in name or "\\" in name:
-        problem = "contains a path separator"
-    elif "\0" in name:
-        problem = "contains a NUL character"
+    problem = run_name_problem(name, key)
     if problem:
-        raise RunFolderError(f"{key} = {name!r} {problem}; it must be a single folder name, like 'lora-r8'")
+        raise RunFolderError(problem)
 
 
 def new_run_folder(parent: Path, name: str, overwrite: bool) -> Path:

@@ -22,12 +22,11 @@ from runner.model.classifier import (
     resolve_source,
     use_attention,
 )
+from runner.model.cpu_dropout import KERNEL, attention_kernels, dropout_kernel, use_cpu_dropout
 from runner.recipe.schema import Recipe
 from runner.tokens.encoding import uses_token_types
 from runner.tokens.id_cache import TokenIdCache
 from runner.tokens.ids import TokenIds
-from runner.training.cpu_dropout import KERNEL, use_cpu_dropout
-from runner.training.devices import attention_kernels, dropout_kernel
 from runner.training.objective import Objective, objective_for
 
 if TYPE_CHECKING:

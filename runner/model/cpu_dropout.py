@@ -16,7 +16,7 @@ used there.
 
 `use_cpu_dropout(model)` makes a model's `nn.Dropout` modules use it; `ATTENTION` names transformers'
 eager attention with it, registered with transformers' attention interface. `train.dropout_kernel`
-turns both off (`runner.training.devices.dropout_kernel`); a run records `KERNEL` when they are on.
+turns both off (`dropout_kernel`, `attention_kernels`); a run records `KERNEL` when they are on.
 """
 
 from __future__ import annotations
@@ -135,3 +135,24 @@ def register_attention() -> None:
 
     AttentionInterface.register(ATTENTION, eager_attention)
     AttentionMaskInterface.register(ATTENTION, eager_mask)
+
+
+def dropout_kernel(requested: str) -> str:
+    """The dropout a run uses: ftrun's CPU masks (`cpu_dropout.KERNEL`) or "torch".
+
+    `auto` takes ftrun's on a CPU; on GPUs torch's fused kernel is already fast.
+    """
+    return KERNEL if requested == "auto" and not torch.cuda.is_available() else "torch"
+
+
+def attention_kernels(requested: str, base_trains: bool, dropout: str) -> tuple[str | None, str | None]:
+    """(while training, while serving) attention implementations; None keeps the library's choice.
+
+    `dropout` is `dropout_kernel`'s answer: ftrun's attention comes only with ftrun's dropout, and an
+    explicit `model.attention` is used whatever the dropout.
+    """
+    if requested != "auto":
+        return requested, requested
+    # On a CPU, eager attention with a cheaper dropout mask trains faster than SDPA, whose CPU path
+    # with dropout is slower than eager (benchmarks/levers.py); without dropout SDPA serves faster.
+    return (ATTENTION if dropout == KERNEL and base_trains else None), None
