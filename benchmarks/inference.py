@@ -58,7 +58,7 @@ def ftrun_features(reviews: list[str], bf16: bool) -> tuple[float, torch.Tensor]
     from accelerate import Accelerator
     from rich.console import Console
 
-    from runner import methods
+    from runner import registry
     from runner.console import PlainProgress
     from runner.model.classifier import Classifier, Head, load_backbone, load_tokenizer, resolve_source
     from runner.recipe.loading import build
@@ -73,7 +73,7 @@ def ftrun_features(reviews: list[str], bf16: bool) -> tuple[float, torch.Tensor]
     accelerator = Accelerator(cpu=True, mixed_precision="bf16" if bf16 else "no")
     progress = PlainProgress(Console(quiet=True), 1e9)
     started = time.perf_counter()
-    ids = methods.get("linear").encode(reviews, tokenizer, recipe, None)
+    ids = registry.method("linear").encode(reviews, tokenizer, recipe, None)
     batches = inference_batches(ids.lengths(), BATCH)
     loader = make_loader(TokenDataset(ids, [0] * len(ids)), batches, tokenizer.pad_token_id, 8 if bf16 else 1)
     features = extract_features(classifier, accelerator.prepare(loader), accelerator, progress)

@@ -94,7 +94,7 @@ class PeakAnonymous:
 def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
     from datasets import disable_progress_bars
 
-    from runner import methods
+    from runner import registry
     from runner.data.loading import load_data
     from runner.model.classifier import load_tokenizer, resolve_source
     from runner.recipe.loading import build
@@ -122,7 +122,7 @@ def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
             tokens = sum(len(row) for row in ids)
         else:
             cache = None if way == "ftrun-in-memory" else TokenIdCache(folder / "token-ids")
-            ids = methods.get("full").encode(data.train.texts, tokenizer, recipe, None, cache=cache)
+            ids = registry.method("full").encode(data.train.texts, tokenizer, recipe, None, cache=cache)
             tokens = int(ids.offsets[-1])
         tokenise_seconds = time.perf_counter() - started
     assert len(ids) == len(data.train) == size

@@ -166,7 +166,7 @@ def reload_probabilities(folder: Path):
     """Eval-set probabilities from a run's saved model, reloaded through `runner.model.reload`."""
     import torch
 
-    from runner import methods
+    from runner import registry
     from runner.data.loading import load_data
     from runner.model.reload import load_saved
     from runner.recipe import loading as recipes
@@ -175,7 +175,7 @@ def reload_probabilities(folder: Path):
     recipe = recipes.load(folder / "recipe.toml")
     classifier, tokenizer = load_saved(folder / "model")
     data = load_data(recipe.data)
-    method = methods.get(recipe.method.name)
+    method = registry.method(recipe.method.name)
     ids = method.encode(data.eval.texts, tokenizer, recipe, method.prompt(recipe, tokenizer, data.train))
     batch = collate(
         [{"index": i, "input_ids": x, "label": 0} for i, x in enumerate(ids)], tokenizer.pad_token_id

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from runner.methods import REGISTRY
 from runner.recipe import loading as recipes
+from runner.registry import METHODS as REGISTRY
 
 from .conftest import REPO
 
 
 @pytest.mark.parametrize("method", sorted(REGISTRY))
 def test_an_unset_learning_rate_is_the_methods_own_and_is_recorded(method, tmp_path):
-    from runner.methods import method_class
+    from runner.registry import method_class
 
     recipe = recipes.build({"method": {"name": method}})
     expected = method_class(method).defaults.get("train", {}).get("lr", recipes.schema.TrainSection().lr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import methods
+from runner import registry
 from runner.data.examples import Examples
 from runner.errors import RecipeError
 from runner.model.classifier import load_tokenizer, resolve_source
@@ -19,7 +19,7 @@ def prompt_recipe(**method) -> Recipe:
 
 
 def encode(texts, tokenizer, recipe):
-    method = methods.get("prompt-linear")
+    method = registry.method("prompt-linear")
     return method.encode(texts, tokenizer, recipe, method.prompt(recipe, tokenizer, TRAIN))
 
 
@@ -42,7 +42,7 @@ def test_short_texts_are_wrapped_unchanged(tokenizer):
 
 
 def test_few_shot_examples_come_from_train_with_their_labels_and_the_data_seed(tokenizer):
-    method = methods.get("prompt-linear")
+    method = registry.method("prompt-linear")
     recipe = prompt_recipe(few_shot=2)
     recipe.model.max_length = 64
     first = encode(["x"], tokenizer, recipe)
@@ -62,11 +62,11 @@ def test_a_prompt_longer_than_max_length_is_a_recipe_error(tokenizer):
 def test_every_registered_method_is_a_schema_choice_and_loads():
     from runner.recipe.schema import METHODS
 
-    assert set(METHODS) == set(methods.REGISTRY)
-    assert {methods.get(name).name for name in METHODS} == set(METHODS)
-    frozen = [name for name in METHODS if methods.get(name).frozen_base]
+    assert set(METHODS) == set(registry.METHODS)
+    assert {registry.method(name).name for name in METHODS} == set(METHODS)
+    frozen = [name for name in METHODS if registry.method(name).frozen_base]
     assert frozen == ["linear", "prompt-linear", "zero-shot"]
-    assert [name for name in METHODS if not methods.get(name).trains] == ["zero-shot"]
+    assert [name for name in METHODS if not registry.method(name).trains] == ["zero-shot"]
 
 
 # A peft method written outside ftrun: its options and its peft config, nothing else.
@@ -113,7 +113,7 @@ def test_a_new_peft_method_is_one_file_and_one_registry_line_end_to_end(
 
     (tmp_path / "ftrun_loha_plugin.py").write_text(LOHA_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(methods.REGISTRY, "loha", "ftrun_loha_plugin:Loha")
+    monkeypatch.setitem(registry.METHODS, "loha", "ftrun_loha_plugin:Loha")
 
     recipe = tiny_recipe(
         tiny_bert, data_folder, tmp_path / "outputs", "loha", method={"loha_r": 2}, train={"epochs": 1}

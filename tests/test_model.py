@@ -114,13 +114,13 @@ def test_hub_model_id_passes_through_and_fails_offline_with_a_model_error():
 
 
 def test_lora_merges_into_a_plain_backbone_for_serving(tiny_bert):
-    from runner import methods
+    from runner import registry
     from runner.recipe.schema import Recipe
 
     classifier, tokenizer = classifier_for(tiny_bert)
     recipe = Recipe()
     recipe.method.name = "lora"
-    lora = methods.get("lora")
+    lora = registry.method("lora")
     adapted = lora.prepare(classifier, recipe)
     before = logits(adapted, tokenizer, TEXTS)
     served = lora.for_inference(adapted)

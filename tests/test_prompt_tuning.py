@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner import methods, rundir
+from runner import registry, rundir
 from runner.errors import ModelError
 from runner.model.classifier import resolve_source
 from runner.model.modeling_ftrun import pool
@@ -52,7 +52,7 @@ def prepared(recipe):
     from runner.model.classifier import Classifier, Head, load_backbone
 
     backbone = load_backbone(resolve_source(recipe.model), "float32", None)
-    return methods.get("prompt-tuning").prepare(Classifier(backbone, Head(32, 0, 2, 0.0), "mean"), recipe)
+    return registry.method("prompt-tuning").prepare(Classifier(backbone, Head(32, 0, 2, 0.0), "mean"), recipe)
 
 
 def saved_probabilities(folder: Path) -> torch.Tensor:
@@ -144,7 +144,7 @@ def test_a_prompt_past_the_models_positions_is_a_model_error(tiny_bert, data, tm
     recipe = prompt_recipe(tiny_bert, data, tmp_path, prompt_tokens=20)
     recipe.model.max_length = 120  # tiny_bert has 128 positions
     with pytest.raises(ModelError, match="method.prompt_tokens: 20 virtual tokens"):
-        methods.get("prompt-tuning").check_model(recipe, resolve_source(recipe.model))
+        registry.method("prompt-tuning").check_model(recipe, resolve_source(recipe.model))
 
 
 @pytest.mark.parametrize("pooling", ["mean", "first", "last"])

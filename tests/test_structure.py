@@ -105,11 +105,82 @@ def test_the_cycle_check_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-def test_the_schema_and_the_method_registry_are_leaves():
+def test_the_schema_and_the_registry_are_leaves():
     graph = import_graph()
+    assert graph["runner.registry"] == set()
     assert graph["runner.methods"] == set()
     assert graph["runner.recipe.fields"] == set()
-    assert graph["runner.recipe.schema"] <= {"runner.methods", "runner.recipe.fields"}
+    assert graph["runner.recipe.schema"] <= {"runner.registry", "runner.recipe.fields"}
+
+
+# The stages in the order a run goes through them, and the top-level modules among them: each may import
+# only those before it. Leaves (errors, formatting, the registry) first; the CLI last.
+LAYERS = [
+    "errors",
+    "formatting",
+    "registry",
+    "tasks",
+    "recipe",
+    "rundir",
+    "console",
+    "data",
+    "tokens",
+    "model",
+    "methods",
+    "training",
+    "scoring",
+    "sweep",
+    "compare",
+    "use",
+    "pipeline",
+    "cli",
+    "__main__",
+]
+
+
+def layer_of(module: str) -> str:
+    """`runner.a.b` -> `a`: a stage folder or a top-level module."""
+    return module.split(".")[1]
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph folded into layers: an edge where any module of one imports any of another."""
+    layers: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        if module == "runner":
+            continue
+        layers.setdefault(layer_of(module), set()).update(
+            layer_of(target)
+            for target in targets
+            if target != "runner" and layer_of(target) != layer_of(module)
+        )
+    return layers
+
+
+def backward_imports(layers: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{layer} -> {target}"
+        for layer, targets in layers.items()
+        for target in targets
+        if LAYERS.index(target) > LAYERS.index(layer)
+    )
+
+
+def test_every_stage_and_top_level_module_has_a_layer():
+    layers = package_graph(import_graph())
+    assert set(layers) <= set(LAYERS), set(layers) - set(LAYERS)
+
+
+def test_stages_import_only_the_stages_before_them():
+    """No package-level cycle, counting imports inside functions and under TYPE_CHECKING: a lower stage
+    that needs a later one's behaviour takes it as an argument."""
+    assert backward_imports(package_graph(import_graph())) == []
+
+
+def test_the_layer_check_finds_an_import_against_the_order():
+    graph = {"runner.data.rows": {"runner.scoring.metrics"}, "runner.scoring.metrics": {"runner.data.rows"}}
+    assert package_graph(graph) == {"data": {"scoring"}, "scoring": {"data"}}
+    assert backward_imports(package_graph(graph)) == ["data -> scoring"]
 
 
 def test_no_runner_module_is_much_over_300_lines():
@@ -130,10 +201,10 @@ def test_functions_on_the_run_path_fit_on_a_screen():
 
 
 def test_a_peft_method_is_one_file_and_one_registry_line():
-    from runner import methods
+    from runner import registry
 
     ia3 = PACKAGE / "methods" / "ia3.py"
-    assert methods.REGISTRY["ia3"] == "runner.methods.ia3:IA3"
+    assert registry.METHODS["ia3"] == "runner.methods.ia3:IA3"
     # The plugin needs nothing but the shared adapter base and the schema's `option`.
     assert imports_of(ia3) <= {
         "runner.methods",
@@ -145,4 +216,4 @@ def test_a_peft_method_is_one_file_and_one_registry_line():
         "runner.recipe.fields.option",
     }
     mentions = [p for p in PACKAGE.rglob("*.py") if "ia3" in p.read_text().lower() and p != ia3]
-    assert mentions == [PACKAGE / "methods" / "__init__.py"]
+    assert mentions == [PACKAGE / "registry.py"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner import methods
+from runner import registry
 from runner.model.classifier import load_tokenizer, resolve_source
 from runner.recipe.loading import build
 from runner.recipe.schema import ModelSection
@@ -54,7 +54,7 @@ def test_ids_written_to_a_file_equal_the_ids_kept_in_memory():
 def test_a_second_encoding_maps_the_first_one_s_ids_without_tokenising(tokenizer, tmp_path):
     recipe = build({"model": {"max_length": 16}})
     calls: list[int] = []
-    method = counting(methods.get("full"), calls)
+    method = counting(registry.method("full"), calls)
     cache = TokenIdCache(tmp_path)
     first = method.encode(TEXTS, tokenizer, recipe, None, cache=cache)
     assert sum(calls) == len(TEXTS)
@@ -72,7 +72,7 @@ def test_what_the_ids_depend_on_is_in_the_key(tokenizer, tmp_path):
 
     def encode(texts, method="full", max_length=16, prompt=None):
         recipe = build({"model": {"max_length": max_length}, "method": {"name": method}})
-        counting(methods.get(method), calls).encode(texts, tokenizer, recipe, prompt, cache=cache)
+        counting(registry.method(method), calls).encode(texts, tokenizer, recipe, prompt, cache=cache)
         return len(calls)
 
     tokenised = encode(TEXTS)
@@ -94,7 +94,7 @@ def test_another_tokenizer_misses(tokenizer, tmp_path):
     recipe = build({"model": {"max_length": 16}})
     cache = TokenIdCache(tmp_path)
     calls: list[int] = []
-    method = counting(methods.get("full"), calls)
+    method = counting(registry.method("full"), calls)
     method.encode(TEXTS, tokenizer, recipe, None, cache=cache)
     other = copy.deepcopy(tokenizer)
     other.add_tokens(["fine film"])
@@ -106,7 +106,7 @@ def test_another_tokenizer_misses(tokenizer, tmp_path):
 def test_a_damaged_entry_is_tokenised_again_and_said(tokenizer, tmp_path):
     recipe = build({"model": {"max_length": 16}})
     cache = TokenIdCache(tmp_path)
-    method = methods.get("full")
+    method = registry.method("full")
     expected = method.encode(TEXTS, tokenizer, recipe, None, cache=cache).tolist()
     (values,) = Path(tmp_path).glob("??/*.values")
     values.write_bytes(values.read_bytes()[:-8])  # a disk that filled up, say
@@ -140,12 +140,12 @@ def test_runs_share_a_split_s_token_ids_and_the_recipe_can_turn_it_off(
 
     monkeypatch.setenv("FTRUN_CACHE", str(tmp_path / "cache"))
     calls: list[int] = []
-    real = methods.get
+    real = registry.method
 
     def get(name):
         return counting(real(name), calls)
 
-    monkeypatch.setattr(methods, "get", get)
+    monkeypatch.setattr(registry, "method", get)
     recipe = tiny_recipe(tiny_bert, data_folder, tmp_path / "out", "full", train={"epochs": 1})
     run_recipe(recipe, Path("first.toml"))
     tokenised = sum(calls)

@@ -48,7 +48,7 @@ def test_fingerprint_sees_order_values_and_row_boundaries():
 
 
 def test_the_runner_encodes_a_real_tokenizer_s_ids_exactly(minilm_path):
-    from runner import methods
+    from runner import registry
     from runner.model.classifier import load_tokenizer, resolve_source
     from runner.recipe.loading import build
     from runner.recipe.schema import ModelSection
@@ -56,5 +56,5 @@ def test_the_runner_encodes_a_real_tokenizer_s_ids_exactly(minilm_path):
     tokenizer = load_tokenizer(resolve_source(ModelSection(name=str(minilm_path))))
     texts = ["a fine film " * (i % 50) + "end" for i in range(2500)]  # three batches, varied lengths
     recipe = build({"model": {"max_length": 64}})
-    ids = methods.get("full").encode(texts, tokenizer, recipe, None)
+    ids = registry.method("full").encode(texts, tokenizer, recipe, None)
     assert ids.tolist() == tokenizer(texts, truncation=True, max_length=64)["input_ids"]

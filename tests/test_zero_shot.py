@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from runner import methods, rundir
+from runner import registry, rundir
 from runner.errors import ModelError, RecipeError
 from runner.model.classifier import Classifier, Head, load_tokenizer, resolve_source
 from runner.model.reload import load_saved
@@ -71,7 +71,7 @@ def prepared(recipe):
 
     source = resolve_source(recipe.model)
     tokenizer = load_tokenizer(source)
-    method = methods.get("zero-shot")
+    method = registry.method("zero-shot")
     method.check_model(recipe, source)
     prompt = method.prompt(recipe, tokenizer, load_data(recipe.data).train)
     backbone = method.load_backbone(recipe, source, tokenizer.pad_token_id)
@@ -197,7 +197,7 @@ def test_ftrun_predict_gives_the_runs_probabilities(llama_run, data, tmp_path, m
 def test_an_encoder_is_refused_in_one_line_naming_the_model(tiny_bert, data, tmp_path):
     recipe = zero_shot_recipe(tiny_bert, data, tmp_path)
     with pytest.raises(ModelError, match=r"needs a decoder.*bert encoder") as raised:
-        methods.get("zero-shot").check_model(recipe, resolve_source(recipe.model))
+        registry.method("zero-shot").check_model(recipe, resolve_source(recipe.model))
     assert str(tiny_bert) in str(raised.value) and "\n" not in str(raised.value)
 
 
@@ -206,7 +206,7 @@ def test_an_unknown_class_and_a_missing_one_are_both_named(causal_llama, data, t
         causal_llama, data, tmp_path, label_words={"negative": ["bad"], "neutral": ["ok"]}
     )
     with pytest.raises(RecipeError) as raised:
-        methods.get("zero-shot").check_model(recipe, resolve_source(recipe.model))
+        registry.method("zero-shot").check_model(recipe, resolve_source(recipe.model))
     assert raised.value.problems == [
         "method.label_words: 'neutral' is not a class of data.labels (negative, positive)",
         "method.label_words: no words for class 'positive'; give every class of data.labels its words",
@@ -224,7 +224,7 @@ def test_multi_label_and_another_pooling_are_refused(causal_llama, data, tmp_pat
     recipe = zero_shot_recipe(causal_llama, data, tmp_path)
     recipe.data.task, recipe.method.pooling = "multi_label", "mean"
     with pytest.raises(RecipeError) as raised:
-        methods.get("zero-shot").check_model(recipe, resolve_source(recipe.model))
+        registry.method("zero-shot").check_model(recipe, resolve_source(recipe.model))
     assert len(raised.value.problems) == 2
     assert 'data.task = "multi_label"' in raised.value.problems[0]
     assert 'method.pooling = "mean"' in raised.value.problems[1]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from runner import methods
+from runner import registry
 from runner.errors import RunFolderError
 from runner.model.classifier import Classifier
 from runner.model.modeling_ftrun import FtrunConfig
@@ -58,7 +58,7 @@ class SavedModel:
             data=data,
             method=MethodSection(name=self.config.method),
         )
-        return methods.get(self.config.method).encode(texts, self.tokenizer, recipe, self.config.prompt)
+        return registry.method(self.config.method).encode(texts, self.tokenizer, recipe, self.config.prompt)
 
     @property
     def segment_token(self) -> int | None:
@@ -87,7 +87,7 @@ def load_saved_model(model_dir: str | Path) -> SavedModel:
     if not (folder / "config.json").is_file():
         raise RunFolderError(f"{folder}: no saved model (config.json); was output.save_model off?")
     # The method loads it: a folder may hold an adapter to put over a quantised base, not weights.
-    model = methods.get(FtrunConfig.from_pretrained(folder).method).load_saved(folder)
+    model = registry.method(FtrunConfig.from_pretrained(folder).method).load_saved(folder)
     # The config is given so the tokenizer does not load config.json again (its auto_map asks for
     # trust_remote_code).
     tokenizer = AutoTokenizer.from_pretrained(folder, config=model.config)

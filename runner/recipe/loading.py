@@ -77,7 +77,7 @@ def build(raw: Raw, origin: str = "recipe") -> schema.Recipe:
 def _method_defaults(name: str) -> dict[str, dict[str, Any]]:
     if name not in schema.METHODS:
         return {}  # an unknown method is already reported
-    from runner.methods import method_class
+    from runner.registry import method_class
 
     defaults: dict[str, dict[str, Any]] = method_class(name).defaults
     return defaults

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.methods import method_class
 from runner.recipe.executor import EXECUTOR, ExecutorSettings
 from runner.recipe.fields import default_value, field_types, fields_of
 from runner.recipe.schema import METHODS, method_options, sections
+from runner.registry import method_class
 
 _TYPE_NAMES = {
     int: "int",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The registry is a leaf (names and import paths only): naming the methods loads none of them.
-from runner.methods import REGISTERED_NAMES, options_class
+from runner import registry
 from runner.recipe.fields import default_value, field_types, fields_of, option
 
 __all__ = ["default_value", "field_types", "fields_of", "option"]  # read by the loader and the methods
@@ -32,7 +32,7 @@ EMBEDDED_RT_DATA = "embedded-rotten-tomatoes"
 
 # accelerate's trackers, and "" for none
 TRACKERS = ("", *"tensorboard wandb mlflow comet_ml aim clearml dvclive swanlab trackio".split())
-METHODS = REGISTERED_NAMES  # read at each use: a registry entry made at run time is a choice too
+METHODS = registry.METHOD_NAMES  # read at each use: a registry entry made at run time is a choice too
 
 
 @dataclass
@@ -315,4 +315,4 @@ def sections() -> dict[str, type]:
 
 def method_options() -> dict[str, type]:
     """Method name -> the dataclass of that method's own keys (imports the method modules)."""
-    return {name: options_class(name) for name in METHODS}
+    return {name: registry.method_options(name) for name in METHODS}

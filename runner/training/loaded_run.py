@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from rich.console import Console
 
-from runner import methods
+from runner import registry
 from runner.console import progress_bars
 from runner.data.loading import LoadedData, load_data
 from runner.model.classifier import (
@@ -78,7 +78,7 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
         soft_wrap=True,
     )
     source = resolve_source(recipe.model)
-    method = methods.get(recipe.method.name)
+    method = registry.method(recipe.method.name)
     method.check_model(recipe, source)  # before data and weights load: a wrong module name costs a second
     data = load_data(recipe.data)
     for note in data.notes:
