@@ -12,7 +12,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -24,6 +24,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from runner.rundir.record import RunRecord
+
+# The second figure a run's summary shows beside its headline, per task.
+COMPANION = {"single_label": "macro_f1", "multi_label": "micro_f1", "regression": "rmse"}
 
 
 class ProgressBars(Protocol):
@@ -108,26 +114,25 @@ def plain_line(task: dict[str, Any], now: float) -> str:
     return f"{task['description']}: {done:.0f}/{total} ({100 * done / max(total, 1):.0f}%){info} · {left}"
 
 
-def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> None:
-    from runner.scoring import shown
+def print_summary(console: Console, folder: Path, record: RunRecord) -> None:
+    from runner import formatting
 
-    task, metric, score, interval = shown.headline(metrics)
-    companion = shown.COMPANION[task]
-    table = Table(title=f"{metrics['method']} · {metrics['model']}")
-    for column in (f"{shown.NAMES.get(metric, metric)} (95% CI)", shown.NAMES[companion]):
+    metric, companion = record.metric, COMPANION.get(record.task, "")
+    table = Table(title=f"{record.method} · {record.model}")
+    for column in (f"{formatting.metric_name(metric)} (95% CI)", formatting.metric_name(companion)):
         table.add_column(column, justify="right")
     for column in ("batch-1 p50 ms", "train s", "trainable"):
         table.add_column(column, justify="right")
-    latency = metrics["latency"] or {}
+    latency = record.latency or {}
     table.add_row(
-        shown.with_interval(metric, score, interval),
-        shown.score_text(companion, metrics.get(companion)),
+        formatting.with_interval(metric, record.score, record.scores.score_ci95),
+        formatting.score_text(companion, record.scores.get(companion)),
         f"{latency['batch1_ms_p50']:.1f}" if latency else "–",
-        f"{metrics['train']['seconds']:.1f}",
-        f"{100 * metrics['params']['trainable_fraction']:.3g}%",
+        f"{record.train.seconds:.1f}",
+        f"{100 * record.params.trainable_fraction:.3g}%",
     )
     console.print(table)
-    for warning in metrics["warnings"]:
+    for warning in record.warnings:
         console.print(f"[yellow]{warning}[/]")
     console.print(f"run folder: [bold]{folder}[/]", soft_wrap=True)
 

@@ -85,10 +85,10 @@ def run_recipe(
     if accelerator.is_main_process:
         # Where nothing trains, the eval split's features are its evaluation, not a cost of training.
         feature_seconds = inputs.feature_seconds if loaded.method.trains else 0.0
-        metrics = _write_run_folder(folder, loaded, evaluated, state, feature_seconds, accelerator)
+        record = _write_run_folder(folder, loaded, evaluated, state, feature_seconds, accelerator)
         checkpoints.remove()
         folder = rundir.finish_run_folder(folder)  # an --overwrite run replaces the old one only now
-        print_summary(console, folder, metrics)
+        print_summary(console, folder, record)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder
@@ -185,7 +185,7 @@ def _write_run_folder(
     state: TrainingState,
     feature_seconds: float,
     accelerator: Accelerator,
-) -> dict[str, Any]:
+) -> rundir.RunRecord:
     """The run folder's files, in an order that matters: the model is saved before latency is timed
     (LoRA merges into the base in place), and metrics.json comes last (it marks a finished run)."""
     recipe = loaded.recipe
@@ -201,9 +201,7 @@ def _write_run_folder(
         )
         description |= {"token_types": loaded.segment_token is not None, "thresholds": evaluated.thresholds}
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
-    trainable, total = loaded.trainable_parameters, loaded.total_parameters
-    latency, latency_unmerged = _latency(loaded, accelerator)
-    metrics = run_results.build_metrics(
+    record = run_results.run_record(
         recipe=recipe,
         recipe_path=loaded.recipe_path,
         run_name=folder.name,
@@ -211,24 +209,23 @@ def _write_run_folder(
         pooling=pooling,
         data_description=loaded.data.description,
         scored=evaluated.eval_metrics(),
-        latency=latency,
-        latency_unmerged=latency_unmerged,
-        state=state,
         validation=evaluated.validation_summary,
-        feature_seconds=feature_seconds,
-        trainable=trainable,
-        total=total,
-        environment=environment(accelerator),
-        computation={
-            "dropout_kernel": loaded.dropout_kernel,
-            "attention": {"training": loaded.training_attention, "serving": loaded.serving_attention},
-            "gradient_checkpointing": loaded.gradient_checkpointing,
-            "fsdp": sharding.description(accelerator),
-        },
+        latencies=_latency(loaded, accelerator),  # after the save: LoRA merges into the base in place
+        train=run_results.training_cost(recipe, state, feature_seconds, accelerator.num_processes),
+        params=run_results.parameters(loaded.trainable_parameters, loaded.total_parameters),
+        environment=environment(
+            accelerator,
+            {
+                "dropout_kernel": loaded.dropout_kernel,
+                "attention": {"training": loaded.training_attention, "serving": loaded.serving_attention},
+                "gradient_checkpointing": loaded.gradient_checkpointing,
+                "fsdp": sharding.description(accelerator),
+            },
+        ),
     )
-    rundir.write_json(folder / "metrics.json", metrics)
-    write_model_card(folder, recipe, metrics)  # it reports the metrics, so it comes after them
-    return metrics
+    rundir.write_record(folder, record)
+    write_model_card(folder, recipe, record)  # it reports the record, so it comes after it
+    return record
 
 
 def _latency(

@@ -107,10 +107,10 @@ def test_each_method_is_selected_on_validation_even_where_test_accuracy_says_oth
 def test_compares_selection_never_reads_the_test_figures(sweep_folder, monkeypatch):
     original = selection.run_result
 
-    def blinded(name, metrics, recipe_text):
-        result = original(name, metrics, recipe_text)
+    def blinded(name, record, recipe_text):
+        result = original(name, record, recipe_text)
         return selection.RunResult(
-            result.name, result.method, result.seed, result.settings, NoTestFigures(metrics)
+            result.name, result.method, result.seed, result.settings, NoTestFigures(record)
         )
 
     monkeypatch.setattr(comparing.selection, "run_result", blinded)
@@ -215,7 +215,7 @@ def test_the_selection_reports_latency_as_the_median_over_seeds_with_adapters_ap
     lora, full = selection.reported(chosen.selected["lora"]), selection.reported(chosen.selected["full"])
     assert (lora.latency_ms, lora.latency_unmerged_ms) == (32.0, 38.0)
     assert (full.latency_ms, full.latency_unmerged_ms) == (29.0, None)  # seed 2 has no latency: not a 0
-    table = selection.to_markdown(chosen)
+    table = selection.selection_table(chosen)
     assert "| 32.0 (38.0) |" in table and "| 29.0 |" in table
 
 

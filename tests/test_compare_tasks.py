@@ -143,9 +143,20 @@ def test_multi_label_and_regression_runs_are_read_with_their_headline_scores(tmp
     assert skipped == []
     by_name = {run.name: run for run in runs}
     tags, stars = by_name["tags"], by_name["stars"]
-    assert (tags.task, tags.metric, tags.score) == ("multi_label", "micro_f1", tags.metrics["micro_f1"])
-    assert (stars.task, stars.metric, stars.score) == ("regression", "spearman", stars.metrics["spearman"])
-    assert "accuracy" not in stars.metrics and stars.score_ci95[0] < stars.score < stars.score_ci95[1]
+    assert (tags.task, tags.metric, tags.score) == (
+        "multi_label",
+        "micro_f1",
+        tags.record.scores.get("micro_f1"),
+    )
+    assert (stars.task, stars.metric, stars.score) == (
+        "regression",
+        "spearman",
+        stars.record.scores.get("spearman"),
+    )
+    assert (
+        "accuracy" not in stars.record.scores.figures
+        and stars.score_ci95[0] < stars.score < stars.score_ci95[1]
+    )
     assert tags.outputs_by_id[25] == (tuple(tags.outputs_by_id[25][0]), ())  # label sets, as sorted tuples
     assert tags.num_labels == 3 and tags.validation_outputs is None
 
@@ -153,8 +164,12 @@ def test_multi_label_and_regression_runs_are_read_with_their_headline_scores(tmp
 def test_an_old_run_reads_as_single_label_scored_by_accuracy(tmp_path):
     fake_run(tmp_path, "full", 2e-5, 1, 0.8, 30)
     ((run,), _) = find_runs([tmp_path])
-    assert (run.task, run.metric, run.score) == ("single_label", "accuracy", run.metrics["accuracy"])
-    assert run.score_ci95 == tuple(run.metrics["accuracy_ci95"])
+    assert (run.task, run.metric, run.score) == (
+        "single_label",
+        "accuracy",
+        run.record.scores.get("accuracy"),
+    )
+    assert run.score_ci95 == tuple(run.record.scores.get("accuracy_ci95"))
     assert run.validation_score == run.validation_accuracy == 0.8 and run.validation_outputs is None
 
 
@@ -331,14 +346,14 @@ def test_a_choice_the_validation_set_cannot_tell_apart_is_called_a_tie(task, met
     (chosen,) = comparing.compare([tmp_path]).selections
     assert chosen.selected["lora"].label == "train.lr=1e-4"
     assert chosen.choice["lora"].startswith("tie (p=") and chosen.choice["lora"].count(",") == 1  # 2 seeds
-    assert "| tie (p=" in selection.to_markdown(chosen)
+    assert "| tie (p=" in selection.selection_table(chosen)
 
 
 @pytest.mark.parametrize("task, metric", [("single_label", "accuracy"), ("multi_label", "macro_f1")])
 def test_a_choice_the_validation_set_tells_apart_is_called_clear(task, metric, tmp_path):
     sweep(tmp_path, task, metric, {1e-4: 190, 1e-3: 100})
     (chosen,) = comparing.compare([tmp_path]).selections
-    assert chosen.choice["lora"] == "clear" and "| clear |" in selection.to_markdown(chosen)
+    assert chosen.choice["lora"] == "clear" and "| clear |" in selection.selection_table(chosen)
 
 
 def test_a_choice_without_validation_predictions_or_a_runner_up_cannot_be_tested(tmp_path):
@@ -367,10 +382,10 @@ def test_compares_selection_never_reads_the_test_figures_whatever_the_metric(
     sweep(tmp_path, task, metric, {1e-4: 120, 1e-3: 190})
     original = selection.run_result
 
-    def blinded(name, metrics, recipe_text):
-        result = original(name, metrics, recipe_text)
+    def blinded(name, record, recipe_text):
+        result = original(name, record, recipe_text)
         return selection.RunResult(
-            result.name, result.method, result.seed, result.settings, NoTestFigures(metrics)
+            result.name, result.method, result.seed, result.settings, NoTestFigures(record)
         )
 
     monkeypatch.setattr(comparing.selection, "run_result", blinded)
@@ -385,7 +400,7 @@ def test_a_selected_configuration_whose_model_predicts_one_class_is_flagged_in_i
         tmp_path, "lora-1", "single_label", "accuracy", *answers, validation=answers, warnings=(ONE_CLASS,)
     )
     result = comparing.compare([tmp_path])
-    table = selection.to_markdown(result.selections[0])
+    table = selection.selection_table(result.selections[0])
     selected_rows = table.split("### Every configuration")[0].splitlines()
     (lora_row,) = [row for row in selected_rows if row.startswith("| lora |")]
     (full_row,) = [row for row in selected_rows if row.startswith("| full |")]

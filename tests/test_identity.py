@@ -6,6 +6,7 @@ from runner.compare import selection
 from runner.recipe import identity
 from runner.recipe import loading as recipes
 from runner.recipe.schema import Recipe
+from runner.rundir.record import RunRecord
 
 
 def recipe_text(**overrides: str) -> str:
@@ -33,7 +34,10 @@ def test_an_unreadable_recipe_is_a_configuration_of_its_own():
 
 def test_selection_groups_runs_by_the_shared_configuration():
     texts = [recipe_text(**{"train.seed": str(s), "output.dir": f'"{d}"'}) for s, d in ((1, "a"), (2, "b"))]
-    runs = [selection.run_result(f"r{i}", {"method": "full", "seed": i}, t) for i, t in enumerate(texts)]
+    runs = [
+        selection.run_result(f"r{i}", RunRecord.from_json({"method": "full", "seed": i, "accuracy": 0.5}), t)
+        for i, t in enumerate(texts)
+    ]
     assert runs[0].configuration == runs[1].configuration
     assert runs[0].configuration == identity.configuration_key(identity.configuration(texts[0], "r0"))
 

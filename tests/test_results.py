@@ -1,27 +1,29 @@
-"""metrics.json is built by a pure function of what the run produced."""
+"""A run's record (metrics.json) is built by pure functions of what the run produced."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from runner.recipe import loading as recipes
-from runner.scoring.run_results import build_metrics, prediction_warnings
+from runner.rundir.record import Environment
+from runner.scoring.run_results import parameters, prediction_warnings, run_record, training_cost
 from runner.scoring.task_metrics import task_metrics
 from runner.training.checkpoints import TrainingState
 
 LABELS = ["negative", "positive"]
-ENVIRONMENT = {
-    "num_processes": 2,
-    "precision": "bf16",
-    "device": "cpu (test, 2 cores)",
-    "peak_memory_mb": {"process_rss": 100.0},
-    "versions": {},
-}
+ENVIRONMENT = Environment(
+    precision="bf16",
+    dropout_kernel="ftrun-cpu",
+    attention={"training": "ftrun_eager", "serving": "sdpa"},
+    device="cpu (test, 2 cores)",
+    peak_memory_mb={"process_rss": 100.0},
+)
 
 
 def metrics(predicted, gold=(0, 1, 0, 1), notes=()):
     recipe = recipes.build({"train": {"batch_size": 4, "gradient_accumulation": 3}})
-    return build_metrics(
+    state = TrainingState(steps=5, epoch=2, examples=40, tokens=400, seconds=4.0)
+    return run_record(
         recipe=recipe,
         recipe_path=Path("r.toml"),
         run_name="r",
@@ -32,18 +34,12 @@ def metrics(predicted, gold=(0, 1, 0, 1), notes=()):
             **task_metrics("single_label", "accuracy", list(gold), list(predicted), LABELS),
             "prediction_warnings": prediction_warnings(list(gold), list(predicted), LABELS),
         },
-        latency=None,
-        state=TrainingState(steps=5, epoch=2, examples=40, tokens=400, seconds=4.0),
         validation=None,
-        feature_seconds=1.0,
-        trainable=10,
-        total=40,
+        latencies=(None, None),
+        train=training_cost(recipe, state, feature_seconds=1.0, processes=2),
+        params=parameters(10, 40),
         environment=ENVIRONMENT,
-        computation={
-            "dropout_kernel": "ftrun-cpu",
-            "attention": {"training": "ftrun_eager", "serving": "sdpa"},
-        },
-    )
+    ).to_json()
 
 
 def test_metrics_count_training_cost_with_feature_extraction_and_processes():

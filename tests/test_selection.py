@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from runner.compare import selection
+from runner.rundir.record import RunRecord
 from runner.scoring.metrics import TASK_METRICS, TASKS
 
 
@@ -24,35 +27,29 @@ def run(
     }
     if validation is not None:
         metrics["validation"] = {"accuracy": validation}
-    return selection.run_result(f"{method}-lr{lr}-seed{seed}", metrics, recipe)
+    return selection.run_result(f"{method}-lr{lr}-seed{seed}", RunRecord.from_json(metrics), recipe)
 
 
-# Every figure of the test split a run records: its headline score and every task's metrics.
-TEST_FIGURES = {
-    "accuracy",
-    "correct",
-    "total",
-    "accuracy_ci95",
-    "score",
-    "score_ci95",
-    "per_class",
-    "per_label",
-    "confusion_matrix",
-    *(metric for metrics in TASK_METRICS.values() for metric in metrics),
-}
 EVERY_METRIC = [(task, metric) for task in TASKS for metric in TASK_METRICS[task]]
 
 
-class NoTestFigures(dict):
-    """Metrics whose test figures cannot be read: a chooser that touched them would fail."""
+class BlindScores:
+    """Scores whose test figures cannot be read: a chooser that touched them would fail. Which task and
+    metric a run is scored by are not test figures."""
 
-    def __getitem__(self, key):
-        if key in TEST_FIGURES:
-            raise AssertionError(f"selection read the test figure {key!r}")
-        return super().__getitem__(key)
+    def __init__(self, scores):
+        self.task, self.metric = scores.task, scores.metric
 
-    def get(self, key, default=None):
-        return self[key] if key in self else default
+    def __getattr__(self, name):
+        raise AssertionError(f"selection read the test figure {name!r}")
+
+    def get(self, name, default=None):
+        raise AssertionError(f"selection read the test figure {name!r}")
+
+
+def NoTestFigures(record):  # noqa: N802 - reads as the wrapper it replaces
+    """The record with its test scores blinded."""
+    return dataclasses.replace(record, scores=BlindScores(record.scores))
 
 
 def test_runs_differing_only_in_seed_and_output_form_one_configuration():
@@ -84,7 +81,7 @@ def test_higher_test_accuracy_with_lower_validation_accuracy_is_not_selected():
 def test_choosing_never_reads_the_test_figures():
     runs = [run("linear", lr, 1, 0.7 + lr, 0.5) for lr in (1e-3, 1e-2)]
     blinded = [
-        selection.RunResult(r.name, r.method, r.seed, r.settings, NoTestFigures(r.metrics)) for r in runs
+        selection.RunResult(r.name, r.method, r.seed, r.settings, NoTestFigures(r.record)) for r in runs
     ]
     assert selection.choose(selection.configurations(blinded))["linear"].label == "train.lr=1e-2"
 
@@ -112,7 +109,7 @@ def test_each_method_is_selected_separately():
 def test_a_method_without_validation_accuracy_is_not_selected_and_said_so():
     chosen = selection.select([run("full", 2e-5, 1, None, 0.9), run("lora", 1e-4, 1, 0.8, 0.8)])
     assert list(chosen.selected) == ["lora"] and chosen.unselectable == ["full"]
-    assert "Not selected (no validation accuracy" in selection.to_markdown(chosen)
+    assert "Not selected (no validation accuracy" in selection.selection_table(chosen)
 
 
 def test_the_report_gives_test_mean_std_over_seeds_and_a_wilson_interval():
@@ -138,7 +135,7 @@ def test_seed_pairs_match_runs_of_two_configurations_by_training_seed():
 
 def test_the_markdown_section_says_it_chose_on_validation_and_lists_every_configuration():
     runs = [run("full", lr, s, 0.8 + lr, 0.7) for lr in (2e-5, 5e-5) for s in (1, 2)]
-    text = selection.to_markdown(selection.select(runs))
+    text = selection.selection_table(selection.select(runs))
     assert text.startswith("## Selected per method (chosen on validation, reported on test)")
     assert "the test split was not used to choose" in text
     assert "| full | train.lr=5e-5 | 2 | 80.0% | 70.0% ± 0.0% |" in text
@@ -159,14 +156,14 @@ def scored_run(task: str, metric: str, lr: float, validation: float, test: float
         metric: test,
         "validation": {"metric": metric, "score": validation},
     }
-    return selection.run_result(f"linear-lr{lr}", metrics, recipe)
+    return selection.run_result(f"linear-lr{lr}", RunRecord.from_json(metrics), recipe)
 
 
 @pytest.mark.parametrize("task, metric", EVERY_METRIC)
 def test_choosing_never_reads_the_test_figures_whatever_the_metric(task, metric):
     runs = [scored_run(task, metric, 1e-3, 0.6, 0.9), scored_run(task, metric, 1e-2, 0.7, 0.1)]
     blinded = [
-        selection.RunResult(r.name, r.method, r.seed, r.settings, NoTestFigures(r.metrics)) for r in runs
+        selection.RunResult(r.name, r.method, r.seed, r.settings, NoTestFigures(r.record)) for r in runs
     ]
     chosen = selection.select(blinded, paired_test=lambda a, b: None)
     assert chosen.selected["linear"].label == "train.lr=1e-2" and chosen.metric == metric
@@ -180,14 +177,16 @@ def test_negative_validation_scores_are_chosen_by_the_highest_and_missing_ones_n
         scored_run("single_label", "mcc", 1e-2, -0.10, 0.0),
         selection.run_result(
             "linear-none",
-            {
-                "method": "linear",
-                "seed": 1,
-                "task": "single_label",
-                "metric": "mcc",
-                "score": 0.0,
-                "validation": None,
-            },
+            RunRecord.from_json(
+                {
+                    "method": "linear",
+                    "seed": 1,
+                    "task": "single_label",
+                    "metric": "mcc",
+                    "score": 0.0,
+                    "validation": None,
+                }
+            ),
             '[method]\nname = "linear"\n[train]\nlr = 0.1\n',
         ),
     ]
@@ -198,7 +197,7 @@ def test_negative_validation_scores_are_chosen_by_the_highest_and_missing_ones_n
 
 def test_a_non_accuracy_test_interval_is_the_mean_of_the_seeds_bootstrap_intervals():
     runs = [scored_run("multi_label", "macro_f1", 1e-3, 0.6, test) for test in (0.5, 0.7)]
-    runs[1] = selection.RunResult(runs[1].name, runs[1].method, 2, runs[1].settings, runs[1].metrics)
+    runs[1] = selection.RunResult(runs[1].name, runs[1].method, 2, runs[1].settings, runs[1].record)
     reported = selection.reported(selection.select(runs).selected["linear"])
     assert reported.ci95 == pytest.approx((0.55, 0.65)) and reported.metric == "macro_f1"
 

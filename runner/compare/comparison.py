@@ -27,7 +27,7 @@ from runner.sweep import claims
 
 def _figure(key: str) -> Any:
     """A figure of the run's metrics for sorting; runs without it (another task's) sort last."""
-    return lambda r: r.metrics.get(key) if isinstance(r.metrics.get(key), (int, float)) else float("-inf")
+    return lambda r: value if isinstance(value := r.record.scores.get(key), (int, float)) else float("-inf")
 
 
 SORT_KEYS = {
@@ -35,9 +35,9 @@ SORT_KEYS = {
     "accuracy": (lambda r: r.score, True),  # the headline score: accuracy for runs scored by accuracy
     "validation": (lambda r: float("-inf") if r.validation_score is None else r.validation_score, True),
     "f1": (_figure("macro_f1"), True),
-    "latency": (lambda r: (r.metrics.get("latency") or {}).get("batch1_ms_p50", float("inf")), False),
-    "train_time": (lambda r: r.metrics["train"]["seconds"], False),
-    "trainable": (lambda r: r.metrics["params"]["trainable"], False),
+    "latency": (lambda r: (r.record.latency or {}).get("batch1_ms_p50", float("inf")), False),
+    "train_time": (lambda r: r.record.train.seconds, False),
+    "trainable": (lambda r: r.record.params.trainable, False),
     "name": (lambda r: r.name, False),
 }
 
@@ -126,7 +126,7 @@ def _compare_group(result: Comparison, number: int, group: list[Run]) -> None:
     ]
     # Chosen within one group: a configuration is only compared on the test set it was scored on.
     chosen = selection.select(
-        [selection.run_result(r.name, r.metrics, r.recipe_text) for r in group], _validation_test(group)
+        [selection.run_result(r.name, r.record, r.recipe_text) for r in group], _validation_test(group)
     )
     result.selections.append(chosen)
     result.selected_tests += _selected_tests(number, group, chosen, tests)
@@ -146,7 +146,7 @@ def _validation_test(group: list[Run]) -> selection.PairedTest:
     def test(a: str, b: str) -> dict[str, Any] | None:
         if a not in saved or b not in saved:
             return None
-        if saved[a].metrics["validation"].get("hash") != saved[b].metrics["validation"].get("hash"):
+        if (saved[a].record.validation or {}).get("hash") != (saved[b].record.validation or {}).get("hash"):
             return None
         return tests(a, b)
 
@@ -170,7 +170,7 @@ def _selected_tests(
         for method_b in methods[i + 1 :]:
             a, b = chosen.selected[method_a], chosen.selected[method_b]
             per_seed = [
-                {"seed": by_name[name_a].metrics["seed"], "a_run": name_a, "b_run": name_b}
+                {"seed": by_name[name_a].record.seed, "a_run": name_a, "b_run": name_b}
                 | tests(name_a, name_b)
                 for name_a, name_b in selection.seed_pairs(a, b)
             ]
@@ -190,9 +190,9 @@ def _selected_tests(
 
 
 def _with_methods(runs: list[Run], methods: list[str], where: str) -> list[Run]:
-    chosen = [run for run in runs if run.metrics["method"] in methods]
+    chosen = [run for run in runs if run.record.method in methods]
     if runs and not chosen:
-        found = sorted({run.metrics["method"] for run in runs})
+        found = sorted({run.record.method for run in runs})
         asked = ", ".join(repr(m) for m in methods)
         raise RunFolderError(
             f"--method: no run in {where} has method {asked}; the runs there have: {', '.join(found)}"
@@ -201,18 +201,18 @@ def _with_methods(runs: list[Run], methods: list[str], where: str) -> list[Run]:
 
 
 def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[str, Any]:
-    m = run.metrics
-    latency = m.get("latency") or {}
-    peak = m.get("peak_memory_mb", {})
+    record, figures = run.record, run.record.scores
+    latency = record.latency or {}
+    peak = record.environment.peak_memory_mb or {}
     low, high = run.score_ci95
-    accuracy_low, accuracy_high = m.get("accuracy_ci95") or (None, None)
+    accuracy_low, accuracy_high = figures.get("accuracy_ci95") or (None, None)
     return {
         "group": group,
         "run": run.name,
-        "method": m["method"],
-        "model": m["model"],
-        "train_size": m["data"]["train_size"],
-        "eval_size": m["data"]["eval_size"],
+        "method": record.method,
+        "model": record.model,
+        "train_size": record.data["train_size"],
+        "eval_size": record.data["eval_size"],
         "task": run.task,
         "metric": run.metric,
         "score": run.score,
@@ -220,20 +220,20 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "score_ci_high": high,
         "validation_score": run.validation_score,
         # The task's own figures, where it has them (None for another task's runs).
-        "accuracy": m.get("accuracy"),
+        "accuracy": figures.get("accuracy"),
         "accuracy_ci_low": accuracy_low,
         "accuracy_ci_high": accuracy_high,
         "validation_accuracy": run.validation_accuracy,
-        "macro_f1": m.get("macro_f1"),
-        "micro_f1": m.get("micro_f1"),
-        "rmse": m.get("rmse"),
+        "macro_f1": figures.get("macro_f1"),
+        "micro_f1": figures.get("micro_f1"),
+        "rmse": figures.get("rmse"),
         "latency_p50_ms": latency.get("batch1_ms_p50"),
         "latency_p95_ms": latency.get("batch1_ms_p95"),
-        "latency_unmerged_p50_ms": (m.get("latency_unmerged") or {}).get("batch1_ms_p50"),
+        "latency_unmerged_p50_ms": (record.latency_unmerged or {}).get("batch1_ms_p50"),
         "throughput_per_s": latency.get("throughput_examples_per_s"),
-        "trainable_params": m["params"]["trainable"],
-        "trainable_fraction": m["params"]["trainable_fraction"],
-        "train_seconds": m["train"]["seconds"],
+        "trainable_params": record.params.trainable,
+        "trainable_fraction": record.params.trainable_fraction,
+        "train_seconds": record.train.seconds,
         # GPU memory where there was a GPU, else the process's peak resident memory.
         "peak_memory_mb": peak.get("gpu", peak.get("process_rss")),
         "vs_best_test": None if test is None else test["test"],
@@ -251,14 +251,14 @@ def _seed_summaries(runs: list[Run]) -> list[dict[str, Any]]:
         by_recipe.setdefault((identity.configuration_key(settings), run.metric), []).append(run)
     summaries = []
     for group in by_recipe.values():
-        seeds = {run.metrics["seed"] for run in group}
+        seeds = {run.record.seed for run in group}
         if len(seeds) < 2:
             continue
         scores = [run.score for run in group]
         summaries.append(
             {
-                "method": group[0].metrics["method"],
-                "model": group[0].metrics["model"],
+                "method": group[0].record.method,
+                "model": group[0].record.model,
                 "runs": [run.name for run in group],
                 "seeds": sorted(seeds),
                 "metric": group[0].metric,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.recipe import identity
-from runner.scoring import headline
+from runner.rundir.record import RunRecord
 from runner.scoring.stats import wilson_interval
 from runner.sweep.grid import compact_number
 
@@ -28,7 +28,7 @@ class RunResult:
     method: str
     seed: Any
     settings: dict[str, Any]  # the resolved recipe flattened to "section.key", minus seed and output
-    metrics: dict[str, Any]
+    record: RunRecord
 
     @property
     def configuration(self) -> str:
@@ -36,15 +36,15 @@ class RunResult:
 
     @property
     def metric(self) -> str:
-        return headline.metric_of(self.metrics)
+        return self.record.metric
 
     @property
     def validation_score(self) -> float | None:
-        return headline.validation_score_of(self.metrics)
+        return self.record.validation_score
 
     @property
     def predicts_one_class(self) -> bool:
-        warnings = self.metrics.get("warnings")
+        warnings = self.record.warnings
         return isinstance(warnings, list) and any(
             isinstance(w, str) and w.startswith(ONE_CLASS_WARNING) for w in warnings
         )
@@ -89,12 +89,11 @@ class Reported:
     latency_unmerged_ms: float | None = None  # adapter methods: adapters kept apart from the base
 
 
-def run_result(name: str, metrics: dict[str, Any], recipe_text: str) -> RunResult:
-    """A run as selection sees it, from its metrics.json and resolved recipe.toml."""
+def run_result(name: str, record: RunRecord, recipe_text: str) -> RunResult:
+    """A run as selection sees it, from its record and resolved recipe.toml."""
     settings = identity.configuration(recipe_text, name)
-    seed = metrics.get("seed", (identity.settings(recipe_text) or {}).get("train.seed"))
     return RunResult(
-        name, str(metrics.get("method", settings.get("method.name", "?"))), seed, settings, metrics
+        name, record.method or str(settings.get("method.name", "?")), record.seed, settings, record
     )
 
 
@@ -122,16 +121,16 @@ def reported(configuration: Configuration) -> Reported:
     test set, so pooling their examples would overstate the evidence; the seed spread is the std.
     """
     metric = configuration.metric
-    scores = [headline.score_of(run.metrics) for run in configuration.runs]
+    scores = [run.record.score for run in configuration.runs]
     mean = statistics.fmean(scores)
     ci = None
     if metric == "accuracy":
-        totals = [run.metrics.get("total") for run in configuration.runs]
+        totals = [run.record.scores.get("total") for run in configuration.runs]
         if all(isinstance(t, int) and t > 0 for t in totals):
             total = round(statistics.fmean(t for t in totals if t))
             ci = wilson_interval(round(mean * total), total)
     else:
-        intervals = [headline.score_ci95_of(run.metrics) for run in configuration.runs]
+        intervals = [run.record.scores.score_ci95 for run in configuration.runs]
         if all(intervals):
             ci = (
                 statistics.fmean(i[0] for i in intervals if i),
@@ -152,7 +151,7 @@ def reported(configuration: Configuration) -> Reported:
 def _median_p50(configuration: Configuration, key: str) -> float | None:
     values = [
         latency["batch1_ms_p50"]
-        for latency in (run.metrics.get(key) for run in configuration.runs)
+        for latency in (getattr(run.record, key) for run in configuration.runs)
         if isinstance(latency, dict) and isinstance(latency.get("batch1_ms_p50"), (int, float))
     ]
     return statistics.median(values) if values else None

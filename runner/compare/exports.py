@@ -11,10 +11,10 @@ from typing import Any
 from runner import rundir
 from runner.compare import selection
 from runner.compare.comparison import Comparison
-from runner.compare.figures import shown, shown_interval
 from runner.compare.notes import VALIDATION_NOTE, notes, selection_lines
 from runner.compare.paired import MCNEMAR, paired_test_name
 from runner.errors import RunFolderError
+from runner.formatting import interval_text, score_text
 
 __all__ = [
     "VALIDATION_NOTE",
@@ -72,10 +72,10 @@ def display_cells(row: dict[str, Any], validation: bool = False) -> list[str]:
 
     metric = row["metric"]
     vs_best = row["vs_best"] if row["vs_best_p"] is None else f"{row['vs_best']} (p={row['vs_best_p']:.3g})"
-    interval = shown_interval(metric, (row["score_ci_low"], row["score_ci_high"]))
+    interval = interval_text(metric, (row["score_ci_low"], row["score_ci_high"]))
     title, key = second_figure(row["task"], metric)
     second = (
-        shown("accuracy", row[key])
+        score_text("accuracy", row[key])
         if key == "accuracy"
         else number(row[key], ".3f" if title != "RMSE" else ".3g")
     )
@@ -84,8 +84,8 @@ def display_cells(row: dict[str, Any], validation: bool = False) -> list[str]:
         row["method"],
         row["model"],
         f"{row['train_size']}/{row['eval_size']}",
-        f"{shown(metric, row['score'])} ({interval})",
-        *([shown(metric, row["validation_score"])] if validation else []),
+        f"{score_text(metric, row['score'])} ({interval})",
+        *([score_text(metric, row["validation_score"])] if validation else []),
         second,
         f"{number(row['latency_p50_ms'], '.1f')}/{number(row['latency_p95_ms'], '.1f')}"
         + (f" ({row['latency_unmerged_p50_ms']:.1f} unmerged)" if row.get("latency_unmerged_p50_ms") else ""),
@@ -101,7 +101,7 @@ def group_title(comparison: Comparison, number: int) -> str:
     """How a group is named above its table: its eval set and, unless plain accuracy, what it is scored by."""
     run = comparison.groups[number - 1][0]
     kind = "" if (run.task, run.metric) == ("single_label", "accuracy") else f", {run.task} by {run.metric}"
-    return f"{run.metrics['data']['eval_size']} examples, hash `{run.eval_key[0]}`{kind}"
+    return f"{run.record.data['eval_size']} examples, hash `{run.eval_key[0]}`{kind}"
 
 
 def to_markdown(comparison: Comparison) -> str:
@@ -128,7 +128,7 @@ def selection_markdown(comparison: Comparison) -> str:
     for number, chosen in enumerate(comparison.selections, start=1):
         if not chosen.selected:
             continue
-        text = selection.to_markdown(chosen)
+        text = selection.selection_table(chosen)
         if several:
             text = text.replace("## Selected per method", f"## Eval set {number}: selected per method", 1)
         parts.append(text + _selected_tests_markdown(comparison, number))

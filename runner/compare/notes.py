@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from runner.compare import selection
 from runner.compare.comparison import Comparison
-from runner.compare.figures import shown, shown_mean_std
+from runner.formatting import mean_std_text, score_text
 
 VALIDATION_NOTE = (
     "Accuracy, F1 and the McNemar tests are on the eval (test) split; `validation` is the same weights "
@@ -40,7 +40,7 @@ def notes(comparison: Comparison) -> list[str]:
         label = labels.get(s["runs"][0])
         lines.append(
             f"{s['method']}{f' ({label})' if label else ''} on {s['model']} over seeds {s['seeds']}: "
-            f"{s['metric']} {shown_mean_std(s['metric'], s['score_mean'], s['score_std'])} (mean ± std)"
+            f"{s['metric']} {mean_std_text(s['metric'], s['score_mean'], s['score_std'])} (mean ± std)"
         )
     lines += [f"{', '.join(runs)}: {note}" for note, runs in comparison.run_notes.items()]
     lines += [f"skipped {folder}: {reason}" for folder, reason in comparison.skipped]
@@ -53,7 +53,7 @@ def _mixed_validation_notes(comparison: Comparison) -> list[str]:
     for chosen in comparison.selections:
         for method in chosen.selected:
             hashes = {
-                run.metrics["validation"].get("hash")
+                (run.record.validation or {}).get("hash")
                 for configuration in chosen.configurations
                 if configuration.method == method
                 for run in configuration.runs
@@ -79,8 +79,8 @@ def selection_lines(comparison: Comparison) -> list[str]:
             tie = chosen.choice.get(method, "–")
             lines.append(
                 f"selected{where} {method}: {configuration.shown_label} on validation "
-                f"{named}{shown(metric, configuration.validation_mean)}; "
-                f"test {shown_mean_std(metric, test.mean, test.std)} "
+                f"{named}{score_text(metric, configuration.validation_mean)}; "
+                f"test {mean_std_text(metric, test.mean, test.std)} "
                 f"over {len(configuration.runs)} seed(s)"
                 + (f"; {tie} against the runner-up" if tie != "–" else "")
             )

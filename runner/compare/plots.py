@@ -10,9 +10,9 @@ from typing import Any
 
 from runner import rundir
 from runner.compare.comparison import Comparison
-from runner.compare.figures import PERCENT_METRICS, axis_unit, plotted
 from runner.compare.selection import reported
 from runner.errors import RunFolderError
+from runner.formatting import PERCENT_METRICS, axis_unit, plotted
 
 COLORS = {"full": "#4C72B0", "lora": "#DD8452", "linear": "#55A868", "prompt-linear": "#C44E52"}
 
@@ -218,7 +218,7 @@ def loss_curves(comparison: Comparison, path: Path) -> Path | None:
     fig, axes = _figure(4)
     ax = axes[0][0]
     for run, rows in curves:
-        label = f"{run.name} ({run.metrics['method']})"
+        label = f"{run.name} ({run.record.method})"
         ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker=".", label=label)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss")
@@ -245,7 +245,7 @@ def validation_curves(comparison: Comparison, path: Path) -> Path | None:
                 [r["epoch"] for r in rows],
                 [plotted(metric, r[f"validation_{metric}"]) for r in rows],
                 marker="o",
-                label=f"{run.name} ({run.metrics['method']})",
+                label=f"{run.name} ({run.record.method})",
             )
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"validation {metric}{axis_unit(metric)}")

@@ -2,9 +2,9 @@
 
 A configuration is a resolved recipe without `train.seed` and `output.*`: its runs are the seeds
 (`runner.compare.configurations`, whose names are re-exported here). Choosing reads only the validation
-score (`metrics["validation"]["score"]`, or `["accuracy"]` for runs written before task types); the test
-figures (`score`, `accuracy`, `correct`, `total`, ...) are read after the choice, to report it. Choosing
-on the reported split would leak the choice into the number reported. Pure functions over run metrics;
+score (`RunRecord.validation_score`: the validation accuracy for runs written before task types); the
+test figures (the record's `scores`) are read after the choice, to report it. Choosing on the reported
+split would leak the choice into the number reported. Pure functions over run records;
 no files, no torch: whether a choice was a tie is asked of a `paired_test` the caller passes, which
 compares two runs' validation predictions.
 """
@@ -27,7 +27,7 @@ from runner.compare.configurations import (
     run_result,
     seed_pairs,
 )
-from runner.compare.figures import shown, shown_interval, shown_mean_std
+from runner.formatting import interval_text, mean_std_text, score_text
 
 __all__ = [
     "METHOD_ORDER",
@@ -44,7 +44,7 @@ __all__ = [
     "runner_up",
     "seed_pairs",
     "select",
-    "to_markdown",
+    "selection_table",
 ]
 
 # Tests two runs by name on their validation predictions: {"p_value", "significant"}, or None if it cannot.
@@ -117,7 +117,7 @@ def choice(found: list[Configuration], selected: Configuration, paired_test: Pai
     return f"tie (p={', '.join(format(t['p_value'], '.2g') for t in tests)})"
 
 
-def to_markdown(selection: Selection) -> str:
+def selection_table(selection: Selection) -> str:
     metric = selection.metric
     interval = (
         "Wilson interval at the mean over seeds"
@@ -149,8 +149,9 @@ def to_markdown(selection: Selection) -> str:
         test = reported(configuration)
         lines.append(
             f"| {method} | {configuration.shown_label} | {len(configuration.runs)} | "
-            f"{shown(metric, configuration.validation_mean)} | {shown_mean_std(metric, test.mean, test.std)} "
-            f"| {shown_interval(metric, test.ci95)} | {', '.join(shown(metric, s) for s in test.scores)} | "
+            f"{score_text(metric, configuration.validation_mean)} | "
+            f"{mean_std_text(metric, test.mean, test.std)} | {interval_text(metric, test.ci95)} | "
+            f"{', '.join(score_text(metric, s) for s in test.scores)} | "
             f"{_latency(test)} | {selection.choice.get(method, '–')} |"
         )
     if selection.unselectable:
@@ -172,8 +173,8 @@ def to_markdown(selection: Selection) -> str:
         test = reported(configuration)
         lines.append(
             f"| {configuration.method} | {configuration.shown_label} | {len(configuration.runs)} | "
-            f"{shown(metric, configuration.validation_mean)} | "
-            f"{shown_mean_std(metric, test.mean, test.std)} | {'yes' if chosen else ''} |"
+            f"{score_text(metric, configuration.validation_mean)} | "
+            f"{mean_std_text(metric, test.mean, test.std)} | {'yes' if chosen else ''} |"
         )
     return "\n".join(lines) + "\n"
 

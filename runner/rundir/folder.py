@@ -20,7 +20,6 @@ from pathlib import Path
 from runner.errors import RunFolderError
 from runner.recipe.rules import run_name_problem
 
-SCHEMA_VERSION = 1
 CHECKPOINT = "checkpoint"
 _STAGING_MARK = ".partial-"
 

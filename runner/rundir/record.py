@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunFolderError, first_line
+from runner.recipe.schema import TASK_METRICS, TASKS
 from runner.rundir.atomic import write_json
 
 SCHEMA_VERSION = 1
@@ -71,7 +72,7 @@ class Scores:
 
 @dataclass
 class TrainingCost:
-    seconds: float
+    seconds: float = 0.0
     feature_extraction_seconds: float = 0.0
     steps: int = 0
     epochs: int = 0
@@ -85,9 +86,9 @@ class TrainingCost:
 
 @dataclass
 class Parameters:
-    trainable: int
-    total: int
-    trainable_fraction: float
+    trainable: int = 0
+    total: int = 0
+    trainable_fraction: float = 0.0
 
 
 @dataclass
@@ -110,14 +111,17 @@ ENVIRONMENT_KEYS = [f.name for f in dataclasses.fields(Environment)]
 
 @dataclass
 class RunRecord:
-    run_name: str
-    method: str
-    model: str
+    """What a finished run reports. Only `scores` is required, so a test or an older folder can make one
+    from a few keys (`from_json`); `read` checks a folder's record is whole before anything uses it."""
+
     scores: Scores
-    data: dict[str, Any]  # where the examples came from: source, splits, sizes, hashes, notes
-    train: TrainingCost
-    params: Parameters
-    environment: Environment
+    run_name: str = ""
+    method: str = ""
+    model: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  # source, splits, sizes, hashes, notes
+    train: TrainingCost = field(default_factory=TrainingCost)
+    params: Parameters = field(default_factory=Parameters)
+    environment: Environment = field(default_factory=Environment)
     seed: int = 0
     data_seed: int = 0
     recipe_path: str = ""
@@ -255,7 +259,6 @@ REQUIRED: dict[str, Any] = {
     "data.eval_size": int,
     "data.train_size": int,
     "params.trainable": int,
-    "params.total": int,
     "params.trainable_fraction": _NUMBER,
     "train.seconds": _NUMBER,
 }
@@ -270,11 +273,22 @@ def check(values: dict[str, Any]) -> None:
     check_types(values, REQUIRED)
     key = "score" if "score" in values or "task" in values or "metric" in values else OLDEST_METRIC
     check_types(values, HEADLINE if key == "score" else OLDEST_HEADLINE)
+    if key == "score":
+        _check_task(values["task"], values["metric"])
     check_interval(values, "score_ci95" if key == "score" else f"{OLDEST_METRIC}_ci95")
     for name in ("latency", "peak_memory_mb"):  # optional sections, read with .get() when present
         if not isinstance(values.get(name) or {}, dict):
             raise RunFolderError(f"metrics.json {name} is not an object: {values[name]!r}")
     _check_validation(values, key)
+
+
+def _check_task(task: str, metric: str) -> None:
+    if task not in TASKS:
+        raise RunFolderError(f"metrics.json task {task!r} is not one of {', '.join(TASKS)}")
+    if metric not in TASK_METRICS[task]:
+        raise RunFolderError(
+            f"metrics.json metric {metric!r} is not one of {task}'s: {', '.join(TASK_METRICS[task])}"
+        )
 
 
 def check_types(values: dict[str, Any], required: dict[str, Any]) -> None:

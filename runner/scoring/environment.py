@@ -1,4 +1,5 @@
-"""Where a run computed, for metrics.json: device, precision, processes, peak memory, library versions."""
+"""Where a run computed, for its record: device, precision, peak memory, library versions, and the
+kernels and sharding the run used."""
 
 from __future__ import annotations
 
@@ -10,28 +11,35 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from runner.rundir.record import Environment
+
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
 
-def environment(accelerator: Accelerator) -> dict[str, Any]:
-    """Where the run computed: device, precision, processes, peak memory, library versions."""
+def environment(accelerator: Accelerator, computation: dict[str, Any]) -> Environment:
+    """Where the run computed. `computation` is how: `dropout_kernel` (the dropout that ran,
+    `train.dropout_kernel` resolved: "ftrun-cpu" or "torch"), `attention` (the kernels while training and
+    serving), `gradient_checkpointing` (whether activations were recomputed) and `fsdp` (None: none)."""
     peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if accelerator.device.type == "cuda":
         peak["gpu"] = torch.cuda.max_memory_allocated() / 2**20
         device = torch.cuda.get_device_name()
     else:
         device = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-    return {
-        "num_processes": accelerator.num_processes,
-        "precision": accelerator.mixed_precision,
-        "device": device,
-        "peak_memory_mb": peak,
-        "versions": {
+    return Environment(
+        precision=accelerator.mixed_precision,
+        dropout_kernel=computation["dropout_kernel"],
+        attention=computation["attention"],
+        gradient_checkpointing=computation.get("gradient_checkpointing", False),
+        fsdp=computation.get("fsdp"),
+        device=device,
+        versions={
             name: _version(name)
             for name in ("torch", "transformers", "peft", "accelerate", "datasets", "ftrun")
         },
-    }
+        peak_memory_mb=peak,
+    )
 
 
 def _version(package: str) -> str | None:

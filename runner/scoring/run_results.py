@@ -1,6 +1,6 @@
-"""What a finished run reports: predictions rows, metrics.json's contents, the summary it prints.
+"""What a finished run reports: predictions rows, warnings about them, and its record (metrics.json).
 
-Pure functions of plain values (a unit test can call them); `run.py` decides when each is written.
+Pure functions of plain values (a unit test can call them); `pipeline.py` decides when each is written.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner import rundir
 from runner.data.examples import Examples
 from runner.recipe.schema import Recipe
+from runner.rundir.record import Environment, Parameters, RunRecord, Scores, TrainingCost
 from runner.training.checkpoints import TrainingState
 from runner.training.objective import Objective
 
@@ -88,7 +88,7 @@ def prediction_warnings(gold: Any, predicted: Any, labels: list[str]) -> list[st
     return []
 
 
-def build_metrics(
+def run_record(
     *,
     recipe: Recipe,
     recipe_path: Path,
@@ -97,72 +97,60 @@ def build_metrics(
     pooling: str,
     data_description: dict[str, Any],
     scored: dict[str, Any],
-    latency: dict[str, Any] | None,
-    state: TrainingState,
-    latency_unmerged: dict[str, Any] | None = None,
     validation: dict[str, Any] | None,
-    feature_seconds: float,
-    trainable: int,
-    total: int,
-    environment: dict[str, Any],
-    computation: dict[str, Any],
-) -> dict[str, Any]:
-    """metrics.json: results and provenance of one run.
+    latencies: tuple[dict[str, Any] | None, dict[str, Any] | None],
+    train: TrainingCost,
+    params: Parameters,
+    environment: Environment,
+) -> RunRecord:
+    """The record of one finished run: results and provenance.
 
     `scored` is the eval split's task metrics (`metric`, `score`, `score_ci95` and the rest), with the
-    run's `prediction_warnings`. `computation` is how the run computed: `dropout_kernel` (the dropout
-    that ran, `train.dropout_kernel` resolved: "ftrun-cpu" or "torch"), `attention` (the kernels while
-    training and serving), `gradient_checkpointing` (whether activations were recomputed) and `fsdp`
-    (the sharding; None: none).
+    run's `prediction_warnings`; `latencies` the served model's and, for adapter methods, the one with
+    its adapters kept apart from the base.
     """
     warnings = [n for n in data_description.get("notes", []) if n.startswith("warning")]
     scored = dict(scored)
     warnings += scored.pop("prediction_warnings", [])
-    return {
-        "schema_version": rundir.SCHEMA_VERSION,
-        "status": "finished",
-        "run_name": run_name,
-        "recipe_path": str(recipe_path),
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "method": recipe.method.name,
-        "model": recipe.model.name,
-        "model_path": model_path,
-        "pooling": pooling,
-        "data": data_description,
-        "metric": scored["metric"],
-        **scored,
-        "validation": validation,
-        "warnings": warnings,
-        "latency": latency,
-        "latency_unmerged": latency_unmerged,  # adapter methods: adapters kept apart from the base
-        "train": _training_cost(recipe, state, feature_seconds, environment["num_processes"]),
-        "params": {"trainable": trainable, "total": total, "trainable_fraction": trainable / total},
-        "peak_memory_mb": environment["peak_memory_mb"],
-        "seed": recipe.train.seed,
-        "data_seed": recipe.data.seed,
-        "precision": environment["precision"],
-        "dropout_kernel": computation["dropout_kernel"],
-        "attention": computation["attention"],
-        "gradient_checkpointing": computation.get("gradient_checkpointing", False),
-        "fsdp": computation.get("fsdp"),
-        "device": environment["device"],
-        "versions": environment["versions"],
-    }
+    return RunRecord(
+        run_name=run_name,
+        recipe_path=str(recipe_path),
+        finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        method=recipe.method.name,
+        model=recipe.model.name,
+        model_path=model_path,
+        pooling=pooling,
+        data=data_description,
+        scores=Scores.from_json({"task": recipe.data.task, **scored}),
+        validation=validation,
+        warnings=warnings,
+        latency=latencies[0],
+        latency_unmerged=latencies[1],
+        train=train,
+        params=params,
+        seed=recipe.train.seed,
+        data_seed=recipe.data.seed,
+        environment=environment,
+    )
 
 
-def _training_cost(
+def training_cost(
     recipe: Recipe, state: TrainingState, feature_seconds: float, processes: int
-) -> dict[str, Any]:
+) -> TrainingCost:
     seconds = state.seconds
-    return {
-        "seconds": seconds + feature_seconds,
-        "feature_extraction_seconds": feature_seconds,
-        "steps": state.steps,
-        "epochs": state.epoch,
-        "stopped_early": state.stopped_early,
-        "examples_seen": state.examples,
-        "examples_per_s": state.examples / seconds if seconds else 0.0,
-        "tokens_per_s": state.tokens / seconds if seconds and state.tokens else None,
-        "num_processes": processes,
-        "effective_batch_size": recipe.train.batch_size * processes * recipe.train.gradient_accumulation,
-    }
+    return TrainingCost(
+        seconds=seconds + feature_seconds,
+        feature_extraction_seconds=feature_seconds,
+        steps=state.steps,
+        epochs=state.epoch,
+        stopped_early=state.stopped_early,
+        examples_seen=state.examples,
+        examples_per_s=state.examples / seconds if seconds else 0.0,
+        tokens_per_s=state.tokens / seconds if seconds and state.tokens else None,
+        num_processes=processes,
+        effective_batch_size=recipe.train.batch_size * processes * recipe.train.gradient_accumulation,
+    )
+
+
+def parameters(trainable: int, total: int) -> Parameters:
+    return Parameters(trainable=trainable, total=total, trainable_fraction=trainable / total)

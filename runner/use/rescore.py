@@ -8,7 +8,6 @@ latency are the original run's (nothing was trained), and `evaluated_run` points
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,36 +30,6 @@ from runner.scoring import run_results
 from runner.scoring.task_metrics import task_metrics
 from runner.training.objective import Objective
 from runner.use.predict import choose_device, predict_outputs
-
-# metrics.json keys that score an eval set: an eval run replaces all of them with its own.
-SCORE_KEYS = {
-    "metric",
-    "score",
-    "score_ci95",
-    "accuracy",
-    "accuracy_ci95",
-    "correct",
-    "total",
-    "macro_f1",
-    "macro_precision",
-    "macro_recall",
-    "confusion_matrix",
-    "balanced_accuracy",
-    "mcc",
-    "per_class",
-    "micro_f1",
-    "micro_precision",
-    "micro_recall",
-    "per_label",
-    "subset_accuracy",
-    "hamming_loss",
-    "pearson",
-    "spearman",
-    "rmse",
-    "mae",
-    "thresholds",
-    "thresholds_set_by",
-}
 
 
 def evaluate_run(
@@ -99,17 +68,17 @@ def evaluate_run(
         f"# scored by `ftrun eval` with the model of {folder}\n" + recipes.to_toml(recipe),
     )
     rundir.write_jsonl(new / "predictions.jsonl", rows)
-    original_metrics = json.loads((folder / "metrics.json").read_text())
+    original_record = rundir.read_record(folder)
     description = {
         "source": source,
         "train_split": original.data.train_split,
         "eval_split": recipe.data.eval_split,
-        "train_size": original_metrics["data"]["train_size"],
+        "train_size": original_record.data["train_size"],
         "eval_size": len(examples),
         "eval_hash": examples.fingerprint(),
         "train_eval_overlap": _overlap(recipe, original, examples.inputs()),
         "notes": notes,
-        "trained_on": original_metrics["data"]["source"],
+        "trained_on": original_record.data["source"],
     }
     scored = task_metrics(
         recipe.data.task,
@@ -118,9 +87,9 @@ def evaluate_run(
         objective.decide(outputs, thresholds),
         recipe.data.labels,
     )
-    metrics = eval_metrics(original_metrics, new.name, folder, description, scored, recipe)
-    rundir.write_json(new / "metrics.json", metrics)  # last: it marks a finished run
-    print_summary(console, new, metrics)
+    record = eval_record(original_record, new.name, folder, description, scored, recipe)
+    rundir.write_record(new, record)  # last: it marks a finished run
+    print_summary(console, new, record)
     return new
 
 
@@ -134,7 +103,7 @@ def eval_recipe(folder: Path, source: str, split: str | None, settings: list[str
         if not setting.startswith("data."):
             raise RecipeError(f"--set {setting}: ftrun eval only changes data.* keys (the model is trained)")
     saved_model = [f"model.name={(folder / 'model').resolve()}", "model.gguf_file="]
-    original_data = json.loads((folder / "metrics.json").read_text())["data"]
+    original_data = rundir.read_record(folder).data
     # The run's own data source may be gone too: it is only read back where it is the eval source.
     original = recipes.load(folder / "recipe.toml", [*saved_model, f"data.source={source}"])
     original.data.source = original_data["source"]
@@ -168,33 +137,32 @@ def load_eval_examples(recipe: Recipe, original: Recipe) -> tuple[Examples, list
     return examples, notes
 
 
-def eval_metrics(
-    original: dict[str, Any],
+def eval_record(
+    original: rundir.RunRecord,
     run_name: str,
     evaluated: Path,
     description: dict[str, Any],
     scored: dict[str, Any],
     recipe: Recipe,
-) -> dict[str, Any]:
-    """The original run's metrics (method, model, training cost, latency) with the new eval set's scores.
-
-    Keys of the original's scores are dropped first: a score of the old eval set must not survive
-    beside the new ones (`scored` is the task's metrics of the new eval set)."""
+) -> rundir.RunRecord:
+    """The original run's record (method, model, training cost, latency) with the new eval set's scores
+    in place of all of its own: no score of the old eval set survives beside the new ones (`scored` is
+    the task's metrics of the new eval set)."""
     warnings = [note for note in description["notes"] if note.startswith("warning")]
-    original = {key: value for key, value in original.items() if key not in SCORE_KEYS}
-    return {
-        **original,
-        "run_name": run_name,
-        "recipe_path": str(evaluated / "recipe.toml"),
-        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "evaluated_run": str(evaluated.resolve()),
-        "data": description,
-        "task": recipe.data.task,
-        **scored,
-        "warnings": warnings,
+    scored = {key: value for key, value in scored.items() if key != "prediction_warnings"}
+    return original.with_scores(
+        rundir.Scores.from_json({"task": recipe.data.task, **scored}),
+        run_name=run_name,
+        recipe_path=str(evaluated / "recipe.toml"),
+        finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        data=description,
+        warnings=warnings,
         # batch-1 latency was timed by the original run, on its own eval texts
-        "latency_from": "evaluated_run" if original.get("latency") else None,
-    }
+        extra={
+            "evaluated_run": str(evaluated.resolve()),
+            "latency_from": "evaluated_run" if original.latency else None,
+        },
+    )
 
 
 def _overlap(recipe: Recipe, original: Recipe, texts: Sequence[Any]) -> int | None:
