@@ -70,6 +70,7 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
             dataset_type=dataset or "local",  # a path on the training machine means nothing elsewhere
             dataset_name=EMBEDDED_NAMES.get(source) or dataset or Path(source).name,
             dataset_split="train" if source in EMBEDDED_NAMES else recipe.data.eval_split,
+            dataset_config=recipe.data.config or None,
             metric_type=name,
             metric_value=round(metrics[key], 4),
         )
