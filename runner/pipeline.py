@@ -302,8 +302,7 @@ def _resumed_folder(recipe: Recipe, resume: Path) -> Path:
     folder = rundir.existing_run_folder(resume)
     if recipes.load(folder / "recipe.toml") != recipe:
         raise RunFolderError(f"--resume {folder}: the recipe differs from the one this run started with")
-    # Asked to resume, a run that would start from step 0 instead is not what was asked for (as the
-    # Trainer refuses a `resume_from_checkpoint` with no checkpoint).
+    # A resume that would start from step 0 is not what was asked for (the Trainer refuses it too).
     problem = Checkpoints(folder / rundir.CHECKPOINT, every=0, keep=1).nothing_to_resume()
     if problem is not None:
         raise RunFolderError(
