@@ -12,8 +12,8 @@
 # of those runs (a CPU dry run: EXTRA="--set train.max_steps=2 --set data.train_size=16 --set data.eval_size=8").
 # DECODER_RUNS=1 (the default; 0 skips it) adds full, LoRA, DoRA and QLoRA fine-tuning of the random
 # OPT-350m in bf16 (samples/s, each run's peak GPU memory), to $OUT/decoder_methods.md.
-# Needs .devcarry/ (prepare_device_carry.sh). Untested on a GPU so far (written without one); its CPU
-# dry run passes (2026-11-26, 90 s; the `max` batch search needs CUDA and is not part of it):
+# Reads .devcarry/, built by benchmarks/prepare_device_carry.sh where there is network. Not yet run on a
+# GPU; its CPU dry run passes (2026-11-26, 90 s; the `max` batch search needs CUDA and is not part of it):
 #   PATH=$PWD/.venv/bin:$PATH OUT=/tmp/gpu-dry \
 #   VS_TRAINER="--train 16 --eval 8 --max-length 64 --methods full,lora,linear --batch-sizes 8" bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -58,8 +58,8 @@ PY
 fi
 if [ "${DECODER_RUNS:-1}" = 1 ]; then
 # The methods weighed on large decoders, on the random OPT-350m at 512 tokens in bf16: samples/s and
-# each run's own peak GPU memory (reset at its start), one process per run. QLoRA needs the carried
-# bitsandbytes (.devcarry/site). DECODER_METHODS and DECODER_SIZE replace the defaults below.
+# each run's own peak GPU memory (reset at its start), one process per run. QLoRA needs the
+# bitsandbytes in .devcarry/site. DECODER_METHODS and DECODER_SIZE replace the defaults below.
 for m in ${DECODER_METHODS:-full lora dora qlora}; do
   python3 -m runner recipes/quickstart.toml --set 'model.name="/tmp/opt350m-random"' --set 'data.source="./.devcarry/imdb"' \
     ${DECODER_SIZE:---set data.train_size=800 --set data.eval_size=200 --set model.max_length=512} \

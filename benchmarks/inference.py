@@ -3,17 +3,17 @@
 Usage, from the repository root (any finished run with a saved model; the sweep's are fine):
     python benchmarks/inference.py outputs/cpu-sweep/full-lr5e-5-seed1 --texts 500 --rounds 3
 
-Both parts use the first `--texts` reviews of ../shared/data/imdb's test file, 256 tokens, the same
-torch threads, bf16 autocast where the CPU has native bf16 (as ftrun's runs), and take turns round
-by round so that a noisy machine slows both alike; the best round of each (and the median) is
+Both parts use the first `--texts` reviews of the IMDb test file (benchmarks/imdb_files.py), 256
+tokens, the same torch threads, bf16 autocast where the CPU has native bf16 (as ftrun's runs), and take
+turns round by round so that a noisy machine slows both alike; the best round of each (and the median) is
 reported, and the ratios use the best rounds.
 
-- Feature extraction (issue 12, item 3: within 10% of a plain batched forward): the embedded MiniLM
+- Feature extraction (the target: within 10% of a plain batched forward): the embedded MiniLM
   base, mean pooling, batch 32. ftrun: `Method.encode` then `runner.training.inputs.extract_features` over
   `token_loader`'s longest-first batches, as a frozen-base run does before its cache is warm. Plain:
   `tokenizer(batch, padding=True)` and `model(**inputs)` per batch of texts in their given order,
   then mean pooling; and the same with the texts sorted by length first (the best plain code).
-- Batch-1 latency (issue 12: within 5% of a plain `model(**inputs)` call): the call ftrun's
+- Batch-1 latency (the target: within 5% of a plain `model(**inputs)` call): the call ftrun's
   `runner.scoring.latency.measure_latency` times (collate one text's ids, run the classifier) on the run's
   model, against `AutoModelForSequenceClassification.from_pretrained(RUN/model,
   trust_remote_code=True)` called as `model(**inputs)` on the same text, already tokenised; the two
@@ -35,13 +35,15 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data" / "imdb" / "test.jsonl.gz"
+sys.path.insert(0, str(REPO / "benchmarks"))
+import imdb_files  # noqa: E402
+
 MAX_LENGTH = 256
 BATCH = 32
 
 
 def texts(n: int) -> list[str]:
-    with gzip.open(DATA, "rt") as file:
+    with gzip.open(imdb_files.split_file("test"), "rt") as file:
         return [json.loads(line)["text"] for _, line in zip(range(n), file, strict=False)]
 
 

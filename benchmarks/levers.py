@@ -84,8 +84,10 @@ def load_batches(max_length: int, count: int) -> list[dict[str, torch.Tensor]]:
 
     from transformers import AutoTokenizer
 
-    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb" / "train.jsonl.gz"
-    with gzip.open(data, "rt") as file:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import imdb_files
+
+    with gzip.open(imdb_files.split_file("train"), "rt") as file:
         rows = [json.loads(line) for line in itertools.islice(file, 8 * 50)]
     tokenizer = AutoTokenizer.from_pretrained(model_path())
     ids = tokenizer([r["text"] for r in rows], truncation=True, max_length=max_length)["input_ids"]

@@ -91,7 +91,7 @@ def main() -> None:
     if args.threads:
         vs_trainer.torch.set_num_threads(args.threads)
     setting = vs_trainer.Setting(
-        data=str(vs_trainer.REPO.parent / "shared" / "data" / "imdb"),
+        data=str(vs_trainer.imdb_files.folder()),
         model=default_model(),
         train=8 * args.steps,
         eval=2,  # scoring runs the same forward: keep it negligible beside the training steps

@@ -4,8 +4,8 @@ Usage, from the repository root:
     python benchmarks/scale.py --sizes 25000,250000,2500000 --json scale.json
     python benchmarks/scale.py --sizes 25000 --ways lists,ftrun,ftrun-cached   # a quick look
 
-The texts are the IMDb train reviews from ../shared/data/imdb, repeated to reach each size and
-written once as a plain JSON-lines file (the "data on disk"); each way then runs in a fresh process
+The texts are the IMDb train reviews of benchmarks/imdb_files.py's files, repeated to reach each size
+and written once as a plain JSON-lines file (the "data on disk"); each way then runs in a fresh process
 (its own peak RSS) and does what a run does before training:
 
 - `ftrun`: what a run does. `runner.data.loading.load_data` on that file (`datasets` turns it into a
@@ -44,7 +44,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = REPO.parent / "shared" / "data" / "imdb" / "train.jsonl.gz"
+sys.path.insert(0, str(REPO / "benchmarks"))
+import imdb_files  # noqa: E402
+
 MAX_LENGTH = 256
 
 
@@ -54,7 +56,7 @@ def write_texts(size: int, folder: Path) -> Path:
     if path.exists():
         return path
     path.parent.mkdir(parents=True)
-    with gzip.open(DATA, "rt") as file:
+    with gzip.open(imdb_files.split_file("train"), "rt") as file:
         lines = [line if line.endswith("\n") else line + "\n" for line in file if line.strip()]
     with path.open("w") as out:
         for start in range(0, size, len(lines)):

@@ -1,9 +1,11 @@
 """ftrun against the Hugging Face Trainer script people would write, side by side in one process.
 
-Usage, from the repository root (the defaults are issue 12's setting: 1,000 IMDb train reviews from
-../shared/data/imdb, 500 test reviews, the embedded MiniLM, 256 tokens, batch 8, bf16 autocast where
-the CPU or GPU has native bf16; one epoch for full and lora, three for linear):
+Usage, from the repository root (the defaults are docs/benchmarks.md's setting: the first 1,000 train
+and 500 test reviews of the IMDb files `benchmarks/imdb_files.py` writes, the embedded MiniLM, 256
+tokens, batch 8, bf16 autocast where the CPU or GPU has native bf16; one epoch for full and lora, three
+for linear):
 
+    python benchmarks/imdb_files.py                    # once: data/imdb/{train,test}.jsonl.gz from the hub
     python benchmarks/vs_trainer.py --json vs_trainer.json
     python benchmarks/vs_trainer.py --train 128 --eval 64 --max-length 128 --methods full   # a quick check
     python benchmarks/vs_trainer.py --model /tmp/opt350m-random --max-length 512 --batch-sizes 8,max
@@ -52,6 +54,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's runner, even where another one is pip-installed
+sys.path.insert(0, str(REPO / "benchmarks"))
+import imdb_files  # noqa: E402
+
 METHOD_DEFAULTS = {"full": (1, 5e-5), "lora": (1, 5e-4), "linear": (3, 1e-3)}  # epochs, learning rate
 SEED = 42
 # Dense bf16 peaks (FLOP/s) by a piece of the device name; the first match counts.
@@ -107,7 +112,7 @@ class Measured:
 
 
 def read_split(data_dir: str, split: str, n: int) -> tuple[list[str], list[int]]:
-    """The first n rows of a split (the shared IMDb files are shuffled: a fair, balanced sample)."""
+    """The first n rows of a split (the IMDb files are shuffled: a fair, balanced sample)."""
     with gzip.open(Path(data_dir) / f"{split}.jsonl.gz", "rt") as file:
         rows = [json.loads(line) for line in itertools.islice(file, n)]
     return [row["text"] for row in rows], [int(row["label"]) for row in rows]
@@ -429,8 +434,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data",
-        default=str(REPO.parent / "shared" / "data" / "imdb"),
-        help="folder of {train,test}.jsonl.gz",
+        default=str(imdb_files.folder()),
+        help="folder of {train,test}.jsonl.gz (benchmarks/imdb_files.py writes it)",
     )
     parser.add_argument("--model", default=resolve_source(ModelSection()).name_or_path, help="model folder")
     parser.add_argument("--train", type=int, default=1000, help="training reviews (the first N)")

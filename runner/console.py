@@ -154,3 +154,13 @@ def quiet_libraries() -> None:
     # bitsandbytes (qlora) looks for an optional hub kernel for its CPU bf16 path and warns where it is
     # not installed; ftrun keeps its 4-bit layers off that path (runner.methods.qlora), so it is noise.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # Looking for that kernel, the `kernels` package says offline that it skips the publisher trust check
+    # of a repository ftrun never asked for; only that message is dropped, its other warnings stay.
+    kernels_hub = logging.getLogger("kernels._internals.hf_hub")
+    if _skipped_trust_check not in kernels_hub.filters:
+        kernels_hub.addFilter(_skipped_trust_check)
+
+
+def _skipped_trust_check(record: logging.LogRecord) -> bool:
+    """False (drop it) for the `kernels` package's line about skipping a hub repository's trust check."""
+    return not record.getMessage().startswith("Skipping publisher trust check")

@@ -69,7 +69,6 @@ def run_recipe(
         folder / rundir.CHECKPOINT,
         recipe.train.checkpoint_every,
         recipe.train.keep_checkpoints,
-        resuming=resume is not None,
     )
     try:
         evaluated, state, inputs = _train_and_evaluate(loaded, accelerator, console, checkpoints)
@@ -301,6 +300,13 @@ def _resumed_folder(recipe: Recipe, resume: Path) -> Path:
     folder = rundir.existing_run_folder(resume)
     if recipes.load(folder / "recipe.toml") != recipe:
         raise RunFolderError(f"--resume {folder}: the recipe differs from the one this run started with")
+    # A resume that would start from step 0 is not what was asked for (the Trainer refuses it too).
+    problem = Checkpoints(folder / rundir.CHECKPOINT, every=0, keep=1).nothing_to_resume()
+    if problem is not None:
+        raise RunFolderError(
+            f"--resume {folder}: nothing to resume from: {problem}; to start afresh, run the recipe "
+            "without --resume (with --overwrite to replace this run folder)"
+        )
     return folder
 
 

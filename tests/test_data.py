@@ -159,6 +159,27 @@ def test_hub_loader_turns_a_dataset_dict_into_named_splits(data_folder):
     assert sorted(splits) == ["test", "train"] and len(splits["train"]) == 48
 
 
+def test_a_hub_dataset_is_loaded_with_its_configuration(monkeypatch):
+    import datasets
+
+    asked = []
+    table = {"sentence1": ["a", "b"] * 4, "sentence2": ["c", "d"] * 4, "label": [0, 1] * 4}
+
+    def load_dataset(name, config=None):
+        asked.append((name, config))
+        return datasets.DatasetDict({split: datasets.Dataset.from_dict(table) for split in ("train", "test")})
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    cfg = section(source="nyu-mll/glue", config="mrpc", text_column="sentence1", text_pair_column="sentence2")
+    data = load_data(cfg)
+    assert asked == [("nyu-mll/glue", "mrpc")] and len(data.train) == 8
+    assert data.description["config"] == "mrpc"
+
+
+def test_a_configuration_for_a_local_source_is_a_data_error(data_folder):
+    expect_data_error(section(source=str(data_folder), config="mrpc"), "data.config")
+
+
 def write_bytes(tmp_path, name: str, content: bytes):
     path = tmp_path / name
     path.write_bytes(content)

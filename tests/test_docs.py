@@ -140,6 +140,31 @@ def test_the_documents_speak_of_the_software_only():
     assert found == []
 
 
+# Where a development checkout differs from a user's: folders beside it, the GPU check's prepared files.
+# docs/development.md describes them; the scripts that prepare and read those files name them.
+NOT_ON_A_USERS_MACHINE = re.compile(
+    r"\.\./shared|shared/data|devcarry|device_carry|\b(?:the|a|its) carry\b|the GPU machine|no GPU was",
+    re.IGNORECASE,
+)
+PREPARED_FILES = {"development.md", "gpu_check.sh", "prepare_device_carry.sh"}
+
+
+def test_user_documents_benchmarks_and_recipes_need_nothing_beside_the_checkout():
+    files = [
+        *documents(),
+        *(REPO / "benchmarks").rglob("*.*"),
+        *(REPO / "recipes").rglob("*.toml"),
+    ]
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {match.group(0)!r}"
+        for path in files
+        if path.suffix in {".md", ".py", ".sh", ".toml"} and path.name not in PREPARED_FILES
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if (match := NOT_ON_A_USERS_MACHINE.search(line))
+    ]
+    assert found == []
+
+
 def test_the_check_for_work_notes_flags_them_and_spares_nox_sessions():
     def flagged(text: str) -> bool:
         return any(pattern.search(text) for pattern in NOT_ABOUT_THE_SOFTWARE)

@@ -129,5 +129,6 @@ def test_with_no_readable_checkpoint_resume_is_one_line_naming_the_file(recipe_f
 
     resumed = ftrun(tmp_path, "resume", str(folder))
     assert resumed.returncode == 2
-    assert resumed.stderr.strip().splitlines()[-1].startswith("ftrun: error: corrupt checkpoint file")
+    last = resumed.stderr.strip().splitlines()[-1]
+    assert last.startswith("ftrun: error: --resume") and "corrupt checkpoint file" in last
     assert "step-00000002/progress.json" in resumed.stderr and "Traceback" not in resumed.stderr

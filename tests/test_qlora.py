@@ -219,3 +219,27 @@ def test_a_model_with_no_linear_layers_to_quantise_is_a_model_error(monkeypatch)
     record = qlora.quantization_record(qlora.QloraOptions())
     with pytest.raises(ModelError, match="no linear layers bitsandbytes can quantise"):
         qlora.load_in_4bit("somewhere", record, torch.float32, "somewhere")
+
+
+IMPORT_BITSANDBYTES = """
+import sys
+if sys.argv[1] == "quiet":
+    from runner.console import quiet_libraries
+    quiet_libraries()  # as a run does, before peft or transformers import bitsandbytes
+import bitsandbytes
+"""
+
+
+def test_bitsandbytes_looking_for_its_hub_kernel_prints_nothing_in_a_run(tmp_path):
+    def stderr_of_import(mode: str) -> str:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORT_BITSANDBYTES, mode], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stderr
+
+    unquiet = stderr_of_import("plain")
+    if "kernels-community" not in unquiet:
+        pytest.skip("this bitsandbytes looks for no hub kernel here (no AVX-512 bf16 CPU, or no `kernels`)")
+    assert stderr_of_import("quiet") == ""

@@ -9,6 +9,7 @@ import pytest
 from runner.errors import RecipeError
 from runner.recipe import loading as recipes
 from runner.recipe.schema import Recipe
+from runner.sweep import combinations as sweeps
 
 from .conftest import REPO, SHARED_DATA, ftrun_in_process, run_cli
 
@@ -69,28 +70,63 @@ def test_show_prints_a_resolved_recipe_that_loads_back_identically(tmp_path, mon
 
 SHIPPED = sorted([*(REPO / "recipes").rglob("*.toml"), *(REPO / "benchmarks").rglob("*.toml")])
 
+# Where a development checkout keeps local copies of the published recipes' data sets (../shared/data),
+# the overrides that read them instead of the hub (docs/development.md; benchmarks/tasks.sh's LOCAL_DATA).
+LOCAL_COPIES = {
+    "stanfordnlp/imdb": [f"data.source={SHARED_DATA / 'imdb'}"],
+    "mrpc": [f"data.source={SHARED_DATA / 'mrpc'}", "data.config=", "data.eval_split=test"],
+    "stsb": [f"data.source={SHARED_DATA / 'stsb'}", "data.config=", "data.eval_split=test"]
+    + ["data.label_column=score"],
+    "simplified": [f"data.source={SHARED_DATA / 'goemotions'}", "data.config="],
+}
 
-def reads_shared_data(path: Path) -> bool:
-    """Whether the recipe, its `extends` bases merged in, reads ../shared/data (published results' data)."""
-    source = recipes.read_raw(path).get("data", {}).get("source", "")
-    return isinstance(source, str) and source.startswith("../shared/")
+
+def public_data(path: Path) -> str:
+    """What names a shipped recipe's hub data set: its configuration if it has one, else its id."""
+    data = recipes.read_raw(path).get("data", {})
+    return data.get("config") or data.get("source", "")
 
 
-ON_SHARED_DATA = [p for p in SHIPPED if reads_shared_data(p)]
+ON_PUBLIC_DATA = [p for p in SHIPPED if public_data(p) in LOCAL_COPIES]
 
 
 def test_every_shipped_recipe_validates(monkeypatch, capsys):
-    paths = [str(p) for p in SHIPPED if p not in ON_SHARED_DATA]
+    paths = [str(p) for p in SHIPPED]
     code, out, err = ftrun_in_process(monkeypatch, capsys, "validate", *paths)
     assert code == 0, err
     assert out.count("ok ") == len(paths) >= 12
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent (a user's clone)")
-def test_shipped_recipes_on_the_shared_data_validate_where_it_is_present(monkeypatch, capsys):
-    code, out, err = ftrun_in_process(monkeypatch, capsys, "validate", *map(str, ON_SHARED_DATA))
-    assert code == 0, err
-    assert out.count("ok ") == len(ON_SHARED_DATA) >= 1
+def test_every_shipped_recipe_reads_data_a_user_has():
+    """The embedded sets, a hub data set, or a file a documented command writes: never a folder beside
+    the checkout, so a user with network access reruns the published recipes as they are."""
+    sources = {
+        p.relative_to(REPO).as_posix(): recipes.read_raw(p).get("data", {}).get("source") for p in SHIPPED
+    }
+    assert {name: source for name, source in sources.items() if str(source).startswith("../")} == {}
+    assert len(ON_PUBLIC_DATA) >= 8
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no local copies of the data sets (a user's clone)")
+@pytest.mark.parametrize("path", ON_PUBLIC_DATA, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_the_published_recipes_read_the_local_copies_of_their_data_with_the_documented_overrides(path):
+    overrides = LOCAL_COPIES[public_data(path)]
+    if sweeps.is_sweep(path):
+        built = sweeps.load_combinations(path, overrides).recipes
+    else:
+        built = [recipes.load(path, overrides)]
+    assert {(Path(r.data.source).is_dir(), r.data.config) for r in built} == {(True, "")}
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no local copies of the data sets (a user's clone)")
+@pytest.mark.parametrize("name", ["mrpc", "stsb", "goemotions"])
+def test_each_task_recipe_reads_its_local_copy_with_the_documented_overrides(name):
+    from runner.data.loading import load_data
+
+    path = REPO / "recipes" / "tasks" / f"{name}.toml"
+    sizes = ["data.train_size=60", "data.eval_size=30"]
+    data = load_data(recipes.load(path, LOCAL_COPIES[public_data(path)] + sizes).data)
+    assert (len(data.train), len(data.eval)) == (60, 30) and data.validation is not None
 
 
 def test_seed_method_recipes_share_everything_but_the_method():
@@ -118,6 +154,7 @@ BAD_RECIPES = {
     "bad split expression": ('[data]\ntrain_split = "train[:x]"\n', "data.train_split"),
     "template without slot": ('[method]\nprompt_template = "Review:"\n', "method.prompt_template"),
     "unknown dropout kernel": ('[train]\ndropout_kernel = "fast"\n', "train.dropout_kernel"),
+    "config of a local source": ('[data]\nsource = "embedded-imdb"\nconfig = "plain_text"\n', "data.config"),
 }
 
 

@@ -13,7 +13,7 @@ from runner.errors import RunFolderError
 from runner.pipeline import run_recipe
 from runner.recipe import loading as recipes
 
-from .conftest import reload_probabilities
+from .conftest import ftrun_in_process, reload_probabilities
 
 EXPECTED_FILES = {"recipe.toml", "metrics.json", "predictions.jsonl", "train_log.jsonl", "model"}
 
@@ -204,14 +204,35 @@ def test_adapter_latency_is_timed_with_the_adapters_apart_and_merged(tiny_bert, 
     )
 
 
-def test_a_resume_with_no_checkpoint_to_resume_from_says_so(tiny_bert, data_folder, tmp_path, capsys):
-    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "linear", eval={"latency_examples": 0})
-    folder = tmp_path / "stopped-early"
+def stopped_before_a_usable_checkpoint(recipe, folder: Path, progress: str | None) -> Path:
+    """A run folder as a kill leaves it: its recipe, and a checkpoint whose progress file reads
+    `progress` (None: killed before its first checkpoint)."""
     folder.mkdir()
-    (folder / "recipe.toml").write_text(
-        "# resolved\n" + recipes.to_toml(recipe)
-    )  # killed before a checkpoint
-    run_recipe(recipe, Path("stopped-early.toml"), resume=folder)
-    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
-    assert "resume: no complete checkpoint (the run stopped before its first was written)" in err, err
-    assert (folder / "metrics.json").is_file()
+    (folder / "recipe.toml").write_text("# resolved\n" + recipes.to_toml(recipe))
+    if progress is not None:
+        checkpoint = folder / rundir.CHECKPOINT / "step-00000002"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "progress.json").write_text(progress)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("progress", "why"),
+    [(None, "no complete checkpoint"), ('{"steps": 2', "corrupt checkpoint file")],
+    ids=["no checkpoint", "unreadable progress"],
+)
+@pytest.mark.parametrize("command", ["--resume", "resume"])
+def test_an_explicit_resume_with_nothing_to_resume_from_stops_before_loading_the_model(
+    command, progress, why, tiny_bert, data_folder, tmp_path, monkeypatch, capsys
+):
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path, "linear")
+    folder = stopped_before_a_usable_checkpoint(recipe, tmp_path / "stopped", progress)
+    path = tmp_path / "stopped.toml"
+    path.write_text(recipes.to_toml(recipe))
+    monkeypatch.setattr("runner.pipeline.load_run", lambda *a: pytest.fail("the model loaded"))
+    args = [str(path), "--resume", str(folder)] if command == "--resume" else ["resume", str(folder)]
+    code, _, err = ftrun_in_process(monkeypatch, capsys, *args)
+    assert code == 2
+    line = " ".join(err.split())  # one error, however the console wraps it
+    assert "nothing to resume from" in line and why in line and "without --resume" in line, err
+    assert not (folder / "metrics.json").exists()

@@ -299,11 +299,10 @@ def test_the_seed_sweep_is_five_methods_at_three_learning_rates_and_three_seeds(
         assert recipe.data.validation_size == 2500
 
 
-def test_the_cpu_sweep_uses_the_shared_imdb_with_its_official_test_split():
-    if not (REPO.parent / "shared" / "data" / "imdb").is_dir():
-        pytest.skip("../shared/data/imdb is not here")
+def test_the_cpu_sweep_uses_the_hub_imdb_with_its_official_test_split():
     planned = sweeps.load_combinations(REPO / "benchmarks" / "recipes" / "cpu-sweep.toml")
     assert len(planned.combinations) == 24
+    assert {r.data.source for r in planned.recipes} == {"stanfordnlp/imdb"}
     assert {r.data.eval_split for r in planned.recipes} == {"test"}
     assert {r.train.epochs for r in planned.recipes if r.method.name in ("linear", "prompt-linear")} == {20}
 

@@ -26,7 +26,7 @@ class LoadedData:
 
 
 def load_data(cfg: DataSection) -> LoadedData:
-    raw_splits, source_note = load_source(cfg.source)
+    raw_splits, source_note = load_source(cfg.source, cfg.config)
     notes = [source_note] if source_note else []
     # With a carve-out, train_size applies to what is left, so it still counts the examples that train.
     train_size = 0 if cfg.validation_size else cfg.train_size
@@ -46,6 +46,7 @@ def load_data(cfg: DataSection) -> LoadedData:
         {
             "task": cfg.task,
             "source": cfg.source,
+            **({"config": cfg.config} if cfg.config else {}),
             "train_split": cfg.train_split,
             "eval_split": cfg.eval_split,
             "train_size": len(train),

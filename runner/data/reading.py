@@ -11,11 +11,17 @@ from runner.errors import DataError, first_line
 from runner.recipe import sources
 
 
-def load_source(source: str) -> tuple[dict[str, Any], str]:
-    """Split name -> a table with named columns (a `datasets.Dataset` or a dict of lists)."""
+def load_source(source: str, config: str = "") -> tuple[dict[str, Any], str]:
+    """Split name -> a table with named columns (a `datasets.Dataset` or a dict of lists).
+
+    `config` names a configuration of a hub dataset (`mrpc` of `nyu-mll/glue`); other sources have none.
+    """
+    path = Path(source).expanduser()
+    is_local = embedded.is_embedded(source) or path.exists() or sources.looks_like_path(source)
+    if config and is_local:
+        raise DataError(f"data.config = {config!r}: a configuration of a hub dataset; {source} is not one")
     if embedded.is_embedded(source):
         return embedded.load_embedded(source)
-    path = Path(source).expanduser()
     if path.is_dir() and (path / "train" / "pos").is_dir():
         return aclimdb_folder(path), ""
     if path.is_dir():
@@ -32,13 +38,14 @@ def load_source(source: str) -> tuple[dict[str, Any], str]:
         return load_files({"train": path}), ""
     if sources.looks_like_path(source):
         raise DataError(f"data.source: file or folder not found: {source}")
-    return hub_dataset(source), ""
+    return hub_dataset(source, config), ""
 
 
-def hub_dataset(name: str) -> dict[str, Any]:
+def hub_dataset(name: str, config: str = "") -> dict[str, Any]:
     import datasets
 
+    named = f"{name!r} (configuration {config!r})" if config else repr(name)
     try:
-        return dict(datasets.load_dataset(name))
+        return dict(datasets.load_dataset(name, config or None))
     except Exception as error:  # the hub raises many types; all mean "could not get it"
-        raise DataError(f"data.source: cannot load hub dataset {name!r}: {first_line(error)}") from None
+        raise DataError(f"data.source: cannot load hub dataset {named}: {first_line(error)}") from None

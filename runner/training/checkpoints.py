@@ -39,11 +39,10 @@ class TrainingState:
 
 
 class Checkpoints:
-    def __init__(self, folder: Path, every: int, keep: int, resuming: bool = False) -> None:
+    def __init__(self, folder: Path, every: int, keep: int) -> None:
         self.folder = folder
         self.every = every  # optimizer steps; 0: at each epoch's end
         self.keep = keep
-        self.resuming = resuming  # `--resume`/`ftrun resume`: a missing checkpoint is worth a word
 
     def due(self, steps: int, epoch_ended: bool) -> bool:
         if epoch_ended:
@@ -90,12 +89,21 @@ class Checkpoints:
             if checkpoint is candidates[0]:
                 raise RunFolderError(f"{problem}; no earlier checkpoint to fall back to")
             warn(f"{problem}; falling back to the checkpoint before it")
-        if self.resuming:  # asked to resume, and nothing to resume from: say so rather than start quietly
-            warn(
-                "[yellow]resume: no complete checkpoint (the run stopped before its first was written): "
-                f"training from the start in the same run folder[/] ({self.folder})"
-            )
         return TrainingState()
+
+    def nothing_to_resume(self) -> str | None:
+        """Why no checkpoint can be resumed from, as far as can be seen without loading one; None if one can.
+
+        An explicit resume asks this before the model loads: one that cannot resume stops, where the
+        training loop alone would start from step 0.
+        """
+        candidates = self.complete()
+        if not candidates:
+            return "no complete checkpoint (the run stopped before its first was written)"
+        problems = [corruption(checkpoint) for checkpoint in candidates]
+        if all(problems):
+            return f"no intact checkpoint ({problems[-1]})"
+        return None
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
