@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from runner import rundir
+from runner.compare import write_runs_report
 from runner.errors import RecipeError, RunFolderError
 from runner.recipe import loading as recipes
-from runner.sweep import claims, execution, placement, worker
+from runner.sweep import claims, execution, outcomes, placement, worker
 from runner.sweep import combinations as sweeps
 from runner.sweep.settings import ExecutorSettings
 
@@ -63,7 +64,9 @@ def grid(tmp_path, monkeypatch) -> Path:
 
 def sweep(path: Path, *overrides: str, lines: list[str] | None = None, **flags) -> int:
     said = lines if lines is not None else []
-    return execution.run_sweep(path, list(overrides), flags, echo=said.append, worker=FAKE_WORKER)
+    return execution.run_sweep(
+        path, list(overrides), write_runs_report, flags, echo=said.append, worker=FAKE_WORKER
+    )
 
 
 def ran(tmp_path: Path) -> list[str]:
@@ -78,7 +81,7 @@ def test_a_worker_runs_its_combination_and_records_the_outcome(grid):
     folder = sweeps.load_combinations(grid).folder
     assert outcome.status == "finished"
     assert (folder / "full-seed2" / "metrics.json").is_file()
-    assert worker.read_outcome(folder, "full-seed2", since=0).status == "finished"
+    assert outcomes.read_outcome(folder, "full-seed2", since=0).status == "finished"
 
 
 def test_a_combination_another_process_holds_is_left_to_it(grid):
@@ -404,9 +407,8 @@ dir = "{tmp_path / "outputs"}"
     killer.write_text(KILLING_WORKER)
     monkeypatch.setenv("KILL_NAME", "lora-seed2")
     lines: list[str] = []
-    code = execution.run_sweep(
-        path, [], {"threads": 1}, echo=lines.append, worker=(sys.executable, str(killer))
-    )
+    killing = (sys.executable, str(killer))
+    code = execution.run_sweep(path, [], write_runs_report, {"threads": 1}, echo=lines.append, worker=killing)
     assert code == 1 and any(
         line.startswith("failed lora-seed2: its process was killed by SIGKILL") for line in lines
     )
@@ -416,13 +418,18 @@ dir = "{tmp_path / "outputs"}"
         name: (folder / name / "metrics.json").stat().st_mtime for name in NAMES_SIX if name != "lora-seed2"
     }
     monkeypatch.delenv("KILL_NAME")
-    assert execution.run_sweep(path, [], {"threads": 1}, echo=lines.append) == 0
+    assert execution.run_sweep(path, [], write_runs_report, {"threads": 1}, echo=lines.append) == 0
     assert "resuming from its checkpoint at step 2" in claims.log_file(folder, "lora-seed2").read_text()
     assert all((folder / n / "metrics.json").stat().st_mtime == t for n, t in finished.items())  # untouched
     serial = {name: rundir.read_jsonl(folder / name / "predictions.jsonl") for name in NAMES_SIX}
     serial_report = comparable(json.loads(exports.to_json(comparison.compare([folder]))))
 
-    assert execution.run_sweep(path, [], {"threads": 1, "parallel": 2}, rerun=True, echo=lines.append) == 0
+    assert (
+        execution.run_sweep(
+            path, [], write_runs_report, {"threads": 1, "parallel": 2}, rerun=True, echo=lines.append
+        )
+        == 0
+    )
     for name in NAMES_SIX:
         assert rundir.read_jsonl(folder / name / "predictions.jsonl") == serial[name], name
     assert comparable(json.loads(exports.to_json(comparison.compare([folder])))) == serial_report

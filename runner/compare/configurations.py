@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.recipe import identity
+from runner.recipe.spelling import compact_number
 from runner.scoring import headline
 from runner.scoring.stats import wilson_interval
-from runner.recipe.spelling import compact_number
 
 # The seed experiment's order; other methods follow alphabetically.
 METHOD_ORDER = ("full", "lora", "linear", "prompt-linear")

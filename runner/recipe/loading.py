@@ -259,6 +259,8 @@ def _validated(key: str, owner: type, name: str, value: Any, origin: str) -> Any
         raise RecipeError(f"{where} must be a string, got {value!r}")
     if expected is bool and not isinstance(value, bool):
         raise RecipeError(f"{where} must be true or false, got {value!r}")
+    if expected == dict[str, Any] and not isinstance(value, dict):
+        raise RecipeError(f"{where} must be a table, got {value!r}")
     if expected == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise RecipeError(f"{where} must be a list of strings, got {value!r}")
     if expected == dict[str, list[str]] and not _table_of_word_lists(value):
@@ -298,4 +300,3 @@ def _table_of_word_lists(value: Any) -> bool:
         isinstance(words, list) and words and all(isinstance(w, str) and w.strip() for w in words)
         for words in value.values()
     )
-

@@ -159,4 +159,3 @@ def _part(short_key: str, value: Any) -> str:
     if isinstance(value, list):
         value = "+".join(map(str, value))
     return f"{short_key}-{str(value)[:_MAX_VALUE_CHARS]}"
-
