@@ -25,6 +25,7 @@ from runner.errors import RecipeError, RunFolderError
 from runner.recipe import loading as recipes
 from runner.sweep import claims, execution, outcomes, placement, worker
 from runner.sweep import combinations as sweeps
+from runner.sweep.executors import local
 from runner.sweep.settings import ExecutorSettings
 
 from . import sweep_fakes
@@ -82,6 +83,30 @@ def test_a_worker_runs_its_combination_and_records_the_outcome(grid):
     assert outcome.status == "finished"
     assert (folder / "full-seed2" / "metrics.json").is_file()
     assert outcomes.read_outcome(folder, "full-seed2", since=0).status == "finished"
+
+
+def test_a_worker_builds_only_its_own_combinations_recipe(grid, monkeypatch):
+    built: list[str] = []
+    real_build = recipes.build
+
+    def counting_build(raw, origin="recipe"):
+        built.append(origin)
+        return real_build(raw, origin)
+
+    monkeypatch.setattr(recipes, "build", counting_build)
+    outcome = worker.run_combination(grid, [], "linear-lr1e-2-seed1", sweep_fakes.fake_run, say=print)
+    assert outcome.status == "finished"
+    assert built == ["sweep combination linear-lr1e-2-seed1"]  # not the sweep's six
+
+
+def test_a_worker_refuses_a_combination_that_is_not_what_its_launcher_checked(grid):
+    folder = sweeps.load_combinations(grid).folder
+    claims.check_sweep_folder(folder, grid, {"full-seed1": "0" * 16}, take_over=True)
+    with pytest.raises(RecipeError, match="combination full-seed1 is not the one its launcher checked"):
+        worker.run_combination(grid, [], "full-seed1", sweep_fakes.fake_run)
+    with pytest.raises(RecipeError, match="no combination named full-seed9"):
+        worker.run_combination(grid, [], "full-seed9", sweep_fakes.fake_run)
+    assert ran(grid.parent) == []
 
 
 def test_a_combination_another_process_holds_is_left_to_it(grid):
@@ -198,7 +223,9 @@ def test_a_hanging_combination_is_stopped_at_its_time_limit_and_the_next_start_r
     lines: list[str] = []
     started = time.monotonic()
     assert sweep(grid, lines=lines, parallel=2, time_minutes=0.05) == 1  # 3 seconds each
-    assert time.monotonic() - started < 60  # not the ten minutes of the hang
+    # Not the ten minutes of the hang, nor the kill a minute after the stop: a stop that reached the
+    # worker while it was still starting (under load) is repeated until it exits.
+    assert time.monotonic() - started < 45
     assert (
         "failed linear-lr1e-2-seed1: stopped after 0.05 minutes (sweep.executor.time_minutes); "
         "the next start resumes it from its last checkpoint"
@@ -208,6 +235,33 @@ def test_a_hanging_combination_is_stopped_at_its_time_limit_and_the_next_start_r
     (tmp_path / "calls.jsonl").unlink()
     assert sweep(grid) == 0
     assert ran(tmp_path) == ["linear-lr1e-2-seed1"]
+
+
+def test_a_stop_that_goes_unheeded_is_repeated_until_the_combination_ends(grid, tmp_path, monkeypatch):
+    monkeypatch.setattr(local, "STOP_REPEAT_SECONDS", 1)
+    monkeypatch.setenv("FAKE_DEAF", "full-seed1")
+    lines: list[str] = []
+    started = time.monotonic()
+    assert sweep(grid, 'method.name="full"', lines=lines, parallel=2, time_minutes=0.05) == 1
+    assert time.monotonic() - started < local.STOP_GRACE_SECONDS  # ended by the second Ctrl-C, not the kill
+    assert any(line.startswith("failed full-seed1: stopped after 0.05 minutes") for line in lines)
+    assert ran(tmp_path) == ["full-seed2"]
+
+
+def test_a_combination_stopped_while_its_process_starts_is_listed_as_out_of_time_and_runs_next_time(
+    grid, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FAKE_START_SECONDS", "5")  # the stop lands before ftrun's code is imported
+    lines: list[str] = []
+    started = time.monotonic()
+    assert sweep(grid, 'method.name="full"', lines=lines, parallel=2, time_minutes=0.01) == 1
+    assert time.monotonic() - started < local.STOP_GRACE_SECONDS
+    for name in ("full-seed1", "full-seed2"):
+        assert any(line.startswith(f"failed {name}: stopped after 0.01 minutes") for line in lines), lines
+    assert ran(tmp_path) == []
+    monkeypatch.delenv("FAKE_START_SECONDS")
+    assert sweep(grid, 'method.name="full"') == 0
+    assert ran(tmp_path) == ["full-seed1", "full-seed2"]
 
 
 def test_two_launchers_on_one_sweep_never_run_a_combination_twice(grid, tmp_path, monkeypatch):
