@@ -3,7 +3,8 @@
     python docs/gen_reference.py          # rewrite the table between the markers
     python docs/gen_reference.py --check  # exit 1 if the page is out of date (what tests/test_docs.py checks)
 
-The table is `runner.recipe.reference.reference_table()`; the rest of the page is left as it is.
+The table is `runner.recipe.reference.reference_table()` with the sweep's `[sweep.executor]` keys
+(`runner.sweep.settings.reference_tables()`); the rest of the page is left as it is.
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ def with_table(page: str, table: str) -> str:
     return f"{head}{START}\n{table}\n{END}{tail}"
 
 
-def main(argv: list[str]) -> int:
+def table() -> str:
+    """Every key a recipe can hold: the recipe's sections, then a sweep's executor settings."""
     sys.path.insert(0, str(ROOT))  # the checkout's runner, installed or not
     from runner.recipe.reference import reference_table
+    from runner.sweep.settings import reference_tables
 
+    return reference_table(reference_tables())
+
+
+def main(argv: list[str]) -> int:
     page = PAGE.read_text()
-    updated = with_table(page, reference_table())
+    updated = with_table(page, table())
     if "--check" in argv:
         if updated != page:
             print(f"{PAGE.relative_to(ROOT)} is out of date: run python docs/gen_reference.py")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from runner.compare import write_runs_report  # the sweep's last step, handed in: sweep imports no compare
 from runner.errors import FtrunError, RecipeError
 from runner.recipe import loading as recipes
 from runner.sweep import combinations as sweeps
@@ -91,14 +93,17 @@ def run(
             raise RecipeError(
                 f"--resume: {recipe_path} is a sweep; run it again to continue where it stopped"
             )
-        raise typer.Exit(execution.run_sweep(recipe_path, set_ or [], flags, rerun=overwrite))
+        raise typer.Exit(execution.run_sweep(recipe_path, set_ or [], write_runs_report, flags, overwrite))
     given = [f"--{key.replace('_', '-')}" for key, value in flags.items() if value is not None]
     if given:
         raise RecipeError(f"{' '.join(given)}: for a recipe with a [sweep] table; {recipe_path} has none")
-    resolved = recipes.load(recipe_path, set_ or [])
+    _run_recipe(recipes.load(recipe_path, set_ or []), recipe_path, overwrite=overwrite, resume=resume)
+
+
+def _run_recipe(*args: Any, **options: Any) -> Path:
     from runner.pipeline import run_recipe  # heavy imports only once the recipe is valid
 
-    run_recipe(resolved, recipe_path, overwrite=overwrite, resume=resume)
+    return run_recipe(*args, **options)
 
 
 @app.command(name="run-combination", hidden=True)
@@ -110,16 +115,12 @@ def run_combination(
     report: bool = False,
 ) -> None:
     """One combination of a sweep in this process: what a sweep's launcher starts for each."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a time limit's stop, even if ours ignores it
     from runner.sweep import worker
 
-    def run_one(*args: Any, **options: Any) -> Path:
-        from runner.pipeline import run_recipe  # heavy imports only once the combination is claimed
-
-        return run_recipe(*args, **options)
-
-    outcome = worker.run_combination(sweep_path, set_ or [], name, run_one, rerun=overwrite, report=report)
-    codes = {"failed": worker.EXIT_FAILED, "busy": worker.EXIT_BUSY}
-    raise typer.Exit(codes.get(outcome.status, 0))
+    report_step = write_runs_report if report else None  # the last task of an array writes the report
+    outcome = worker.run_combination(sweep_path, set_ or [], name, _run_recipe, overwrite, report_step)
+    raise typer.Exit(outcome.exit_code())
 
 
 @app.command(
@@ -130,10 +131,9 @@ def resume(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="The unfinished run's folder.")],
 ) -> None:
     from runner import rundir
-    from runner.pipeline import run_recipe
 
     folder = rundir.existing_run_folder(run_dir)
-    run_recipe(recipes.load(folder / "recipe.toml"), folder / "recipe.toml", resume=folder)
+    _run_recipe(recipes.load(folder / "recipe.toml"), folder / "recipe.toml", resume=folder)
 
 
 @app.command(

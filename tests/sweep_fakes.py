@@ -4,8 +4,10 @@ Run as a script it is `python -m runner` with `run_recipe` replaced by `fake_run
 starts it for each combination (`run_sweep(..., worker=(python, this file))`), so the processes, claims
 and outcomes are real and only the training is not. `FAKE_CALLS` names a file that gets one JSON line
 per run (name, options, start and end times); `FAKE_FAIL` and `FAKE_KILL` are combination names that
-fail with a user error or SIGKILL themselves, `FAKE_HANG` names ones that hang (sleep ten minutes);
-`FAKE_SECONDS` is how long a run takes.
+fail with a user error or SIGKILL themselves, `FAKE_HANG` names ones that hang (sleep ten minutes),
+`FAKE_DEAF` ones that hang and let the first Ctrl-C pass unheeded (as one that reached a worker still
+starting could be); `FAKE_SECONDS` is how long a run takes, `FAKE_START_SECONDS` how long the process
+takes to start (before ftrun's command line is imported).
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ def fake_run(recipe: Any, recipe_path: Path, **options: Any) -> Path:
         os.kill(os.getpid(), signal.SIGKILL)
     if name in os.environ.get("FAKE_HANG", "").split(","):
         time.sleep(600)
+    if name in os.environ.get("FAKE_DEAF", "").split(","):
+        try:
+            time.sleep(600)
+        except KeyboardInterrupt:
+            time.sleep(600)
     time.sleep(float(os.environ.get("FAKE_SECONDS", "0")))
     folder = write_finished_run(recipe)
     calls = os.environ.get("FAKE_CALLS")
@@ -78,6 +85,7 @@ def calls(path: Path) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
+    time.sleep(float(os.environ.get("FAKE_START_SECONDS", "0")))
     sys.modules["runner.pipeline"] = types.SimpleNamespace(run_recipe=fake_run)  # type: ignore[assignment]
     from runner.cli import main
 

@@ -232,3 +232,28 @@ def test_a_peft_method_is_one_file_and_one_registry_line():
     }
     mentions = [p for p in PACKAGE.rglob("*.py") if "ia3" in p.read_text().lower() and p != ia3]
     assert mentions == [PACKAGE / "registry.py"]
+
+
+def test_the_executor_registry_is_a_leaf_and_the_sweep_imports_nothing_of_compare():
+    graph = import_graph()
+    assert graph["runner.sweep.executors"] == set()
+    reaching_back = {
+        module: sorted(t for t in targets if t.startswith("runner.compare"))
+        for module, targets in graph.items()
+        if module.startswith("runner.sweep")
+    }
+    assert {module: targets for module, targets in reaching_back.items() if targets} == {}
+
+
+def test_an_executor_is_one_module_and_one_registry_line():
+    from runner.sweep import executors
+
+    assert executors.REGISTRY["local"] == "runner.sweep.executors.local:LocalExecutor"
+    engine_names = ('"local"', '"slurm"', '"submitit-local"')
+    # The rest of the sweep asks the executor: no engine's name outside its module and the registry.
+    outside = [
+        p.relative_to(PACKAGE).as_posix()
+        for p in (PACKAGE / "sweep").rglob("*.py")
+        if any(name in p.read_text() for name in engine_names) and "executors" not in p.parts
+    ]
+    assert outside == ["sweep/settings.py"]  # the engine key's default, "local"

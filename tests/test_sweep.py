@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import RecipeError
+from runner.recipe.spelling import compact_number
 from runner.sweep import combinations as sweeps
 from runner.sweep import grid as sweep_grid
 
@@ -104,7 +105,7 @@ def test_without_a_method_axis_names_start_with_the_recipes_method():
     ],
 )
 def test_numbers_in_names_take_their_shortest_exact_spelling(value, written):
-    assert sweep_grid.compact_number(value) == written
+    assert compact_number(value) == written
 
 
 # --- mistakes in the table, one line each ---------------------------------------------------------

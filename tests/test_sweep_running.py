@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from runner import rundir
+from runner.compare import write_runs_report
 from runner.errors import RecipeError, RunFolderError
 from runner.recipe import loading as recipes
-from runner.sweep import claims, execution, placement, worker
+from runner.sweep import claims, execution, outcomes, placement, worker
 from runner.sweep import combinations as sweeps
+from runner.sweep.executors import local
 from runner.sweep.settings import ExecutorSettings
 
 from . import sweep_fakes
@@ -63,7 +65,9 @@ def grid(tmp_path, monkeypatch) -> Path:
 
 def sweep(path: Path, *overrides: str, lines: list[str] | None = None, **flags) -> int:
     said = lines if lines is not None else []
-    return execution.run_sweep(path, list(overrides), flags, echo=said.append, worker=FAKE_WORKER)
+    return execution.run_sweep(
+        path, list(overrides), write_runs_report, flags, echo=said.append, worker=FAKE_WORKER
+    )
 
 
 def ran(tmp_path: Path) -> list[str]:
@@ -78,7 +82,31 @@ def test_a_worker_runs_its_combination_and_records_the_outcome(grid):
     folder = sweeps.load_combinations(grid).folder
     assert outcome.status == "finished"
     assert (folder / "full-seed2" / "metrics.json").is_file()
-    assert worker.read_outcome(folder, "full-seed2", since=0).status == "finished"
+    assert outcomes.read_outcome(folder, "full-seed2", since=0).status == "finished"
+
+
+def test_a_worker_builds_only_its_own_combinations_recipe(grid, monkeypatch):
+    built: list[str] = []
+    real_build = recipes.build
+
+    def counting_build(raw, origin="recipe"):
+        built.append(origin)
+        return real_build(raw, origin)
+
+    monkeypatch.setattr(recipes, "build", counting_build)
+    outcome = worker.run_combination(grid, [], "linear-lr1e-2-seed1", sweep_fakes.fake_run, say=print)
+    assert outcome.status == "finished"
+    assert built == ["sweep combination linear-lr1e-2-seed1"]  # not the sweep's six
+
+
+def test_a_worker_refuses_a_combination_that_is_not_what_its_launcher_checked(grid):
+    folder = sweeps.load_combinations(grid).folder
+    claims.check_sweep_folder(folder, grid, {"full-seed1": "0" * 16}, take_over=True)
+    with pytest.raises(RecipeError, match="combination full-seed1 is not the one its launcher checked"):
+        worker.run_combination(grid, [], "full-seed1", sweep_fakes.fake_run)
+    with pytest.raises(RecipeError, match="no combination named full-seed9"):
+        worker.run_combination(grid, [], "full-seed9", sweep_fakes.fake_run)
+    assert ran(grid.parent) == []
 
 
 def test_a_combination_another_process_holds_is_left_to_it(grid):
@@ -195,7 +223,9 @@ def test_a_hanging_combination_is_stopped_at_its_time_limit_and_the_next_start_r
     lines: list[str] = []
     started = time.monotonic()
     assert sweep(grid, lines=lines, parallel=2, time_minutes=0.05) == 1  # 3 seconds each
-    assert time.monotonic() - started < 60  # not the ten minutes of the hang
+    # Not the ten minutes of the hang, nor the kill a minute after the stop: a stop that reached the
+    # worker while it was still starting (under load) is repeated until it exits.
+    assert time.monotonic() - started < 45
     assert (
         "failed linear-lr1e-2-seed1: stopped after 0.05 minutes (sweep.executor.time_minutes); "
         "the next start resumes it from its last checkpoint"
@@ -205,6 +235,33 @@ def test_a_hanging_combination_is_stopped_at_its_time_limit_and_the_next_start_r
     (tmp_path / "calls.jsonl").unlink()
     assert sweep(grid) == 0
     assert ran(tmp_path) == ["linear-lr1e-2-seed1"]
+
+
+def test_a_stop_that_goes_unheeded_is_repeated_until_the_combination_ends(grid, tmp_path, monkeypatch):
+    monkeypatch.setattr(local, "STOP_REPEAT_SECONDS", 1)
+    monkeypatch.setenv("FAKE_DEAF", "full-seed1")
+    lines: list[str] = []
+    started = time.monotonic()
+    assert sweep(grid, 'method.name="full"', lines=lines, parallel=2, time_minutes=0.05) == 1
+    assert time.monotonic() - started < local.STOP_GRACE_SECONDS  # ended by the second Ctrl-C, not the kill
+    assert any(line.startswith("failed full-seed1: stopped after 0.05 minutes") for line in lines)
+    assert ran(tmp_path) == ["full-seed2"]
+
+
+def test_a_combination_stopped_while_its_process_starts_is_listed_as_out_of_time_and_runs_next_time(
+    grid, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("FAKE_START_SECONDS", "5")  # the stop lands before ftrun's code is imported
+    lines: list[str] = []
+    started = time.monotonic()
+    assert sweep(grid, 'method.name="full"', lines=lines, parallel=2, time_minutes=0.01) == 1
+    assert time.monotonic() - started < local.STOP_GRACE_SECONDS
+    for name in ("full-seed1", "full-seed2"):
+        assert any(line.startswith(f"failed {name}: stopped after 0.01 minutes") for line in lines), lines
+    assert ran(tmp_path) == []
+    monkeypatch.delenv("FAKE_START_SECONDS")
+    assert sweep(grid, 'method.name="full"') == 0
+    assert ran(tmp_path) == ["full-seed1", "full-seed2"]
 
 
 def test_two_launchers_on_one_sweep_never_run_a_combination_twice(grid, tmp_path, monkeypatch):
@@ -404,9 +461,8 @@ dir = "{tmp_path / "outputs"}"
     killer.write_text(KILLING_WORKER)
     monkeypatch.setenv("KILL_NAME", "lora-seed2")
     lines: list[str] = []
-    code = execution.run_sweep(
-        path, [], {"threads": 1}, echo=lines.append, worker=(sys.executable, str(killer))
-    )
+    killing = (sys.executable, str(killer))
+    code = execution.run_sweep(path, [], write_runs_report, {"threads": 1}, echo=lines.append, worker=killing)
     assert code == 1 and any(
         line.startswith("failed lora-seed2: its process was killed by SIGKILL") for line in lines
     )
@@ -416,13 +472,18 @@ dir = "{tmp_path / "outputs"}"
         name: (folder / name / "metrics.json").stat().st_mtime for name in NAMES_SIX if name != "lora-seed2"
     }
     monkeypatch.delenv("KILL_NAME")
-    assert execution.run_sweep(path, [], {"threads": 1}, echo=lines.append) == 0
+    assert execution.run_sweep(path, [], write_runs_report, {"threads": 1}, echo=lines.append) == 0
     assert "resuming from its checkpoint at step 2" in claims.log_file(folder, "lora-seed2").read_text()
     assert all((folder / n / "metrics.json").stat().st_mtime == t for n, t in finished.items())  # untouched
     serial = {name: rundir.read_jsonl(folder / name / "predictions.jsonl") for name in NAMES_SIX}
     serial_report = comparable(json.loads(exports.to_json(comparison.compare([folder]))))
 
-    assert execution.run_sweep(path, [], {"threads": 1, "parallel": 2}, rerun=True, echo=lines.append) == 0
+    assert (
+        execution.run_sweep(
+            path, [], write_runs_report, {"threads": 1, "parallel": 2}, rerun=True, echo=lines.append
+        )
+        == 0
+    )
     for name in NAMES_SIX:
         assert rundir.read_jsonl(folder / name / "predictions.jsonl") == serial[name], name
     assert comparable(json.loads(exports.to_json(comparison.compare([folder])))) == serial_report

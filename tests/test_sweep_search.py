@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.compare import write_runs_report
 from runner.errors import RecipeError
 from runner.sweep import combinations as sweeps
 from runner.sweep import execution
@@ -121,7 +122,10 @@ def test_a_searched_sweep_runs_and_compare_chooses_each_method_on_validation(tmp
     path = write(tmp_path, SEARCHED.format(out=tmp_path / "outputs", trials=3))
     monkeypatch.setenv("FTRUN_PROGRESS_SECONDS", "3600")
     fake = (sys.executable, str(Path(__file__).with_name("sweep_fakes.py")))
-    assert execution.run_sweep(path, [], {"parallel": 2}, echo=lambda line: None, worker=fake) == 0
+    code = execution.run_sweep(
+        path, [], write_runs_report, {"parallel": 2}, echo=lambda line: None, worker=fake
+    )
+    assert code == 0
     selected = comparison.compare([tmp_path / "outputs" / "searched"]).selections[0].selected
     planned = sweeps.load_combinations(path)
     for method in ("full", "lora", "linear"):

@@ -18,7 +18,7 @@ import pytest
 
 from runner import rundir
 from runner.pipeline import run_recipe
-from runner.sweep.grid import compact_number
+from runner.recipe.spelling import compact_number
 
 from .conftest import ftrun_in_process
 from .task_data import MULTI_LABELS, TASK_DATA, write_task_data

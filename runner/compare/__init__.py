@@ -3,3 +3,16 @@ headline metric (`comparison`), tested pairwise as the metric allows (`paired`),
 method chosen on validation (`selection`, over `configurations`), tables, notes and files (`exports`,
 `notes`, `figures`), and report.md with plots (`report`, `plots`).
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_runs_report(runs: Path, folder: Path) -> list[Path]:
+    """report.md and plots of the finished runs under `runs`: what a sweep writes when its last run
+    ends. Compare's modules load only when it is called, so importing this package stays light."""
+    from runner.compare.comparison import compare
+    from runner.compare.report import write_report
+
+    return write_report(compare([runs]), folder)

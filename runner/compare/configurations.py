@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.recipe import identity
+from runner.recipe.spelling import compact_number
 from runner.rundir.record import RunRecord
 from runner.scoring.stats import wilson_interval
-from runner.sweep.grid import compact_number
 
 # The seed experiment's order; other methods follow alphabetically.
 METHOD_ORDER = ("full", "lora", "linear", "prompt-linear")

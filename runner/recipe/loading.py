@@ -6,7 +6,6 @@ here, so a bad recipe fails in well under a second.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import tomli_w
 
 from runner.errors import RecipeError
 from runner.recipe import identity, rules, schema, sources, splits, tasks
+from runner.recipe.spelling import suggest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,7 +55,7 @@ def build(raw: Raw, origin: str = "recipe") -> schema.Recipe:
     section_classes = schema.sections()
     for section, values in raw.items():
         if section not in section_classes:
-            problems.append(f"{origin}: unknown section [{section}]{_suggest(section, section_classes)}")
+            problems.append(f"{origin}: unknown section [{section}]{suggest(section, section_classes)}")
         elif not isinstance(values, dict):
             problems.append(f"{origin}: [{section}] must be a table of keys, got {values!r}")
     given = {section: values if isinstance(values, dict) else {} for section, values in raw.items()}
@@ -89,7 +89,7 @@ def checked_keys(section: str, cls: type, values: Raw, origin: str, problems: li
     for key, value in values.items():
         if key not in fields:
             problems.append(
-                f"{origin}: unknown key {section}.{key}{_suggest(key, fields, prefix=section + '.')}"
+                f"{origin}: unknown key {section}.{key}{suggest(key, fields, prefix=section + '.')}"
             )
             continue
         try:
@@ -120,7 +120,7 @@ def _method_section(values: Raw, origin: str, problems: list[str]) -> schema.Met
         owners = [cls for cls in options_by_method.values() if key in schema.fields_of(cls)]
         if not owners:
             every_key = set(shared).union(*(schema.fields_of(cls) for cls in options_by_method.values()))
-            problems.append(f"{origin}: unknown key method.{key}{_suggest(key, every_key, prefix='method.')}")
+            problems.append(f"{origin}: unknown key method.{key}{suggest(key, every_key, prefix='method.')}")
             continue
         owner = chosen if chosen in owners else owners[0]
         try:
@@ -239,10 +239,10 @@ def parse_override(override: str) -> tuple[str, str, Any]:
         raise RecipeError(f"--set {override!r}: expected SECTION.KEY=VALUE, e.g. --set train.lr=1e-4")
     section_classes = schema.sections()
     if section not in section_classes:
-        raise RecipeError(f"--set {key}: unknown section [{section}]{_suggest(section, section_classes)}")
+        raise RecipeError(f"--set {key}: unknown section [{section}]{suggest(section, section_classes)}")
     owner = key_owner(section, name)
     if owner is None:
-        raise RecipeError(f"--set {key}: unknown key {key}{_suggest(key.strip(), every_key())}")
+        raise RecipeError(f"--set {key}: unknown key {key}{suggest(key.strip(), every_key())}")
     try:
         value = tomllib.loads(f"value = {text.strip()}")["value"]
     except tomllib.TOMLDecodeError:
@@ -267,6 +267,8 @@ def _validated(key: str, owner: type, name: str, value: Any, origin: str) -> Any
         raise RecipeError(f"{where} must be a string, got {value!r}")
     if expected is bool and not isinstance(value, bool):
         raise RecipeError(f"{where} must be true or false, got {value!r}")
+    if expected == dict[str, Any] and not isinstance(value, dict):
+        raise RecipeError(f"{where} must be a table, got {value!r}")
     if expected == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise RecipeError(f"{where} must be a list of strings, got {value!r}")
     if expected == dict[str, list[str]] and not _table_of_word_lists(value):
@@ -288,7 +290,7 @@ def _validated(key: str, owner: type, name: str, value: Any, origin: str) -> Any
     if meta["choices"] and value not in meta["choices"]:
         allowed = ", ".join(meta["choices"])
         raise RecipeError(
-            f"{where} = {value!r} is not allowed{_suggest(value, meta['choices'])}; choose one of: {allowed}"
+            f"{where} = {value!r} is not allowed{suggest(value, meta['choices'])}; choose one of: {allowed}"
         )
     if meta["positive"] and value <= 0:
         raise RecipeError(f"{where} = {value!r} must be greater than 0")
@@ -306,8 +308,3 @@ def _table_of_word_lists(value: Any) -> bool:
         isinstance(words, list) and words and all(isinstance(w, str) and w.strip() for w in words)
         for words in value.values()
     )
-
-
-def _suggest(word: str, candidates: Any, prefix: str = "") -> str:
-    close = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {prefix}{close[0]}?)" if close else ""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from runner.recipe.executor import EXECUTOR, ExecutorSettings
 from runner.recipe.fields import default_value, field_types, fields_of
 from runner.recipe.schema import METHODS, method_options, sections
 from runner.registry import method_class
@@ -26,8 +26,12 @@ def type_name(options_class: type, name: str) -> str:
     return _TYPE_NAMES[field_types(options_class)[name]]
 
 
-def reference_table() -> str:
-    """The docs' recipe reference, generated so it cannot drift from the schema."""
+def reference_table(later_tables: Sequence[tuple[str, type]] = ()) -> str:
+    """The docs' recipe reference, generated so it cannot drift from the schema.
+
+    `later_tables` are (section, settings class) pairs that later stages read from a recipe (a sweep's
+    `[sweep.executor]`); a key that two of a section's classes share is listed once.
+    """
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for section, cls in sections().items():
         rows += [_reference_row(section, cls, name, "") for name in fields_of(cls)]
@@ -39,11 +43,12 @@ def reference_table() -> str:
             for options, names in users.items():
                 only_for = ", ".join(f"`{name}`" for name in names)
                 rows += [_reference_row(section, options, name, only_for) for name in fields_of(options)]
-    # A sweep's own settings: only a recipe with a [sweep] table reads them.
-    rows += [
-        _reference_row(f"sweep.{EXECUTOR}", ExecutorSettings, name, "")
-        for name in fields_of(ExecutorSettings)
-    ]
+    listed: set[tuple[str, str]] = set()
+    for section, cls in later_tables:
+        rows += [
+            _reference_row(section, cls, name, "") for name in fields_of(cls) if (section, name) not in listed
+        ]
+        listed |= {(section, name) for name in fields_of(cls)}
     return "\n".join(rows)
 
 

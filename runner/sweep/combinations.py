@@ -18,13 +18,15 @@ pins a key: an axis of that key is dropped. Each combination runs into
 file's stem, and is a normal run folder, so `compare` reads a sweep like any other runs.
 
 This module reads a sweep file and builds one checked recipe per combination (what `validate` and
-`show` print); `grid` expands and names the table, `execution` runs the combinations.
+`show` print), or only the one a worker runs; `grid` expands and names the table, `execution` runs
+the combinations.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -38,33 +40,71 @@ from runner.sweep.settings import EXECUTOR, ExecutorSettings, executor_settings
 
 
 @dataclasses.dataclass
-class Sweep:
+class SweepPlan:
+    """A sweep file read and its table expanded: every combination named, no recipe built yet."""
+
     path: Path
     folder: Path  # <output.dir>/<sweep name>: each combination's run folder sits in it
     combinations: list[Combination]
-    recipes: list[schema.Recipe]  # one validated recipe per combination, same order
-    executor: ExecutorSettings  # [sweep.executor]: where and how many at once
+    executor_table: Any  # [sweep.executor] as written: `settings.executor_settings` checks it
+    base: recipes.Raw  # the recipe beside the [sweep] table, with `--set` applied
 
-    def recipe_of(self, name: str) -> schema.Recipe:
-        for combination, recipe in zip(self.combinations, self.recipes, strict=True):
+    def combination(self, name: str) -> Combination:
+        for combination in self.combinations:
             if combination.name == name:
-                return recipe
+                return combination
         raise RecipeError(f"{self.path}: no combination named {name} (`ftrun show {self.path}` lists them)")
+
+    def build(self, combination: Combination) -> schema.Recipe:
+        """The combination's checked recipe (a RecipeError names it)."""
+        label = f"sweep combination {combination.name}"
+        return recipes.build(_combined(self.base, combination, self.folder), origin=label)
+
+
+@dataclasses.dataclass
+class Sweep(SweepPlan):
+    """A sweep with every combination's recipe built and checked: for a launcher, `validate` and `show`."""
+
+    recipes: list[schema.Recipe]  # one validated recipe per combination, same order
+    executor: ExecutorSettings  # [sweep.executor] as written (the launcher adds the command line's flags)
 
 
 def is_sweep(path: str | Path) -> bool:
     return TABLE in recipes.read_raw(Path(path))
 
 
+def fingerprint(recipe: schema.Recipe) -> str:
+    """What the launcher records of each combination's recipe, for its worker and other launchers to match."""
+    return hashlib.sha256(recipes.to_toml(recipe).encode()).hexdigest()[:16]
+
+
 def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
     """The sweep at `path` with every combination's recipe built: all their errors in one line."""
+    plan = plan_sweep(path, overrides)
+    executor = executor_settings(plan.executor_table, f"{plan.path}: [{TABLE}]")
+    built: list[schema.Recipe] = []
+    failures: list[tuple[str, str]] = []
+    for combination in plan.combinations:
+        try:
+            built.append(plan.build(combination))
+        except RecipeError as error:
+            failures.append(
+                (combination.name, str(error).removeprefix(f"sweep combination {combination.name}: "))
+            )
+    if failures:
+        raise RecipeError(_failures_line(plan.path, failures, len(plan.combinations)))
+    return Sweep(**vars(plan), recipes=built, executor=executor)
+
+
+def plan_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepPlan:
+    """The sweep at `path` expanded and named, without building any recipe: what one worker needs."""
     path = Path(path)
     raw = recipes.read_raw(path)
     table = raw.pop(TABLE, None)
     if not isinstance(table, dict):
         raise RecipeError(f"{path}: [{TABLE}] must be a table of axes, got {table!r}")
     origin = f"{path}: [{TABLE}]"
-    executor = executor_settings(table.pop(EXECUTOR, None), origin)
+    executor_table = table.pop(EXECUTOR, None)
     search_table = table.pop(SEARCH, None)
     pinned = _apply_overrides(raw, overrides)
     method_table = raw.get("method")
@@ -85,18 +125,7 @@ def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] =
         combinations = expand(unpinned, str(base_method), origin, points)
     else:  # every axis pinned: the one combination they name, run into the sweep folder as before
         combinations = [Combination(str(base_method), {})]
-    folder = _sweep_folder(raw, path)
-    built: list[schema.Recipe] = []
-    failures: list[tuple[str, str]] = []
-    for combination in combinations:
-        label = f"sweep combination {combination.name}"
-        try:
-            built.append(recipes.build(_combined(raw, combination, folder), origin=label))
-        except RecipeError as error:
-            failures.append((combination.name, str(error).removeprefix(label + ": ")))
-    if failures:
-        raise RecipeError(_failures_line(path, failures, len(combinations)))
-    return Sweep(path, folder, combinations, built, executor)
+    return SweepPlan(path, _sweep_folder(raw, path), combinations, executor_table, raw)
 
 
 def describe(sweep: Sweep, with_overrides: bool = False) -> list[str]:

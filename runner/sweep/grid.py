@@ -6,16 +6,14 @@ Pure: no files and no recipes built; `runner.sweep.combinations` builds and chec
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 import re
 from typing import Any
 
-import tomli_w
-
 from runner.errors import RecipeError
 from runner.recipe import loading as recipes
 from runner.recipe import schema
+from runner.recipe.spelling import compact_number, suggest, toml_value
 
 TABLE = "sweep"
 METHOD_KEY = "method.name"
@@ -161,27 +159,3 @@ def _part(short_key: str, value: Any) -> str:
     if isinstance(value, list):
         value = "+".join(map(str, value))
     return f"{short_key}-{str(value)[:_MAX_VALUE_CHARS]}"
-
-
-def compact_number(value: int | float) -> str:
-    """The shortest exact spelling: 3e-4, 1e-2, 1.5e-4, 0.1, 0.25, 1000 (as learning rates are written)."""
-    if isinstance(value, int):
-        return str(value)
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    if 0 < abs(value) < 0.1 or "e" in repr(value):
-        for digits in range(17):
-            text = f"{value:.{digits}e}"
-            if float(text) == value:
-                mantissa, exponent = text.split("e")
-                return f"{mantissa}e{int(exponent)}"
-    return repr(value)
-
-
-def toml_value(value: Any) -> str:
-    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
-
-
-def suggest(word: str, candidates: Any) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""

@@ -1,8 +1,9 @@
 """A sweep's progress on disk, and its report: written once, by whoever finishes the last combination.
 
-The report is `ftrun compare`'s report of the sweep folder (`<sweep folder>/report/`). With several
-launchers or a SLURM array, every process that finishes a combination looks: when none is left, one of
-them (under a lock) writes it, and any other finds it newer than every run and leaves it.
+The report is `ftrun compare`'s report of the sweep folder (`<sweep folder>/report/`), a step the
+command line hands in (`ReportStep`): the sweep comes before compare and imports nothing of it. With
+several launchers or a SLURM array, every process that finishes a combination looks: when none is
+left, one of them (under a lock) writes it, and any other finds it newer than every run and leaves it.
 """
 
 from __future__ import annotations
@@ -16,41 +17,41 @@ from runner.errors import FtrunError, first_line
 from runner.sweep import claims
 
 if TYPE_CHECKING:
-    from runner.sweep.combinations import Sweep
+    from runner.sweep.combinations import SweepPlan
 
 REPORT = "report"
+# Writes the report of the runs under a folder (the sweep folder) into another; the files written.
+ReportStep = Callable[[Path, Path], list[Path]]
 
 
 def is_finished(run_folder: Path) -> bool:
     return (run_folder / "metrics.json").is_file()
 
 
-def unfinished(sweep: Sweep) -> list[str]:
+def unfinished(sweep: SweepPlan) -> list[str]:
     return [c.name for c in sweep.combinations if not is_finished(sweep.folder / c.name)]
 
 
-def write_report_once(sweep: Sweep, say: Callable[[str], None], force: bool = False) -> list[Path]:
+def write_report_once(
+    sweep: SweepPlan, write: ReportStep, say: Callable[[str], None], force: bool = False
+) -> list[Path]:
     """The report, if every combination has finished and no one wrote it since the last run ended."""
     if unfinished(sweep):
         return []
     with rundir.one_writer(claims.state_folder(sweep.folder) / "report.lock"):
         if not force and _report_is_current(sweep):
             return []
-        from runner.compare import comparison as compare
-        from runner.compare.report import write_report
-
         try:
-            result = compare.compare([sweep.folder])
+            written = write(sweep.folder, sweep.folder / REPORT)
         except FtrunError as error:
             say(f"no report: {first_line(error)}")
             return []
-        written = write_report(result, sweep.folder / REPORT)
     for path in written:
         say(f"wrote {path}")
     return written
 
 
-def _report_is_current(sweep: Sweep) -> bool:
+def _report_is_current(sweep: SweepPlan) -> bool:
     report = sweep.folder / REPORT / "report.md"
     if not report.is_file():
         return False

@@ -1,4 +1,4 @@
-"""The combinations as a SLURM job array through submitit: one task per combination, on any node.
+"""`engine = "slurm"`: the combinations as a SLURM job array through submitit, one task per combination.
 
 Every task runs the same command a local slot would (`ftrun run-combination SWEEP NAME`) in the
 launcher's folder, so the sweep folder must be on a filesystem every node sees; the claims keep two
@@ -15,14 +15,75 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.errors import RecipeError
+from runner.recipe.fields import option
 from runner.sweep import claims
-from runner.sweep.placement import THREAD_VARIABLES, Command, Slot, python_prefix
+from runner.sweep.executors.base import Executor, Launch
+from runner.sweep.outcomes import Outcome, ended
+from runner.sweep.placement import THREAD_VARIABLES, Slot, python_prefix
 from runner.sweep.settings import ExecutorSettings
-from runner.sweep.worker import Outcome, ended
+
+
+@dataclass
+class SlurmSettings(ExecutorSettings):
+    """The `[sweep.executor]` keys only SLURM (and submitit's local executor) read."""
+
+    wait: bool = option(
+        True,
+        "SLURM: wait for the array and show its progress (false: submit, print the job id and exit; "
+        "the last combination to finish writes the report).",
+    )
+    partition: str = option("", "SLURM partition (empty: the cluster's default).")
+    cpus_per_run: int = option(0, "SLURM CPUs per combination (0: the cluster's default).", minimum=0)
+    mem_gb: int = option(0, "SLURM memory per combination in GB (0: the cluster's default).", minimum=0)
+    account: str = option("", "SLURM account to charge (empty: your default).")
+    slurm_options: dict[str, Any] = option(
+        {},
+        'Further sbatch options as a table, e.g. `{ qos = "high", constraint = "a100" }`.',
+    )
+
+
+class SlurmExecutor(Executor):
+    settings_class = SlurmSettings
+    workers_write_report = True  # with `wait = false` the launcher is gone when the last task ends
+    cluster = "slurm"  # submitit's name for where the jobs go
+
+    settings: SlurmSettings
+
+    @property
+    def waits(self) -> bool:
+        return self.settings.wait
+
+    def run(self, launch: Launch) -> dict[str, Outcome]:
+        """Submit every combination; with `wait`, wait for them and return their outcomes."""
+        executor = _executor(launch.folder, self.settings, self.cluster)
+        slot = _slot(self.settings)
+        commands = [launch.command(slot, name) for name in launch.names]
+        with executor.batch():
+            jobs = [
+                executor.submit(run_task, c, slot.env, os.getcwd(), str(launch.folder), name)
+                for c, name in zip(commands, launch.names, strict=True)
+            ]
+        ids = sorted({str(job.job_id).split("_")[0] for job in jobs})
+        launch.say(f"submitted {len(jobs)} combination(s) as job {', '.join(ids)} ({self.settings.engine}); "
+                   f"logs in {claims.state_folder(launch.folder) / 'logs'}/")  # fmt: skip
+        if not self.settings.wait:
+            launch.say(
+                "the last combination to finish writes the report; "
+                f"`ftrun compare {launch.folder}` shows the finished ones now"
+            )
+            return {}
+        return _wait(jobs, launch.names, launch.say)
+
+
+class SubmititLocalExecutor(SlurmExecutor):
+    """`engine = "submitit-local"`: the same jobs through submitit's local executor, without SLURM."""
+
+    cluster = "local"
 
 
 def run_task(
@@ -38,34 +99,6 @@ def run_task(
         )
     outcome = ended(Path(cwd) / sweep_folder, name, code, since)
     return {"status": outcome.status, "reason": outcome.reason}
-
-
-def submit(
-    sweep_folder: Path,
-    names: list[str],
-    settings: ExecutorSettings,
-    command: Command,
-    say: Callable[[str], None],
-) -> dict[str, Outcome]:
-    """Submit every combination; with `settings.wait`, wait for them and return their outcomes."""
-    executor = _executor(sweep_folder, settings)
-    slot = _slot(settings)
-    commands = [command(slot, name) for name in names]
-    with executor.batch():
-        jobs = [
-            executor.submit(run_task, c, slot.env, os.getcwd(), str(sweep_folder), name)
-            for c, name in zip(commands, names, strict=True)
-        ]
-    ids = sorted({str(job.job_id).split("_")[0] for job in jobs})
-    say(f"submitted {len(jobs)} combination(s) as job {', '.join(ids)} ({settings.engine}); logs in "
-        f"{claims.state_folder(sweep_folder) / 'logs'}/")  # fmt: skip
-    if not settings.wait:
-        say(
-            "the last combination to finish writes the report; "
-            f"`ftrun compare {sweep_folder}` shows the finished ones now"
-        )
-        return {}
-    return _wait(jobs, names, say)
 
 
 def _wait(jobs: list[Any], names: list[str], say: Callable[[str], None]) -> dict[str, Outcome]:
@@ -88,19 +121,18 @@ def _wait(jobs: list[Any], names: list[str], say: Callable[[str], None]) -> dict
     return outcomes
 
 
-def _executor(sweep_folder: Path, settings: ExecutorSettings) -> Any:
+def _executor(sweep_folder: Path, settings: SlurmSettings, cluster: str) -> Any:
     try:
         import submitit
     except ImportError:
         raise RecipeError(
             f"[sweep.executor] engine = {settings.engine!r} needs submitit: pip install 'ftrun[slurm]'"
         ) from None
-    if settings.engine == "slurm" and shutil.which("sbatch") is None:
+    if cluster == "slurm" and shutil.which("sbatch") is None:
         raise RecipeError(
             "[sweep.executor] engine = 'slurm': no SLURM on this machine (sbatch is not on PATH); "
             "launch from the cluster's login node, or use engine = 'local'"
         )
-    cluster = "local" if settings.engine == "submitit-local" else "slurm"
     executor = submitit.AutoExecutor(folder=claims.state_folder(sweep_folder) / "submitit", cluster=cluster)
     extra = dict(settings.slurm_options)
     if settings.account:
@@ -125,7 +157,7 @@ def _executor(sweep_folder: Path, settings: ExecutorSettings) -> Any:
     return executor
 
 
-def _slot(settings: ExecutorSettings) -> Slot:
+def _slot(settings: SlurmSettings) -> Slot:
     """What every task runs with: SLURM gives each its GPUs; the thread count is the task's CPUs."""
     threads = settings.threads or settings.cpus_per_run
     env = {name: str(threads) for name in THREAD_VARIABLES} if threads else {}
