@@ -109,12 +109,13 @@ def plain_line(task: dict[str, Any], now: float) -> str:
 
 
 def print_summary(console: Console, folder: Path, metrics: dict[str, Any]) -> None:
+    from runner import registry
     from runner.scoring import shown
 
     task, metric, score, interval = shown.headline(metrics)
-    companion = shown.COMPANION[task]
+    companion = registry.task(task).companion
     table = Table(title=f"{metrics['method']} · {metrics['model']}")
-    for column in (f"{shown.NAMES.get(metric, metric)} (95% CI)", shown.NAMES[companion]):
+    for column in (f"{shown.NAMES.get(metric, metric)} (95% CI)", shown.NAMES.get(companion, companion)):
         table.add_column(column, justify="right")
     for column in ("batch-1 p50 ms", "train s", "trainable"):
         table.add_column(column, justify="right")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from runner import registry
 from runner.compare import selection
-from runner.scoring.metrics import TASK_METRICS, TASKS
+
+TASKS = tuple(registry.TASKS)
+TASK_METRICS = {task: registry.task(task).metrics for task in TASKS}
 
 
 def run(

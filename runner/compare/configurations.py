@@ -12,8 +12,8 @@ from typing import Any
 
 from runner.recipe import identity
 from runner.scoring import headline
-from runner.scoring.stats import wilson_interval
 from runner.sweep.grid import compact_number
+from runner.tasks.stats import wilson_interval
 
 # The seed experiment's order; other methods follow alphabetically.
 METHOD_ORDER = ("full", "lora", "linear", "prompt-linear")

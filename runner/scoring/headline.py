@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.scoring.metrics import DEFAULT_METRIC
+from runner import registry
 
 HEADLINE_KEYS = ("task", "metric", "score")
 
@@ -22,11 +22,13 @@ def records_headline(metrics: dict[str, Any]) -> bool:
 
 
 def task_of(metrics: dict[str, Any]) -> str:
-    return str(metrics.get("task", "single_label"))
+    return str(metrics.get("task", registry.DEFAULT_TASK))
 
 
 def metric_of(metrics: dict[str, Any]) -> str:
-    return str(metrics.get("metric", DEFAULT_METRIC.get(task_of(metrics), "accuracy")))
+    task = task_of(metrics)
+    default = registry.task(task).metrics[0] if task in registry.TASKS else "accuracy"
+    return str(metrics.get("metric", default))
 
 
 def score_of(metrics: dict[str, Any]) -> float:

@@ -8,8 +8,6 @@ from runner.scoring.headline import metric_of, score_ci95_of, score_of, task_of
 
 # Metrics that are a share of examples (or a mean of shares): read best as percentages.
 PERCENT_METRICS = {"accuracy", "balanced_accuracy", "subset_accuracy"}
-# The second figure a run's summary shows beside its headline, per task.
-COMPANION = {"single_label": "macro_f1", "multi_label": "micro_f1", "regression": "rmse"}
 NAMES = {
     "accuracy": "accuracy",
     "balanced_accuracy": "balanced accuracy",
