@@ -32,7 +32,9 @@ def select_examples(
     read, pairs, raw_targets = read_rows(table, rows, cfg)
     # The task reads its targets, and names the column and rows of any it cannot.
     source = TargetColumn(cfg.label_column, cfg.labels, cfg.label_separator)
-    labels = registry.task(cfg.task).targets(raw_targets, rows, source, f"{key} of {cfg.source}")
+    labels = registry.task(cfg.task).targets(
+        raw_targets, rows, source, f"{key} = {expression!r} of {cfg.source}"
+    )
     keep = _usable(read, pairs, rows, cfg, key, notes)
     if size and size < len(keep):
         keep = sorted(keep[i] for i in stratified([labels[i] for i in keep], size, cfg.seed))

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 DEFAULT_THRESHOLD = 0.5  # where neither the recipe nor the saved model gives one
+_FLAGS = {"0": 0, "1": 1}
 
 
 class MultiLabel(Task):
@@ -180,7 +181,11 @@ def _chosen(labels: Sequence[str], row: list[float], thresholds: Sequence[float]
 def _one_hot_sets(
     values: list[Any], rows: Sequence[int], names: Sequence[str], where: str
 ) -> list[tuple[int, ...]]:
-    """One 0/1 column per label (`values` holds each row's column values in data.labels order)."""
+    """One 0/1 column per label (`values` holds each row's column values in data.labels order; a CSV
+    read as text holds "0" and "1")."""
+    values = [
+        [_FLAGS.get(flag, flag) if isinstance(flag, str) else flag for flag in flags] for flags in values
+    ]
     for position, name in enumerate(names):
         bad = [
             (row, flags[position])
