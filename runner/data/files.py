@@ -65,8 +65,8 @@ def _csv_as_text(files: dict[str, Path], options: dict[str, str]) -> dict[str, A
     headers = set()
     for path in files.values():
         with _open_bytes(path) as handle:
-            lines = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            headers.add(tuple(next(csv.reader(lines, delimiter=options.get("delimiter", ",")), ())))
+            first = handle.readline().decode("utf-8", errors="replace")
+            headers.add(tuple(next(csv.reader([first], delimiter=options.get("delimiter", ",")), ())))
     if len(headers) != 1 or not all(headers.copy().pop()):
         return None
     features = datasets.Features({name: datasets.Value("string") for name in headers.pop()})

@@ -107,11 +107,12 @@ class Head(nn.Module):
         # The outputs are read as numbers (probabilities, a regression value): computed outside any
         # autocast and returned in float32, since a bf16 output layer rounds them to 8 significant bits.
         *hidden, last = self.layers
+        weight, bias = cast(torch.Tensor, last.weight), cast(torch.Tensor, last.bias)
         with torch.autocast(features.device.type, enabled=False):
-            hidden_features = features.to(last.weight.dtype)
+            hidden_features = features.to(weight.dtype)
             for layer in hidden:
                 hidden_features = layer(hidden_features)
-            scores = nn.functional.linear(hidden_features.float(), last.weight.float(), last.bias.float())
+            scores = nn.functional.linear(hidden_features.float(), weight.float(), bias.float())
         if self.word_classes is None:
             return scores
         # Built at each call, not kept as a buffer: from_pretrained leaves unsaved buffers uninitialised.
