@@ -28,9 +28,6 @@ from rich.table import Table
 if TYPE_CHECKING:
     from runner.rundir.record import RunRecord
 
-# The second figure a run's summary shows beside its headline, per task.
-COMPANION = {"single_label": "macro_f1", "multi_label": "micro_f1", "regression": "rmse"}
-
 
 class ProgressBars(Protocol):
     """The part of rich's `Progress` that ftrun uses; `PlainProgress` is the other implementation."""
@@ -115,9 +112,9 @@ def plain_line(task: dict[str, Any], now: float) -> str:
 
 
 def print_summary(console: Console, folder: Path, record: RunRecord) -> None:
-    from runner import formatting
+    from runner import formatting, registry
 
-    metric, companion = record.metric, COMPANION.get(record.task, "")
+    metric, companion = record.metric, registry.task(record.task).companion
     table = Table(title=f"{record.method} · {record.model}")
     for column in (f"{formatting.metric_name(metric)} (95% CI)", formatting.metric_name(companion)):
         table.add_column(column, justify="right")

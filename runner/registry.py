@@ -1,14 +1,16 @@
-"""Every plugin ftrun knows, by name: the fine-tuning methods (`runner/methods/`). Adding one is a module
-and one line here; a plugin written outside ftrun adds its line at run time.
+"""Every plugin ftrun knows, by name: the fine-tuning methods (`runner/methods/`) and the task types
+(`runner/tasks/`). Adding one is a module and one line here; a plugin written outside ftrun adds its line
+at run time.
 
 A leaf: entries are `module:name` import paths, so reading the registry (the recipe schema does) imports
-no plugin, no torch and nothing else of ftrun's.
+no plugin, no torch and nothing else of ftrun's, and `ftrun validate` stays instant.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any
 
 METHODS = {
@@ -22,32 +24,41 @@ METHODS = {
     "prompt-tuning": "runner.methods.prompt_tuning:PromptTuning",
     "zero-shot": "runner.methods.zero_shot:ZeroShot",
 }
+# data.task -> the class that says everything about it (a `runner.tasks.base.Task`).
+TASKS = {
+    "single_label": "runner.tasks.single_label:SingleLabel",
+    "multi_label": "runner.tasks.multi_label:MultiLabel",
+    "regression": "runner.tasks.regression:Regression",
+}
+# data.task's default, and the task of every run written before runs recorded their task.
+DEFAULT_TASK = "single_label"
 
 
-class RegisteredNames(Sequence[str]):
-    """A registry's names, read from it whenever asked (not copied once at import), so that one line
-    added to it, here or by a plugin at run time, makes a valid choice."""
+class Names(Sequence[str]):
+    """Names read from a registry whenever asked (not copied once at import), so that one line added
+    to it, here or by a plugin at run time, makes a valid choice."""
 
-    def __init__(self, registry: dict[str, str]) -> None:
-        self.registry = registry
+    def __init__(self, names: Callable[[], tuple[str, ...]]) -> None:
+        self.names = names
 
     def __getitem__(self, index: Any) -> Any:
-        return tuple(self.registry)[index]
+        return self.names()[index]
 
     def __len__(self) -> int:
-        return len(self.registry)
+        return len(self.names())
 
     def __iter__(self) -> Iterator[str]:
-        return iter(tuple(self.registry))
+        return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
-        return name in self.registry
+        return name in self.names()
 
     def __repr__(self) -> str:
-        return repr(tuple(self.registry))
+        return repr(self.names())
 
 
-METHOD_NAMES = RegisteredNames(METHODS)
+METHOD_NAMES = Names(lambda: tuple(METHODS))
+TASK_NAMES = Names(lambda: tuple(TASKS))
 
 
 def loaded(path: str) -> Any:
@@ -69,3 +80,20 @@ def method_options(name: str) -> type:
     """The dataclass of method `name`'s own recipe keys. Method modules import no torch at load."""
     options: type = method_class(name).options
     return options
+
+
+@cache
+def _task_at(path: str) -> Any:
+    return loaded(path)()
+
+
+def task(name: str) -> Any:
+    """The task type `name` (a `runner.tasks.base.Task`); a KeyError for a name not registered. Tasks
+    hold no state, so one instance per entry serves every caller."""
+    return _task_at(TASKS[name])
+
+
+def headline_metrics() -> tuple[str, ...]:
+    """Every registered task's headline metrics, each once. Task modules import no numpy or torch when
+    loaded, so this stays instant."""
+    return tuple(dict.fromkeys(metric for name in TASKS for metric in task(name).metrics))

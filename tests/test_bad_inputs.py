@@ -141,6 +141,15 @@ CASES = {
         "'score'",
         files={"bad/train.jsonl": b'{"text": "a", "score": 1.5}\n{"text": "b", "score": "high"}\n'},
     ),
+    "non-numeric regression target in one of two CSV files": recipe_case(
+        '[data]\nsource = "{ws}/bad"\ntask = "regression"\nlabel_column = "score"\n',
+        "data.eval_split = 'test' of {ws}/bad: column 'score': 1 regression targets are not finite "
+        "numbers (row 1: 'high')",
+        files={
+            "bad/train.csv": b"text,score\na,1.5\nb,2.5\n",
+            "bad/test.csv": b"text,score\nc,3.0\nd,high\n",
+        },
+    ),
     "NaN regression target": recipe_case(
         '[data]\nsource = "{ws}/bad/train.csv"\neval_split = "train"\ntask = "regression"\n'
         'label_column = "score"\n',

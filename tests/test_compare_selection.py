@@ -12,7 +12,7 @@ from runner.compare import comparison as comparing
 from runner.compare import exports, selection
 from runner.compare.report import write_report
 from runner.recipe import loading as recipes
-from runner.scoring.stats import mcnemar_p_value, wilson_interval
+from runner.tasks.stats import mcnemar_p_value, wilson_interval
 
 from .test_selection import NoTestFigures
 

@@ -14,8 +14,8 @@ from runner.compare import comparison as comparing
 from runner.compare import exports, selection
 from runner.compare.report import write_report
 from runner.rundir.finished import find_runs
-from runner.scoring import stats
 from runner.scoring.task_metrics import as_arrays, metric_value, task_metrics
+from runner.tasks import stats
 
 from .test_compare_selection import fake_run
 from .test_selection import NoTestFigures

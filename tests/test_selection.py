@@ -6,9 +6,12 @@ import dataclasses
 
 import pytest
 
+from runner import registry
 from runner.compare import selection
 from runner.rundir.record import RunRecord
-from runner.scoring.metrics import TASK_METRICS, TASKS
+
+TASKS = tuple(registry.TASKS)
+TASK_METRICS = {task: registry.task(task).metrics for task in TASKS}
 
 
 def run(

@@ -10,7 +10,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from runner.scoring.stats import (
+from runner.tasks.stats import (
     Z_95,
     bootstrap_interval,
     mcnemar_p_value,

@@ -116,12 +116,49 @@ def test_the_cycle_check_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-def test_the_schema_and_the_registry_are_leaves():
+def test_the_schema_and_the_registries_are_leaves():
     graph = import_graph()
     assert graph["runner.registry"] == set()
     assert graph["runner.methods"] == set()
+    assert graph["runner.registry"] == set()
     assert graph["runner.recipe.fields"] == set()
-    assert graph["runner.recipe.schema"] <= {"runner.registry", "runner.recipe.fields"}
+    assert graph["runner.recipe.schema"] <= {"runner.recipe.fields", "runner.registry"}
+
+
+def test_the_task_modules_import_only_the_errors_the_registry_and_each_other():
+    for path in (PACKAGE / "tasks").glob("*.py"):
+        outside = {name for name in imports_of(path) if not name.startswith("runner.tasks")}
+        assert outside <= {"runner", "runner.errors", "runner.registry"} | {
+            f"runner.errors.{name}" for name in ("DataError",)
+        }, path
+
+
+def test_no_module_outside_the_tasks_names_a_task_type():
+    from runner import registry
+
+    named = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name == "tasks" or path.name == "registry.py":
+            continue
+        text = path.read_text()
+        found = [name for name in registry.TASKS if f'"{name}"' in text or f"'{name}'" in text]
+        if found:
+            named[module_name(path)] = found
+    assert named == {}
+
+
+def test_listing_the_tasks_and_their_metrics_imports_no_numpy_or_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from runner.recipe import schema\n"
+        "assert 'single_label' in schema.TASKS and 'pearson' in schema.METRIC_CHOICES\n"
+        "print(sorted(name for name in ('numpy', 'torch') if name in sys.modules))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert found.stdout.strip() == "[]"
 
 
 # The stages in the order a run goes through them, and the top-level modules among them: each may import

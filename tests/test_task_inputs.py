@@ -174,6 +174,24 @@ def test_regression_trains_on_standardised_targets_and_the_folded_head_outputs_r
     torch.testing.assert_close(raw, standardised * objective_for(recipe, [1.0, 3.0, 5.0]).target_std + 3.0)
 
 
+def test_outputs_read_as_numbers_leave_the_head_in_float32_under_bf16_autocast():
+    """A bf16 output layer would round every regression value to 8 significant bits (4.09375, 3.671875)."""
+    from runner.model.modeling_ftrun import Head
+
+    torch.manual_seed(0)
+    features = torch.randn(64, 32)
+    value_head, label_head = Head(32, 16, 1, 0.0).eval(), Head(32, 16, 3, 0.0).eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        values = Objective("regression", 1).outputs(value_head(features))
+        logits = label_head(features)
+        probabilities = Objective("single_label", 3).outputs(logits)
+    assert values.dtype == logits.dtype == probabilities.dtype == torch.float32
+    representable = values.bfloat16().float() == values
+    assert not representable.all() and not (logits.bfloat16().float() == logits).all()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the same layers left to autocast: bf16
+        assert label_head.layers(features).dtype == torch.bfloat16
+
+
 def test_the_texts_cut_to_max_length_are_counted_in_the_run_record(tmp_path, tiny_bert):
     from runner.pipeline import run_recipe
 

@@ -8,16 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from runner.scoring.metrics import (
-    DEFAULT_METRIC,
-    TASK_METRICS,
-    TASKS,
-    classification_metrics,
-    multi_label_metrics,
-    regression_metrics,
-)
-from runner.scoring.stats import wilson_interval
+from runner import registry
 from runner.scoring.task_metrics import as_arrays, metric_value, task_metrics
+from runner.tasks.scores import classification_metrics, multi_label_metrics, regression_metrics
+from runner.tasks.stats import wilson_interval
+
+TASKS = tuple(registry.TASKS)
+TASK_METRICS = {task: registry.task(task).metrics for task in TASKS}
+DEFAULT_METRIC = {task: metrics[0] for task, metrics in TASK_METRICS.items()}
 
 # gold by row, predicted by column: [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
 SINGLE_GOLD = [0, 0, 1, 1, 2, 2]

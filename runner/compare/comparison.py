@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner import registry
 from runner.compare import selection
 from runner.compare.paired import PairedTests
 from runner.errors import RunFolderError
@@ -227,6 +228,8 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "macro_f1": figures.get("macro_f1"),
         "micro_f1": figures.get("micro_f1"),
         "rmse": figures.get("rmse"),
+        # The figure shown beside the headline, whichever the task names (its key may be none above).
+        "second_figure": figures.get(registry.task(run.task).second_figure(run.metric)[1]),
         "latency_p50_ms": latency.get("batch1_ms_p50"),
         "latency_p95_ms": latency.get("batch1_ms_p95"),
         "latency_unmerged_p50_ms": (record.latency_unmerged or {}).get("batch1_ms_p50"),

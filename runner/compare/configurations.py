@@ -13,7 +13,7 @@ from typing import Any
 from runner.recipe import identity
 from runner.recipe.spelling import compact_number
 from runner.rundir.record import RunRecord
-from runner.scoring.stats import wilson_interval
+from runner.tasks.stats import wilson_interval
 
 # The seed experiment's order; other methods follow alphabetically.
 METHOD_ORDER = ("full", "lora", "linear", "prompt-linear")

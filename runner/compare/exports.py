@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner import rundir
+from runner import registry, rundir
 from runner.compare import selection
 from runner.compare.comparison import Comparison
 from runner.compare.notes import VALIDATION_NOTE, notes, selection_lines
@@ -31,20 +31,13 @@ __all__ = [
     "write_export",
 ]
 
-# The figure shown beside the headline score: the task's other main figure.
-SECOND_FIGURE = {
-    ("single_label", "accuracy"): ("F1", "macro_f1"),
-    ("multi_label", "macro_f1"): ("micro F1", "micro_f1"),
-    ("multi_label", "micro_f1"): ("macro F1", "macro_f1"),
-}
 VALIDATION_COLUMN = "validation"  # shown after the score when any run has a validation split
 
 
 def second_figure(task: str, metric: str) -> tuple[str, str]:
-    """The column title and row key of the figure shown beside a group's headline score."""
-    if task == "single_label" and metric != "accuracy":
-        return ("accuracy", "accuracy")
-    return SECOND_FIGURE.get((task, metric), ("RMSE", "rmse"))
+    """The column title and row key of the figure shown beside a group's headline score: the task's
+    other main figure."""
+    return registry.task(task).second_figure(metric)  # type: ignore[no-any-return]
 
 
 def columns(row: dict[str, Any], validation: bool) -> list[str]:
@@ -62,7 +55,7 @@ def columns(row: dict[str, Any], validation: bool) -> list[str]:
         "trainable",
         "train s",
         "peak MB",
-        f"vs best ({paired_test_name(row['metric'])})",
+        f"vs best ({paired_test_name(row['task'], row['metric'])})",
     ]
 
 
@@ -74,10 +67,11 @@ def display_cells(row: dict[str, Any], validation: bool = False) -> list[str]:
     vs_best = row["vs_best"] if row["vs_best_p"] is None else f"{row['vs_best']} (p={row['vs_best_p']:.3g})"
     interval = interval_text(metric, (row["score_ci_low"], row["score_ci_high"]))
     title, key = second_figure(row["task"], metric)
+    value = row.get(key, row.get("second_figure"))
     second = (
-        score_text("accuracy", row[key])
+        score_text("accuracy", value)
         if key == "accuracy"
-        else number(row[key], ".3f" if title != "RMSE" else ".3g")
+        else number(value, ".3f" if title != "RMSE" else ".3g")
     )
     return [
         row["run"],
@@ -100,7 +94,8 @@ def display_cells(row: dict[str, Any], validation: bool = False) -> list[str]:
 def group_title(comparison: Comparison, number: int) -> str:
     """How a group is named above its table: its eval set and, unless plain accuracy, what it is scored by."""
     run = comparison.groups[number - 1][0]
-    kind = "" if (run.task, run.metric) == ("single_label", "accuracy") else f", {run.task} by {run.metric}"
+    plain = run.task == registry.DEFAULT_TASK and run.metric == registry.task(run.task).metrics[0]
+    kind = "" if plain else f", {run.task} by {run.metric}"
     return f"{run.record.data['eval_size']} examples, hash `{run.eval_key[0]}`{kind}"
 
 
@@ -140,7 +135,7 @@ def _selected_tests_markdown(comparison: Comparison, number: int) -> str:
     if not tests:
         return ""
     metric = tests[0]["metric"]
-    mcnemar = paired_test_name(metric) == MCNEMAR
+    mcnemar = paired_test_name(comparison.groups[number - 1][0].task, metric) == MCNEMAR
     lines = [
         "",
         f"### Paired {'McNemar tests' if mcnemar else f'bootstrap tests of {metric}'} between the selected "

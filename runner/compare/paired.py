@@ -1,7 +1,8 @@
 """Is run a better than run b on the examples both answered? The test fits the metric.
 
-Accuracy: the exact McNemar test on paired correctness (which examples only a, or only b, got right).
-Every other metric is not a sum over examples, so the paired bootstrap of the metric's difference takes
+A metric that counts right answers (the task's `exact_match_metrics`: accuracy): the exact McNemar
+test on paired correctness (which examples only a, or only b, got right). Every other metric is not a
+sum over examples, so the paired bootstrap of the metric's difference takes
 its place (1000 resamples, seed 0): both runs are scored on the same resampled examples each time.
 Either way the result carries `p_value` and `significant`, which the tables read alike.
 """
@@ -12,18 +13,19 @@ from typing import Any
 
 import numpy as np
 
+from runner import registry
 from runner.rundir.finished import Outputs
-from runner.scoring import stats
 from runner.scoring.task_metrics import as_arrays, metric_value
+from runner.tasks import stats
 
 SIGNIFICANCE = 0.05
 MCNEMAR = "McNemar"
 BOOTSTRAP = "paired bootstrap"
 
 
-def paired_test_name(metric: str) -> str:
-    """The test that compares two runs scored by `metric`."""
-    return MCNEMAR if metric == "accuracy" else BOOTSTRAP
+def paired_test_name(task: str, metric: str) -> str:
+    """The test that compares two runs of `task` scored by `metric`."""
+    return MCNEMAR if metric in registry.task(task).exact_match_metrics else BOOTSTRAP
 
 
 class PairedTests:
@@ -37,7 +39,7 @@ class PairedTests:
     def __init__(self, task: str, metric: str, outputs: dict[str, Outputs], num_labels: int | None = None):
         self.task, self.metric, self.outputs = task, metric, outputs
         # As many labels as the runs record, or more where an answer names a higher label id.
-        seen = _labels_seen(task, outputs.values()) if task != "regression" else None
+        seen = _labels_seen(outputs.values()) if registry.task(task).has_classes else None
         self.num_labels = None if seen is None else max(num_labels or 0, seen)
         first = next(iter(outputs.values()), {})
         self.order = list(first)  # the examples in one fixed order, for runs that answered all of them
@@ -47,7 +49,7 @@ class PairedTests:
     def __call__(self, a: str, b: str) -> dict[str, Any]:
         """a against b, on the examples both answered (none shared: no evidence, p = 1)."""
         shared = [key for key in self.outputs[a] if key in self.outputs[b]]
-        if self.metric == "accuracy":
+        if paired_test_name(self.task, self.metric) == MCNEMAR:
             return self._mcnemar(a, b, shared)
         if not shared:
             found = stats.paired_difference(0.0, np.array([]))
@@ -110,12 +112,12 @@ class PairedTests:
         return self._resampled[name]
 
 
-def _labels_seen(task: str, runs: Any) -> int:
+def _labels_seen(runs: Any) -> int:
     """One more than the highest label id any run answered or was asked: the labels a classification
     run's metrics count, where its metrics.json does not say."""
     highest = 0
     for outputs in runs:
         for gold, predicted in outputs.values():
-            answers = [*gold, *predicted] if task == "multi_label" else [gold, predicted]
+            answers = [*gold, *predicted] if isinstance(gold, tuple) else [gold, predicted]  # label sets
             highest = max(highest, *answers) if answers else highest
     return highest + 1

@@ -37,6 +37,9 @@ def load_files(files: dict[str, Path]) -> dict[str, Any]:
         with _library_errors_unlogged():
             loaded = datasets.load_dataset(kind, data_files=data_files, **options)
     except Exception as error:
+        as_text = _csv_as_text(files, options) if kind == "csv" else None
+        if as_text is not None:
+            return as_text
         # The library's own message is often generic ("An error occurred while generating the
         # dataset"), its cause deeper in the chain: find the cause ourselves where we can.
         for path in files.values():
@@ -46,6 +49,33 @@ def load_files(files: dict[str, Path]) -> dict[str, Any]:
         cause = first_line(_root_cause(error))
         raise DataError(f"data.source: cannot read {', '.join(data_files.values())}: {cause}") from None
     return dict(loaded)
+
+
+def _csv_as_text(files: dict[str, Path], options: dict[str, str]) -> dict[str, Any] | None:
+    """CSV files read with every column as text; None where that fails too.
+
+    The library infers a column's type from the first file (and block) it reads and casts the rest to
+    it, so `1.5` in train.csv and `high` in test.csv stop it with a message naming neither the column
+    nor the row. Read as text, the file loads, and the task's own check of its targets says which
+    split, column and row hold a value it cannot read (texts are text either way)."""
+    import csv
+
+    import datasets
+
+    headers = set()
+    for path in files.values():
+        with _open_bytes(path) as handle:
+            first = handle.readline().decode("utf-8", errors="replace")
+            headers.add(tuple(next(csv.reader([first], delimiter=options.get("delimiter", ",")), ())))
+    if len(headers) != 1 or not all(headers.copy().pop()):
+        return None
+    features = datasets.Features({name: datasets.Value("string") for name in headers.pop()})
+    data_files = {split: str(path) for split, path in files.items()}
+    try:
+        with _library_errors_unlogged():
+            return dict(datasets.load_dataset("csv", data_files=data_files, features=features, **options))
+    except Exception:
+        return None
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner import registry
 from runner.data.examples import Examples, stratified, subset
 from runner.data.reading import load_source
 from runner.data.rows import select_examples
@@ -33,7 +34,7 @@ def load_data(cfg: DataSection) -> LoadedData:
     train = select_examples(raw_splits, cfg, cfg.train_split, train_size, "data.train_split", notes)
     train, validation = _validation(raw_splits, cfg, train, notes)
     evaluation = select_examples(raw_splits, cfg, cfg.eval_split, cfg.eval_size, "data.eval_split", notes)
-    if cfg.task != "regression":
+    if registry.task(cfg.task).has_classes:
         notes += _missing_class_notes(train, evaluation, cfg)
     # The smaller split makes the set; the larger one is only streamed past it.
     overlap = len(set(evaluation.inputs()).intersection(train.inputs()))
@@ -99,18 +100,12 @@ def _validation_description(cfg: DataSection, validation: Examples | None) -> di
     }
 
 
-def _present(examples: Examples) -> set[int]:
-    """The label ids that occur in the examples (each row's set of labels, for multi_label)."""
-    if examples.labels and isinstance(examples.labels[0], tuple):
-        return {label for row in examples.labels for label in row}
-    return set(examples.labels)
-
-
 def _missing_class_notes(train: Examples, evaluation: Examples, cfg: DataSection) -> list[str]:
     """A label with no training example can never be predicted; with one label left, nothing is learnt."""
-    names, trained = cfg.labels, _present(train)
+    task = registry.task(cfg.task)
+    names, trained = cfg.labels, task.present_labels(train.labels)
     missing_train = [name for i, name in enumerate(names) if i not in trained]
-    if len(trained) == 1 and cfg.task == "single_label":
+    if len(trained) == 1 and task.one_label_per_text:
         (only,) = trained
         raise DataError(
             f"data.train_split = {cfg.train_split!r}: all {len(train)} training examples have label "
@@ -122,7 +117,7 @@ def _missing_class_notes(train: Examples, evaluation: Examples, cfg: DataSection
             f"warning: data.train_split = {cfg.train_split!r} has no examples of {missing_train} "
             f"(data.labels = {names}): the model can never predict them"
         )
-    evaluated = _present(evaluation)
+    evaluated = task.present_labels(evaluation.labels)
     missing_eval = [name for i, name in enumerate(names) if i not in evaluated]
     if missing_eval:
         notes.append(

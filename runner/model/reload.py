@@ -35,9 +35,20 @@ class SavedModel:
 
     @property
     def task(self) -> str:
-        return {"multi_label_classification": "multi_label", "regression": "regression"}.get(
-            str(self.config.problem_type), "single_label"
-        )
+        """`data.task` as config.json records it; in a folder written before it did, the first task of
+        the config's `problem_type`."""
+        recorded = getattr(self.config, "task", None)
+        if recorded:
+            return str(recorded)
+        same = [
+            name for name in registry.TASKS if registry.task(name).problem_type == self.config.problem_type
+        ]
+        return same[0] if same else registry.DEFAULT_TASK
+
+    @property
+    def task_type(self) -> Any:
+        """The task (a `runner.tasks.base.Task`): what the outputs are and how they are shown."""
+        return registry.task(self.task)
 
     @property
     def pairs(self) -> bool:

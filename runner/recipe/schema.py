@@ -14,17 +14,11 @@ from typing import Any
 # The registry is a leaf (names and import paths only): naming the methods loads none of them.
 from runner import registry
 from runner.recipe.fields import default_value, field_types, fields_of, option
+from runner.registry import DEFAULT_TASK, TASK_NAMES, Names, headline_metrics
 
 __all__ = ["default_value", "field_types", "fields_of", "option"]  # read by the loader and the methods
 
 
-TASKS = ("single_label", "multi_label", "regression")
-# The headline metric each task may use; the first is its default (`eval.metric = "auto"`).
-TASK_METRICS = {
-    "single_label": ("accuracy", "macro_f1", "mcc", "balanced_accuracy"),
-    "multi_label": ("macro_f1", "micro_f1"),
-    "regression": ("pearson", "spearman"),
-}
 EMBEDDED_MODEL = "embedded-minilm"
 EMBEDDED_GGUF_MODEL = "embedded-smollm2"
 EMBEDDED_DATA = "embedded-imdb"
@@ -33,6 +27,8 @@ EMBEDDED_RT_DATA = "embedded-rotten-tomatoes"
 # accelerate's trackers, and "" for none
 TRACKERS = ("", *"tensorboard wandb mlflow comet_ml aim clearml dvclive swanlab trackio".split())
 METHODS = registry.METHOD_NAMES  # read at each use: a registry entry made at run time is a choice too
+TASKS = TASK_NAMES  # the same for tasks
+METRIC_CHOICES = Names(lambda: ("auto", *headline_metrics()))  # and for their headline metrics
 
 
 @dataclass
@@ -84,7 +80,7 @@ class DataSection:
         minimum=0,
     )
     task: str = option(
-        "single_label",
+        DEFAULT_TASK,
         "`single_label`: one of `data.labels` per text (softmax, cross-entropy). `multi_label`: zero or "
         "more of them (one sigmoid per label, binary cross-entropy, a decision threshold per label). "
         "`regression`: one number (mean-squared error on targets standardised on the train split; "
@@ -269,7 +265,7 @@ class EvalSection:
         "The headline metric: early stopping, `train.keep_best`, sweep selection, compare's ranking and "
         "tests, and the model card use it. `auto`: `accuracy` (single_label), `macro_f1` (multi_label), "
         "`pearson` (regression).",
-        choices=("auto", *dict.fromkeys(m for names in TASK_METRICS.values() for m in names)),
+        choices=METRIC_CHOICES,
     )
     threshold: float = option(
         0.5,

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from runner import registry
 from runner.errors import RunFolderError
 from runner.rundir.atomic import read_jsonl
 from runner.rundir.folder import CHECKPOINT, staged_for
@@ -22,12 +23,13 @@ from runner.rundir.record import RunRecord, check_interval, check_types, read
 VALIDATION_PREDICTIONS = "validation_predictions.jsonl"
 
 _NUMBER = (int, float)
-# What the tables show beside the headline for each task.
-TASK_REQUIRED_METRICS: dict[str, dict[str, Any]] = {
-    "single_label": {"accuracy": _NUMBER, "accuracy_ci95": list, "macro_f1": _NUMBER},
-    "multi_label": {"macro_f1": _NUMBER},
-    "regression": {},
-}
+
+
+def task_required_metrics(task: str) -> dict[str, Any]:
+    """What the tables show beside the headline for `task` (the task says: numbers and intervals)."""
+    kind = registry.task(task)
+    return {**dict.fromkeys(kind.required_numbers, _NUMBER), **dict.fromkeys(kind.required_intervals, list)}
+
 
 Outputs = dict[Any, tuple[Any, Any]]  # example id -> (gold, predicted)
 
@@ -159,11 +161,10 @@ def _read_run(folder: Path) -> Run:
 
 def _check_task(record: RunRecord) -> None:
     """The figures the tables show beside the task's headline are there."""
-    task = record.task
     figures = record.scores.figures
-    check_types(figures, TASK_REQUIRED_METRICS[task])
-    if "accuracy_ci95" in TASK_REQUIRED_METRICS[task]:
-        check_interval(figures, "accuracy_ci95")
+    check_types(figures, task_required_metrics(record.task))
+    for key in registry.task(record.task).required_intervals:
+        check_interval(figures, key)
 
 
 def read_outputs(path: Path, size: int, task: str) -> Outputs:
@@ -179,42 +180,21 @@ def read_outputs(path: Path, size: int, task: str) -> Outputs:
             f"{path.name} has {len(rows)} rows but metrics.json has {size} examples; truncated?"
         )
     outputs: Outputs = {}
+    kind = registry.task(task)
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict) or not {"id", "gold", "predicted"} <= row.keys():
             raise RunFolderError(f"{path.name} row {number} lacks id, gold or predicted")
         key = row["id"]
         if isinstance(key, (list, dict)) or key in outputs:
             raise RunFolderError(f"{path.name} row {number}: id {key!r} is not a unique string or number")
-        outputs[key] = (_answer(task, row["gold"]), _answer(task, row["predicted"]))
+        outputs[key] = (kind.answer(row["gold"]), kind.answer(row["predicted"]))
         if None in outputs[key]:
             raise RunFolderError(
-                f"{path.name} row {number}: gold and predicted are not {_ANSWER_FORM[task]} "
+                f"{path.name} row {number}: gold and predicted are not {kind.answer_form} "
                 f"(found {row['gold']!r}, {row['predicted']!r})"
             )
     return outputs
 
 
-_ANSWER_FORM = {
-    "single_label": "label ids",
-    "multi_label": "lists of label ids",
-    "regression": "numbers",
-}
-
-
-def _answer(task: str, value: Any) -> Any:
-    """A prediction row's gold or predicted value in its task's form, or None where it is not."""
-    if task == "multi_label":
-        if isinstance(value, list) and all(_is_label_id(v) for v in value):
-            return tuple(sorted(set(value)))
-        return None
-    if task == "regression":
-        return float(value) if _is_number(value) else None
-    return value if _is_label_id(value) else None
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_label_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

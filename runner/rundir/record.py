@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner import registry
 from runner.errors import RunFolderError, first_line
-from runner.recipe.schema import TASK_METRICS, TASKS
 from runner.rundir.atomic import write_json
 
 SCHEMA_VERSION = 1
 FILE = "metrics.json"
 # A run written before task types: its task and the metric it was ranked by.
-OLDEST_TASK, OLDEST_METRIC = "single_label", "accuracy"
+OLDEST_TASK, OLDEST_METRIC = registry.DEFAULT_TASK, "accuracy"
 
 
 @dataclass
@@ -283,12 +283,11 @@ def check(values: dict[str, Any]) -> None:
 
 
 def _check_task(task: str, metric: str) -> None:
-    if task not in TASKS:
-        raise RunFolderError(f"metrics.json task {task!r} is not one of {', '.join(TASKS)}")
-    if metric not in TASK_METRICS[task]:
-        raise RunFolderError(
-            f"metrics.json metric {metric!r} is not one of {task}'s: {', '.join(TASK_METRICS[task])}"
-        )
+    if task not in registry.TASKS:
+        raise RunFolderError(f"metrics.json task {task!r} is not one of {', '.join(registry.TASKS)}")
+    allowed = registry.task(task).metrics
+    if metric not in allowed:
+        raise RunFolderError(f"metrics.json metric {metric!r} is not one of {task}'s: {', '.join(allowed)}")
 
 
 def check_types(values: dict[str, Any], required: dict[str, Any]) -> None:

@@ -30,43 +30,12 @@ def prediction_rows(
     labels: list[str],
     thresholds: list[float] | None = None,
 ) -> list[dict[str, Any]]:
-    """predictions.jsonl: per example what its task's metrics are recomputed from."""
+    """predictions.jsonl: per example what its task's metrics are recomputed from (the task's rows)."""
     predicted = objective.decide(outputs, thresholds).tolist()
     scores = outputs.tolist()  # once: reading a tensor element by element costs far more
-    if objective.task == "regression":
-        return [
-            {"id": examples.ids[i], "gold": float(examples.labels[i]), "predicted": predicted[i]}
-            for i in range(len(predicted))
-        ]
-    if objective.task == "multi_label":
-        rows = []
-        for i, flags in enumerate(predicted):
-            chosen = [label for label, on in enumerate(flags) if on]
-            gold = list(examples.labels[i])
-            rows.append(
-                {
-                    "id": examples.ids[i],
-                    "gold": gold,
-                    "predicted": chosen,
-                    "gold_labels": [labels[label] for label in gold],
-                    "predicted_labels": [labels[label] for label in chosen],
-                    "probabilities": scores[i],
-                }
-            )
-        return rows
-    return [
-        {
-            "id": examples.ids[i],
-            "gold": examples.labels[i],
-            "predicted": predicted[i],
-            "gold_label": labels[examples.labels[i]],
-            "predicted_label": labels[predicted[i]],
-            "probability": scores[i][predicted[i]],
-            # One per label, in data.labels order: AUROC, calibration or thresholds need them all.
-            "probabilities": scores[i],
-        }
-        for i in range(len(predicted))
-    ]
+    return objective.task_type.prediction_rows(  # type: ignore[no-any-return]
+        examples.ids, examples.labels, predicted, scores, labels
+    )
 
 
 def prediction_warnings(gold: Any, predicted: Any, labels: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""multi_label decision thresholds: given, or chosen per label for its F1 on the validation split.
+"""Decision thresholds of a task that has them: given, or chosen per label for its F1 on the validation
+split.
 
 Chosen on validation only, never on the eval split: a threshold tuned on the reported split would
 make its F1 look better than a user will see.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from runner import registry
 from runner.recipe.schema import Recipe
 
 # Candidate thresholds: fine enough to matter for rare labels, coarse enough not to fit noise.
@@ -17,9 +19,9 @@ CANDIDATES = np.round(np.arange(0.05, 0.951, 0.05), 2)
 def decision_thresholds(
     recipe: Recipe, probabilities: np.ndarray | None, gold: np.ndarray | None
 ) -> tuple[list[float] | None, str]:
-    """(thresholds per label, how they were set); (None, "") outside multi_label."""
+    """(thresholds per label, how they were set); (None, "") for a task without thresholds."""
     cfg = recipe.eval
-    if recipe.data.task != "multi_label":
+    if not registry.task(recipe.data.task).has_thresholds:
         return None, ""
     labels = len(recipe.data.labels)
     if cfg.thresholds:

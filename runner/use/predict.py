@@ -172,6 +172,7 @@ def predict_outputs(
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     classifier = saved.classifier.to(device)
     pad, segment = saved.tokenizer.pad_token_id, saved.segment_token
+    task = saved.task_type  # what the logits mean: probabilities per label, or a value
     result = torch.empty(len(texts), len(saved.labels))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
@@ -183,13 +184,8 @@ def predict_outputs(
                 batch["input_ids"].to(device),
                 batch["attention_mask"].to(device),
                 None if types is None else types.to(device),
-            ).float()
-        if saved.task == "multi_label":
-            result[chunk] = logits.sigmoid().cpu()
-        elif saved.task == "regression":
-            result[chunk] = logits.cpu()
-        else:
-            result[chunk] = logits.softmax(-1).cpu()
+            )
+        result[chunk] = task.outputs(logits).reshape(len(chunk), -1).cpu()
         if advance is not None:
             advance(len(chunk))
     return result
@@ -199,49 +195,19 @@ def _shown(text: Input) -> dict[str, str]:
     return {"text": text} if isinstance(text, str) else {"text": text[0], "text_pair": text[1]}
 
 
-def _chosen(saved: SavedModel, row: list[float]) -> list[str]:
-    """multi_label: the labels at or above their thresholds (0.5 where the run saved none)."""
-    thresholds = saved.config.thresholds or [0.5] * len(row)
-    return [label for label, p, t in zip(saved.labels, row, thresholds, strict=True) if p >= t]
-
-
 def json_lines(texts: Sequence[Input], outputs: torch.Tensor, saved: SavedModel) -> Iterable[str]:
-    labels = saved.labels
+    labels, thresholds, task = saved.labels, saved.config.thresholds, saved.task_type
     for text, row in zip(texts, outputs.tolist(), strict=True):
-        if saved.task == "regression":
-            yield json.dumps({**_shown(text), "value": row[0]})
-            continue
-        scores = dict(zip(labels, row, strict=True))
-        if saved.task == "multi_label":
-            yield json.dumps({**_shown(text), "labels": _chosen(saved, row), "probabilities": scores})
-            continue
-        best = max(range(len(labels)), key=row.__getitem__)
-        yield json.dumps(
-            {**_shown(text), "label": labels[best], "probability": row[best], "probabilities": scores}
-        )
+        yield json.dumps({**_shown(text), **task.prediction(labels, row, thresholds)})
 
 
 def print_table(console: Console, texts: Sequence[Input], outputs: torch.Tensor, saved: SavedModel) -> None:
-    labels = saved.labels
+    labels, thresholds, task = saved.labels, saved.config.thresholds, saved.task_type
     table = Table(show_edge=False)
-    if saved.task == "regression":
-        table.add_column(labels[0], justify="right")
-    elif saved.task == "multi_label":
-        table.add_column("labels")
-        table.add_column("probabilities", overflow="fold")
-    else:
-        table.add_column("label")
-        table.add_column("probability", justify="right")
+    for title, options in task.table_columns(labels):
+        table.add_column(title, **options)
     table.add_column("text", overflow="ellipsis", no_wrap=True)
     for text, row in zip(texts, outputs.tolist(), strict=True):
         shown = text if isinstance(text, str) else f"{text[0]} ‖ {text[1]}"
-        if saved.task == "regression":
-            table.add_row(f"{row[0]:.3f}", shown)
-        elif saved.task == "multi_label":
-            top = sorted(zip(labels, row, strict=True), key=lambda item: -item[1])
-            scores = " ".join(f"{label} {p:.2f}" for label, p in top)
-            table.add_row(", ".join(_chosen(saved, row)) or "(none)", scores, shown)
-        else:
-            best = max(range(len(labels)), key=row.__getitem__)
-            table.add_row(labels[best], f"{row[best]:.3f}", shown)
+        table.add_row(*task.table_cells(labels, row, thresholds), shown)
     console.print(table)

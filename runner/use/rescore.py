@@ -59,7 +59,7 @@ def evaluate_run(
         )
     # The objective only decides here: no weights or scale are measured from this data.
     objective = Objective(recipe.data.task, len(saved.labels))
-    thresholds = saved.config.thresholds if recipe.data.task == "multi_label" else None
+    thresholds = saved.config.thresholds if objective.task_type.has_thresholds else None
     rows = run_results.prediction_rows(examples, outputs, objective, recipe.data.labels, thresholds)
     parent = out_dir or folder.parent
     new = rundir.new_run_folder(parent, name or f"{folder.name}-on-{_slug(source)}", overwrite=False)

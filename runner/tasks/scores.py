@@ -1,6 +1,5 @@
-"""Each task's metrics from gold answers and predictions: single-label and multi-label classification,
-regression. The headline metric a run is ranked by is one of `TASK_METRICS[task]`; every one of them is
-higher-is-better.
+"""The formulas of the built-in tasks' metrics from gold answers and predictions: single-label and
+multi-label classification, regression (pure numpy; each task module says which it reports).
 
 The `*_scores` functions are the formulas on counts or arrays, fast enough to run once per bootstrap
 resample; the `*_metrics` functions are the full dicts a run writes into metrics.json.
@@ -13,12 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.recipe import schema
-from runner.scoring.stats import wilson_interval
-
-# The recipe schema is where the tasks and their allowed headline metrics are defined (default first).
-TASKS, TASK_METRICS = schema.TASKS, schema.TASK_METRICS
-DEFAULT_METRIC = {task: metrics[0] for task, metrics in TASK_METRICS.items()}
+from runner.tasks.stats import wilson_interval
 
 
 def confusion_matrix(gold: np.ndarray, predicted: np.ndarray, num_labels: int) -> np.ndarray:
