@@ -332,6 +332,44 @@ def export(
     export_run(run_dir, out, quantize, examples, tolerance)
 
 
+@app.command(
+    help='Serve a finished run over HTTP: POST /predict with {"texts": [...]} (a pair model: '
+    '{"pairs": \\[\\[text, text_pair], ...]}), GET /health; requests that arrive together are scored in one '
+    "batch. Stops cleanly on SIGTERM or Ctrl-C.\n\n"
+    "Example: ftrun serve outputs/lora --port 8000  ·  ftrun serve outputs/lora --onnx"
+)
+def serve(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run's folder.")],
+    onnx: Annotated[
+        bool, typer.Option("--onnx", help="Serve the checked ONNX export (ftrun export) with onnxruntime.")
+    ] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Serve the export's int8 graph (ftrun export --quantize int8).")
+    ] = False,
+    export_dir: Annotated[
+        Path | None, typer.Option(help="The export's folder (default: RUN_DIR/export).", metavar="DIR")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most texts scored in one forward pass.")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0.0, help="Longest a request waits for others to fill its batch.")
+    ] = 10.0,
+    max_texts: Annotated[int, typer.Option(min=1, help="Most texts (or pairs) in one request.")] = 64,
+    max_chars: Annotated[int, typer.Option(min=1, help="Most characters in one text.")] = 20_000,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body, in bytes.")] = 1024 * 1024,
+    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
+) -> None:
+    from runner.use import serve as serving
+    from runner.use.payloads import Limits
+
+    serving.require_serving()
+    serving.check_port(host, port)
+    service = serving.load_service(run_dir, onnx, int8, export_dir, device, max_batch)
+    limits = Limits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_chars=max_chars)
+    serving.serve(service, host, port, limits, max_wait_ms)
+
+
 def report(error: FtrunError) -> None:
     """Each problem of a user error on one line of its own."""
     for problem in error.problems or [str(error)]:

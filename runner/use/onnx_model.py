@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
-from runner.errors import ModelError, RunFolderError
+from runner.errors import FtrunError, ModelError, RunFolderError
 from runner.model.modeling_ftrun import FtrunConfig
 from runner.model.reload import SavedModel
 
@@ -33,7 +33,7 @@ def require_onnx(command: str) -> Any:
         import onnx  # noqa: F401  (the exporter writes with it)
         import onnxruntime
     except ImportError:
-        raise ModelError(f"{command} needs onnx and onnxruntime: {ONNX_EXTRA}") from None
+        raise FtrunError(f"{command} needs onnx and onnxruntime: {ONNX_EXTRA}") from None
     return onnxruntime
 
 
