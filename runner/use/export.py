@@ -34,7 +34,6 @@ RECORD = "export.json"
 OPSET = 17  # LayerNorm as one op; every onnxruntime since 1.14 runs it
 CHECK_BATCH = 32
 QUANTIZATIONS = ("int8",)
-ONNX_PROTOBUF_LIMIT = 2 * 1024**3  # past it, weights live in a file beside the graph
 
 
 def export_run(
@@ -144,11 +143,19 @@ def quantize_int8(graph: Path, int8: Path) -> None:
     """onnxruntime's dynamic quantisation: int8 weights, activations quantised per batch as it runs."""
     import logging
 
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process the graph first
-    external = graph.stat().st_size >= ONNX_PROTOBUF_LIMIT or any(graph.parent.glob("*.onnx.data"))
-    quantize_dynamic(graph, int8, weight_type=QuantType.QInt8, use_external_data_format=external)
+    # Past 2 GB the exporter keeps the weights in files beside the graph; the int8 copy does too.
+    skeleton = onnx.load(str(graph), load_external_data=False)
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in skeleton.graph.initializer)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice (on the root logger) to pre-process the graph first
+    try:
+        quantize_dynamic(graph, int8, weight_type=QuantType.QInt8, use_external_data_format=external)
+    finally:
+        root.setLevel(level)
 
 
 def export_record(
