@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from rich.console import Console
@@ -157,7 +157,7 @@ def load_service(
         flag = " --quantize int8" if int8 else ""
         raise RunFolderError(f"{export}: no checked export with {graph}; run ftrun export {folder}{flag}")
     model = load_exported_model(export, graph, device)
-    runs_on = model.classifier.session.get_providers()[0]  # type: ignore[attr-defined]
+    runs_on = cast(Any, model.classifier).session.get_providers()[0]  # the onnxruntime session's
     engine = "onnx-int8" if int8 else "onnx"
     return Service(model, engine, folder.name, torch.device("cpu"), max_batch, runs_on)
 
