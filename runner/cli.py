@@ -15,6 +15,7 @@ from runner.errors import FtrunError, RecipeError
 from runner.recipe import loading as recipes
 from runner.sweep import combinations as sweeps
 from runner.sweep import execution
+from runner.use import commands as use_commands
 
 USER_ERROR_EXIT = 2
 
@@ -43,6 +44,8 @@ app = typer.Typer(
         "  ftrun resume outputs/lora                continue an interrupted run\n\n"
         "  ftrun predict outputs/lora 'A fine film.'  classify texts with a finished run\n\n"
         "  ftrun eval outputs/lora --data embedded-rotten-tomatoes --split all   score it on other data\n\n"
+        "  ftrun export outputs/lora --quantize int8  an ONNX graph and an int8 copy, checked\n\n"
+        "  ftrun serve outputs/lora                 an HTTP service with dynamic batching\n\n"
         "  ftrun compare outputs/                   compare finished runs"
     ),
 )
@@ -229,77 +232,8 @@ def compare(
             typer.echo(f"wrote {path}", err=True)
 
 
-@app.command(
-    help="Classify texts with a finished run's model: a table of label and probability per text.\n\n"
-    'Examples: ftrun predict outputs/lora "A wonderful film." "Dull."  ·  '
-    "ftrun predict outputs/lora --file reviews.csv --text-column review --json  ·  "
-    "cat texts.txt | ftrun predict outputs/lora -"
-)
-def predict(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run's folder.")],
-    texts: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="TEXT...", help="Texts to classify; - reads stdin, one per line."),
-    ] = None,
-    file: Annotated[
-        Path | None, typer.Option(help="txt (one text per line), csv or jsonl file of texts.", metavar="FILE")
-    ] = None,
-    text_column: Annotated[
-        str, typer.Option(help="The column holding the text in a csv or jsonl file.")
-    ] = "text",
-    pair: Annotated[
-        list[str] | None,
-        typer.Option(help="A sentence-pair model: the second text of each TEXT, in order.", metavar="TEXT"),
-    ] = None,
-    pair_column: Annotated[
-        str, typer.Option(help="A sentence-pair model: the column of the second text in a csv or jsonl file.")
-    ] = "text_pair",
-    json_: Annotated[
-        bool, typer.Option("--json", help="One JSON line per text, with every label's score.")
-    ] = False,
-    out: Annotated[
-        Path | None, typer.Option(help="Write JSON lines to this file, with a progress bar.", metavar="FILE")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batch.")] = 32,
-    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
-) -> None:
-    from runner.use import predict as predicting
-
-    chosen = predicting.read_texts(
-        texts or [],
-        file,
-        text_column,
-        pairs=pair,
-        pair_column=pair_column,
-        want_pairs=predicting.trained_on_pairs(run_dir),
-    )
-    predicting.run_predict(run_dir, chosen, batch_size=batch_size, device=device, as_json=json_, out=out)
-
-
-@app.command(
-    name="eval",
-    help="Score a finished run on another data set; writes a new run folder that compare reads.\n\n"
-    "Example: ftrun eval outputs/lora --data embedded-rotten-tomatoes --split all",
-)
-def eval_(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run's folder.")],
-    data: Annotated[str, typer.Option(help="Any data.source a recipe accepts.", metavar="SOURCE")],
-    split: Annotated[
-        str | None, typer.Option(help="Eval split expression (default: the run's data.eval_split).")
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a data key, e.g. data.text_column=review.", metavar="KEY=VALUE"),
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option(help="Folder for the new run folder (default: beside the run).")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="New run folder's name (default: RUN-on-SOURCE).")] = None,
-    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
-) -> None:
-    from runner.use.rescore import evaluate_run
-
-    evaluate_run(run_dir, data, split, set_ or [], out_dir=out_dir, name=name, device=device)
+# predict, eval, export and serve: the commands that use a finished run, declared beside their code.
+use_commands.register(app)
 
 
 def report(error: FtrunError) -> None:

@@ -182,3 +182,16 @@ def reload_probabilities(folder: Path):
     )
     with torch.no_grad():
         return classifier(batch["input_ids"], batch["attention_mask"]).softmax(-1)
+
+
+@pytest.fixture(scope="session")
+def shipped_runs(tmp_path_factory, tiny_bert, tiny_llama, minilm_path) -> dict[str, Path]:
+    """Finished runs for `ftrun export` and `ftrun serve` (tests/shipped_runs.py), trained once."""
+    from .shipped_runs import make_shipped_runs
+    from .test_zero_shot import save_causal_lm
+
+    causal = save_causal_lm(
+        tmp_path_factory.mktemp("causal-llama"), tiny_llama_config(tie_word_embeddings=False), minilm_path
+    )
+    models = {"bert": tiny_bert, "llama": tiny_llama, "causal-llama": causal}
+    return make_shipped_runs(tmp_path_factory.mktemp("shipped"), models)
