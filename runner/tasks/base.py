@@ -54,6 +54,7 @@ class Task:
     required_intervals: ClassVar[tuple[str, ...]] = ()
     card_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()  # (model-index metric type, metrics.json key)
     card_line: ClassVar[str] = ""  # the model card's line on the outputs; `{labels}` names them
+    logits_mean: ClassVar[str] = ""  # what the model's raw outputs are, for an exported graph's users
 
     # -- data: targets from raw column values --------------------------------------------------------
     def targets(self, values: list[Any], rows: Sequence[int], source: TargetColumn, where: str) -> list[Any]:

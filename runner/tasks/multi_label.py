@@ -30,6 +30,7 @@ class MultiLabel(Task):
     required_numbers = ("macro_f1",)
     card_metrics = (("f1", "macro_f1"), ("f1", "micro_f1"))
     card_line = "Labels (any number per text, a sigmoid each): {labels}."
+    logits_mean = "the head's logits: the sigmoid of each is its label's probability"
 
     def targets(self, values: list[Any], rows: Sequence[int], source: TargetColumn, where: str) -> list[Any]:
         """A sorted tuple of label ids per row, from a list, a delimited string (`"joy,surprise"`,

@@ -29,6 +29,7 @@ class Regression(Task):
     answer_form = "numbers"
     card_metrics = (("pearsonr", "pearson"), ("spearmanr", "spearman"))
     card_line = "A regression: one output, {labels}, the predicted value itself."
+    logits_mean = "the predicted value"
 
     def targets(self, values: list[Any], rows: Sequence[int], source: TargetColumn, where: str) -> list[Any]:
         """A finite float per row (a number, or a string that reads as one)."""

@@ -26,6 +26,7 @@ class SingleLabel(Task):
     required_intervals = ("accuracy_ci95",)
     card_metrics = (("accuracy", "accuracy"), ("f1", "macro_f1"), ("matthews_correlation", "mcc"))
     card_line = "Labels (one per text): {labels}."
+    logits_mean = "the head's logits: their softmax is each label's probability"
 
     def targets(self, values: list[Any], rows: Sequence[int], source: TargetColumn, where: str) -> list[Any]:
         return label_ids(values, rows, source.labels, where, source.column)

@@ -177,7 +177,7 @@ def export_record(
             "exporter": "torch.onnx.export (TorchScript)",
             "inputs": inputs,
             "output": OUTPUT_NAME,
-            "output_means": OUTPUT_MEANS[saved.task],
+            "output_means": saved.task_type.logits_mean,
             "dynamic_axes": ["batch", "sequence"],
         },
         "check": {"examples": examples, **score, "onnx": fp32},
@@ -188,13 +188,6 @@ def export_record(
             "onnxruntime": onnxruntime.__version__,
         },
     }
-
-
-OUTPUT_MEANS = {
-    "single_label": "the head's logits: their softmax is each label's probability",
-    "multi_label": "the head's logits: the sigmoid of each is its label's probability",
-    "regression": "the predicted value",
-}
 
 
 def int8_record(int8: dict[str, Any], pytorch: dict[str, Any]) -> dict[str, Any]:

@@ -3,13 +3,13 @@ and decisions are from PyTorch's on them, scored by the run's headline metric.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from runner import rundir
 from runner.data.examples import Examples, subset
 from runner.errors import DataError
 from runner.model.reload import SavedModel
@@ -21,7 +21,7 @@ from runner.use.rescore import load_eval_examples
 
 def check_examples(folder: Path, limit: int) -> Examples:
     """The first `limit` (0: all) of the examples the run was scored on, read from its data source."""
-    source = json.loads((folder / "metrics.json").read_text())["data"]["source"]
+    source = rundir.read_record(folder).data["source"]
     settings = [f"model.name={(folder / 'model').resolve()}", "model.gguf_file=", f"data.source={source}"]
     recipe = recipes.load(folder / "recipe.toml", settings)
     try:
@@ -37,13 +37,13 @@ def objective_of(saved: SavedModel) -> Objective:
 
 def decisions(saved: SavedModel, outputs: torch.Tensor) -> np.ndarray:
     """What predict would answer: the best label, the labels over threshold, or the value."""
-    thresholds = saved.config.thresholds if saved.task == "multi_label" else None
+    thresholds = saved.config.thresholds if saved.task_type.has_thresholds else None
     return objective_of(saved).decide(outputs, thresholds)
 
 
 def score(saved: SavedModel, examples: Examples, outputs: torch.Tensor, metric: str) -> float:
     objective = objective_of(saved)
-    labels = None if saved.task == "regression" else len(saved.labels)
+    labels = len(saved.labels) if saved.task_type.has_classes else None
     gold = objective.gold(examples.labels)
     gold, predicted = as_arrays(saved.task, gold, decisions(saved, outputs), labels)
     return metric_value(saved.task, metric, gold, predicted, labels)
@@ -51,13 +51,12 @@ def score(saved: SavedModel, examples: Examples, outputs: torch.Tensor, metric: 
 
 def headline_score(folder: Path, saved: SavedModel, examples: Examples, outputs: torch.Tensor) -> dict:
     """PyTorch's headline metric on the checked examples, beside what the run reported on all of them."""
-    metrics = json.loads((folder / "metrics.json").read_text())
-    metric = metrics["metric"]
+    record = rundir.read_record(folder)
     return {
-        "metric": metric,
-        "pytorch_score": score(saved, examples, outputs, metric),
-        "run_score": metrics["score"],
-        "run_eval_size": metrics["data"].get("eval_size"),
+        "metric": record.metric,
+        "pytorch_score": score(saved, examples, outputs, record.metric),
+        "run_score": record.score,
+        "run_eval_size": record.data.get("eval_size"),
     }
 
 
@@ -72,7 +71,7 @@ def compare_outputs(
     """The largest difference of outputs (probabilities, or values), the share of equal decisions, and
     the headline metric of the exported model's. A regression's tolerance scales with its values."""
     difference = float((reference - exported).abs().max()) if len(reference) else 0.0
-    if saved.task == "regression":
+    if not saved.task_type.has_classes:
         tolerance *= max(1.0, float(reference.abs().max()))
         identical = None  # values: their difference is the measure
     else:
