@@ -63,7 +63,7 @@ def ftrun_features(reviews: list[str], bf16: bool) -> tuple[float, torch.Tensor]
     from runner import registry
     from runner.console import PlainProgress
     from runner.model.classifier import Classifier, Head, load_backbone, load_tokenizer, resolve_source
-    from runner.recipe.loading import build
+    from runner.recipe.reading import build
     from runner.training.batches import TokenDataset, inference_batches, make_loader
     from runner.training.inputs import extract_features
 

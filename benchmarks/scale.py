@@ -99,7 +99,7 @@ def measure(size: int, way: str, folder: Path) -> dict[str, Any]:
     from runner import registry
     from runner.data.loading import load_data
     from runner.model.classifier import load_tokenizer, resolve_source
-    from runner.recipe.loading import build
+    from runner.recipe.reading import build
     from runner.tokens.id_cache import TokenIdCache
 
     disable_progress_bars()

@@ -19,7 +19,7 @@ from runner.data.loading import load_data
 from runner.model.classifier import resolve_source
 from runner.model.precision import cpu_has_native_bf16
 from runner.pipeline import run_recipe
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe.schema import DataSection, ModelSection
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 400

@@ -277,7 +277,7 @@ def run_trainer(method: str, s: Setting, batch_size: int) -> Measured:
 
 def run_ftrun(method: str, s: Setting, batch_size: int) -> Measured:
     from runner.pipeline import run_recipe
-    from runner.recipe import loading as recipes
+    from runner.recipe import reading as recipes
 
     reset_peak_memory()
     epochs, lr = METHOD_DEFAULTS[method]

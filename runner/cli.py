@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from runner.compare import write_runs_report  # the sweep's last step, handed in: sweep imports no compare
 from runner.errors import FtrunError, RecipeError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.sweep import combinations as sweeps
 from runner.sweep import execution
 from runner.use import commands as use_commands

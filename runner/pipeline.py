@@ -15,12 +15,12 @@ from runner.model.card import write_model_card
 from runner.model.classifier import use_attention
 from runner.model.hf_folder import head_description
 from runner.model.precision import mixed_precision
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe import tasks
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
 from runner.scoring.environment import environment
-from runner.scoring.evaluated import Evaluated
+from runner.scoring.scored_splits import Evaluated
 from runner.scoring.latency import measure_latency
 from runner.scoring.task_metrics import metric_value
 from runner.scoring.thresholds import decision_thresholds

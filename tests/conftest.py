@@ -169,7 +169,7 @@ def reload_probabilities(folder: Path):
     from runner import registry
     from runner.data.loading import load_data
     from runner.model.reload import load_saved
-    from runner.recipe import loading as recipes
+    from runner.recipe import reading as recipes
     from runner.training.batches import collate
 
     recipe = recipes.load(folder / "recipe.toml")

@@ -23,7 +23,7 @@ from typing import Any
 
 from runner import rundir
 from runner.errors import RunFolderError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 
 
 def write_finished_run(recipe: Any) -> Path:

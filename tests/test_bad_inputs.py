@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from runner.pipeline import run_recipe
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 
 from .conftest import ftrun_in_process, run_cli, sentiment_rows, write_jsonl
 

@@ -15,7 +15,7 @@ from runner.compare import comparison as comparing
 from runner.compare import exports
 from runner.errors import RunFolderError
 from runner.pipeline import run_recipe
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.tasks.stats import mcnemar_p_value, wilson_interval
 
 from .conftest import ftrun_in_process, sentiment_rows, write_jsonl

@@ -11,7 +11,7 @@ from runner import rundir
 from runner.compare import comparison as comparing
 from runner.compare import exports, selection
 from runner.compare.report import write_report
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.tasks.stats import mcnemar_p_value, wilson_interval
 
 from .test_selection import NoTestFigures

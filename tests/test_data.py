@@ -153,7 +153,7 @@ def test_shared_official_imdb_split_reads_as_a_folder_source():
 
 def test_hub_loader_turns_a_dataset_dict_into_named_splits(data_folder):
     """The hub path is `datasets.load_dataset(name)`; a local folder stands in for a hub repo here."""
-    from runner.data.reading import hub_dataset
+    from runner.data.raw_splits import hub_dataset
 
     splits = hub_dataset(str(data_folder))
     assert sorted(splits) == ["test", "train"] and len(splits["train"]) == 48

@@ -14,7 +14,7 @@ from torch import nn
 from runner.model import cpu_dropout
 from runner.model.cpu_dropout import ATTENTION, KERNEL, CpuDropout, attention_kernels, dropout_kernel
 from runner.pipeline import run_recipe
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.rundir.finished import find_runs
 from runner.training.loaded_run import load_run
 

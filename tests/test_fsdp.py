@@ -11,7 +11,7 @@ import torch
 
 from runner import rundir
 from runner.errors import RecipeError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 
 from .conftest import reload_probabilities
 from .test_distributed import RECIPE, launch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner.compare import selection
 from runner.recipe import identity
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe.schema import Recipe
 from runner.rundir.record import RunRecord
 

@@ -16,7 +16,7 @@ import pytest
 
 from runner import rundir
 from runner.pipeline import run_recipe
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 
 from .conftest import REPO
 from .test_run import tiny_recipe

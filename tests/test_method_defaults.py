@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.registry import METHODS as REGISTRY
 
 from .conftest import REPO

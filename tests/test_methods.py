@@ -8,7 +8,7 @@ from runner import registry
 from runner.data.examples import Examples
 from runner.errors import RecipeError
 from runner.model.classifier import load_tokenizer, resolve_source
-from runner.recipe.loading import build
+from runner.recipe.reading import build
 from runner.recipe.schema import ModelSection, Recipe
 
 TRAIN = Examples(["a fine film", "a dull film", "great fun", "awful mess"], [1, 0, 1, 0], [0, 1, 2, 3])
@@ -106,7 +106,7 @@ def test_a_new_peft_method_is_one_file_and_one_registry_line_end_to_end(
 
     from runner import rundir
     from runner.pipeline import run_recipe
-    from runner.recipe import loading
+    from runner.recipe import reading as loading
 
     from .conftest import reload_probabilities
     from .test_run import tiny_recipe

@@ -158,7 +158,7 @@ def test_a_task_written_outside_ftrun_trains_evaluates_predicts_and_compares(
 
 
 def test_a_registered_task_is_a_recipe_choice_with_its_metrics(ordinal_task):
-    from runner.recipe import loading
+    from runner.recipe import reading as loading
 
     recipe = loading.build({"data": {"task": "ordinal", "labels": LABELS}, "eval": {"metric": "neg_mae"}})
     assert recipe.data.task == "ordinal"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import RecipeError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe.schema import Recipe
 from runner.sweep import combinations as sweeps
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.rundir.record import Environment
 from runner.scoring.run_results import parameters, prediction_warnings, run_record, training_cost
 from runner.scoring.task_metrics import task_metrics

@@ -11,7 +11,7 @@ import torch
 from runner import rundir
 from runner.errors import RunFolderError
 from runner.pipeline import run_recipe
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 
 from .conftest import ftrun_in_process, reload_probabilities
 

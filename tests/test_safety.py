@@ -38,7 +38,7 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good
 
 def test_without_a_terminal_a_run_prints_plain_progress_lines(tiny_bert, data_folder, tmp_path):
     recipe = tmp_path / "logged.toml"
-    from runner.recipe import loading as recipes
+    from runner.recipe import reading as recipes
 
     recipe.write_text(recipes.to_toml(tiny_recipe(tiny_bert, data_folder, tmp_path / "out", "full")))
     import os

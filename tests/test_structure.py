@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from .conftest import REPO
@@ -15,7 +16,7 @@ ONE_IDEA_MODULES = {
     "runner.cli": "the ftrun command: one typer function per subcommand",
     "runner.pipeline": "one run, top to bottom",
     "runner.recipe.schema": "every recipe option, its default, type and help",
-    "runner.recipe.loading": "reading a recipe: TOML, extends, --set, all problems at once",
+    "runner.recipe.reading": "reading a recipe: TOML, extends, --set, all problems at once",
     "runner.training.loop": "the training loop and the steps it takes",
     "runner.rundir.record": "metrics.json: the record, its reading, its checks and older folders",
     "runner.rundir.finished": "a finished run read back whole for compare",
@@ -226,7 +227,7 @@ def test_stages_import_only_the_stages_before_them():
 
 
 def test_the_layer_check_finds_an_import_against_the_order():
-    graph = {"runner.data.rows": {"runner.scoring.metrics"}, "runner.scoring.metrics": {"runner.data.rows"}}
+    graph = {"runner.data.texts": {"runner.scoring.latency"}, "runner.scoring.latency": {"runner.data.texts"}}
     assert package_graph(graph) == {"data": {"scoring"}, "scoring": {"data"}}
     assert backward_imports(package_graph(graph)) == ["data -> scoring"]
 
@@ -294,3 +295,10 @@ def test_an_executor_is_one_module_and_one_registry_line():
         if any(name in p.read_text() for name in engine_names) and "executors" not in p.parts
     ]
     assert outside == ["sweep/settings.py"]  # the engine key's default, "local"
+
+
+def test_the_architecture_diagram_draws_the_layers_in_their_order():
+    text = (REPO / "docs" / "architecture.md").read_text()
+    diagram = text.split("```text", 1)[1].split("```", 1)[0]
+    drawn = sorted(LAYERS[:-1], key=lambda name: re.search(rf"\b{name}\b", diagram).start())  # type: ignore[union-attr]
+    assert drawn == LAYERS[:-1]  # __main__ is the CLI's other name

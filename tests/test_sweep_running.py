@@ -22,7 +22,7 @@ import pytest
 from runner import rundir
 from runner.compare import write_runs_report
 from runner.errors import RecipeError, RunFolderError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.sweep import claims, execution, outcomes, placement, worker
 from runner.sweep import combinations as sweeps
 from runner.sweep.executors import local

@@ -15,7 +15,7 @@ import torch
 from runner.data.examples import strata, stratified
 from runner.data.loading import load_data
 from runner.errors import DataError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe.schema import DataSection
 from runner.tokens.encoding import batch_encoder, cut, cut_longest_first
 from runner.training.batches import collate

@@ -55,7 +55,7 @@ def test_a_split_loaded_from_a_file_keeps_its_texts_in_arrow(tmp_path):
     import json
 
     from runner.data.loading import load_data
-    from runner.recipe.loading import build
+    from runner.recipe.reading import build
 
     rows = [{"text": f"review {i}", "label": i % 2} for i in range(40)] + [{"text": " ", "label": 0}]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

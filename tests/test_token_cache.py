@@ -11,7 +11,7 @@ import pytest
 
 from runner import registry
 from runner.model.classifier import load_tokenizer, resolve_source
-from runner.recipe.loading import build
+from runner.recipe.reading import build
 from runner.recipe.schema import ModelSection
 from runner.tokens.id_cache import TokenIdCache
 from runner.tokens.ids import TokenIds, encode_in_batches, encode_to_file

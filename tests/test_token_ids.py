@@ -50,7 +50,7 @@ def test_fingerprint_sees_order_values_and_row_boundaries():
 def test_the_runner_encodes_a_real_tokenizer_s_ids_exactly(minilm_path):
     from runner import registry
     from runner.model.classifier import load_tokenizer, resolve_source
-    from runner.recipe.loading import build
+    from runner.recipe.reading import build
     from runner.recipe.schema import ModelSection
 
     tokenizer = load_tokenizer(resolve_source(ModelSection(name=str(minilm_path))))

@@ -13,7 +13,7 @@ from runner.errors import ModelError, RecipeError
 from runner.model.classifier import Classifier, Head, load_tokenizer, resolve_source
 from runner.model.reload import load_saved
 from runner.pipeline import run_recipe
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 
 from .conftest import (
     ftrun_in_process,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import formatting, registry
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
 from runner.rundir.record import RunRecord
 

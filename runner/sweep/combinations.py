@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RecipeError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe import schema
 from runner.sweep import search
 from runner.sweep.grid import METHOD_KEY, TABLE, Combination, expand

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from runner.errors import RecipeError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe import schema
 from runner.recipe.spelling import compact_number, suggest, toml_value
 

@@ -26,7 +26,7 @@ import math
 from typing import Any
 
 from runner.errors import RecipeError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe import schema
 
 SEARCH = "search"  # the [sweep.search] sub-table

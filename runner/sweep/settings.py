@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import RecipeError
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe.fields import fields_of, option
 from runner.recipe.spelling import suggest
 from runner.sweep import executors

@@ -18,7 +18,7 @@ from typing import Any
 
 from runner import rundir
 from runner.errors import FtrunError, RecipeError, first_line
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe import schema
 from runner.sweep import claims, combinations, outcomes, reporting
 from runner.sweep.outcomes import Outcome

@@ -13,7 +13,7 @@ from runner import rundir
 from runner.data.examples import Examples, subset
 from runner.errors import DataError
 from runner.model.reload import SavedModel
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.scoring.task_metrics import as_arrays, metric_value
 from runner.training.objective import Objective
 from runner.use.rescore import load_eval_examples

@@ -18,12 +18,11 @@ from rich.console import Console
 from runner import rundir
 from runner.console import print_summary, progress_bars
 from runner.data.examples import Examples
-from runner.data.loading import load_data
-from runner.data.reading import load_source
-from runner.data.rows import select_examples
+from runner.data.loading import load_data, select_examples
+from runner.data.raw_splits import load_source
 from runner.errors import DataError, RecipeError
 from runner.model.reload import finished_run, load_saved_model
-from runner.recipe import loading as recipes
+from runner.recipe import reading as recipes
 from runner.recipe.schema import Recipe
 from runner.recipe.tasks import headline_metric
 from runner.scoring import run_results
