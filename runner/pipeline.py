@@ -20,8 +20,8 @@ from runner.recipe import tasks
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
 from runner.scoring.environment import environment
-from runner.scoring.scored_splits import Evaluated
 from runner.scoring.latency import measure_latency
+from runner.scoring.scored_splits import Evaluated
 from runner.scoring.task_metrics import metric_value
 from runner.scoring.thresholds import decision_thresholds
 from runner.training import best_epoch, sharding
@@ -40,8 +40,13 @@ if TYPE_CHECKING:
 
 
 def run_recipe(
-    recipe: Recipe, recipe_path: Path, overwrite: bool = False, resume: Path | None = None
+    recipe: Recipe,
+    recipe_path: Path,
+    overwrite: bool = False,
+    resume: Path | None = None,
+    on_epoch: best_epoch.EpochReport | None = None,
 ) -> Path:
+    """One run into its folder; `on_epoch` is told each epoch's validation score and may stop it."""
     from accelerate import PartialState
     from accelerate.utils import set_seed
 
@@ -71,7 +76,7 @@ def run_recipe(
         recipe.train.keep_checkpoints,
     )
     try:
-        evaluated, state, inputs = _train_and_evaluate(loaded, accelerator, console, checkpoints)
+        evaluated, state, inputs = _train_and_evaluate(loaded, accelerator, console, checkpoints, on_epoch)
     except KeyboardInterrupt:
         _say_how_to_resume(console, folder, checkpoints)
         raise
@@ -94,7 +99,11 @@ def run_recipe(
 
 
 def _train_and_evaluate(
-    loaded: LoadedRun, accelerator: Accelerator, console: Console, checkpoints: Checkpoints
+    loaded: LoadedRun,
+    accelerator: Accelerator,
+    console: Console,
+    checkpoints: Checkpoints,
+    on_epoch: best_epoch.EpochReport | None = None,
 ) -> tuple[Evaluated, TrainingState, TrainingInputs]:
     """Train as the method says, choosing on validation; then score the eval split once."""
     recipe, objective = loaded.recipe, loaded.objective
@@ -108,7 +117,7 @@ def _train_and_evaluate(
         judge = None
         state = TrainingState()  # a method that trains nothing: no steps, no epochs, 0 seconds
         if loaded.method.trains:
-            judge = _epoch_judge(loaded, inputs, outputs, accelerator, checkpoints)
+            judge = _epoch_judge(loaded, inputs, outputs, accelerator, checkpoints, on_epoch)
             state = fit(
                 inputs.model,
                 lambda epoch: inputs.train_loader(recipe.train.batch_size, recipe.train.seed, epoch),
@@ -146,6 +155,7 @@ def _epoch_judge(
     outputs: Any,
     accelerator: Accelerator,
     checkpoints: Checkpoints,
+    on_epoch: best_epoch.EpochReport | None = None,
 ) -> best_epoch.EpochJudge | None:
     """What is scored after each epoch: the validation split where there is one, else the eval split."""
     recipe, data, objective = loaded.recipe, loaded.data, loaded.objective
@@ -169,6 +179,7 @@ def _epoch_judge(
             f"validation_{metric}",
             cfg.early_stopping_patience,
             best,
+            on_epoch if accelerator.num_processes == 1 else None,  # one process decides, or none
         )
     if recipe.eval.every_epoch:
         return best_epoch.EpochJudge(

@@ -6,8 +6,9 @@ and outcomes are real and only the training is not. `FAKE_CALLS` names a file th
 per run (name, options, start and end times); `FAKE_FAIL` and `FAKE_KILL` are combination names that
 fail with a user error or SIGKILL themselves, `FAKE_HANG` names ones that hang (sleep ten minutes),
 `FAKE_DEAF` ones that hang and let the first Ctrl-C pass unheeded (as one that reached a worker still
-starting could be); `FAKE_SECONDS` is how long a run takes, `FAKE_START_SECONDS` how long the process
-takes to start (before ftrun's command line is imported).
+starting could be); `FAKE_SECONDS` is how long a run takes, `FAKE_BLIND_TEST` makes its test score
+fall as its validation score rises, `FAKE_START_SECONDS` how long the process takes to start (before
+ftrun's command line is imported).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def write_finished_run(recipe: Any) -> Path:
     (folder / "recipe.toml").write_text(recipes.to_toml(recipe))
     rundir.write_jsonl(folder / "predictions.jsonl", [{"id": 0, "gold": 1, "predicted": 1}])
     accuracy = 0.5 + recipe.train.lr
+    # FAKE_BLIND_TEST: the test split ranks the runs the other way round, to catch a choice that reads it
+    test = 0.5 - recipe.train.lr if os.environ.get("FAKE_BLIND_TEST") else accuracy
     rundir.write_json(
         folder / "metrics.json",
         {
@@ -40,19 +43,30 @@ def write_finished_run(recipe: Any) -> Path:
             "method": recipe.method.name,
             "model": recipe.model.name,
             "data": {"train_size": 10, "eval_size": 1, "eval_hash": "h"},
-            "accuracy": accuracy,
-            "accuracy_ci95": [accuracy - 0.1, accuracy + 0.1],
+            "accuracy": test,
+            "accuracy_ci95": [test - 0.1, test + 0.1],
             "correct": 1,
             "total": 1,
-            "macro_f1": accuracy,
+            "macro_f1": test,
             "latency": None,
             "params": {"trainable": 1, "trainable_fraction": 0.5},
-            "train": {"seconds": 1.0},
+            "train": {"seconds": 1.0, "steps": 10},
             "seed": recipe.train.seed,
             "validation": {"accuracy": accuracy},
         },
     )
     return folder
+
+
+def report_epochs(recipe: Any, on_epoch: Any) -> int:
+    """An adaptive search's epochs: each scores 0.5 + lr on validation (as the record will), until the
+    pruner stops it; the epochs run."""
+    if on_epoch is None:
+        return 0
+    for epoch in range(1, recipe.train.epochs + 1):
+        if on_epoch(epoch, 0.5 + recipe.train.lr):
+            return epoch
+    return recipe.train.epochs
 
 
 def fake_run(recipe: Any, recipe_path: Path, **options: Any) -> Path:
@@ -71,10 +85,17 @@ def fake_run(recipe: Any, recipe_path: Path, **options: Any) -> Path:
         except KeyboardInterrupt:
             time.sleep(600)
     time.sleep(float(os.environ.get("FAKE_SECONDS", "0")))
+    epochs = report_epochs(recipe, options.get("on_epoch"))
     folder = write_finished_run(recipe)
     calls = os.environ.get("FAKE_CALLS")
     if calls:
-        line = {"name": name, "options": sorted(options), "start": started, "end": time.time()}
+        line = {
+            "name": name,
+            "options": sorted(options),
+            "start": started,
+            "end": time.time(),
+            "epochs": epochs,
+        }
         with open(calls, "a") as handle:
             handle.write(json.dumps(line) + "\n")
     return folder

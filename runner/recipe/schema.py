@@ -173,11 +173,24 @@ class TrainSection:
     epochs: int = option(3, "Passes over the training set.", minimum=1)
     batch_size: int = option(8, "Examples per step on each device.", minimum=1)
     lr: float = option(5e-5, "Peak learning rate of AdamW.", positive=True)
+    head_lr: float = option(
+        0.0,
+        "Peak learning rate of the fresh classification head, apart from the body (the base's weights or "
+        "the adapters): a many-label head trained at a body's rate barely moves. 0: `train.lr` for every "
+        "weight. Ignored where only the head trains (`linear`, `prompt-linear`).",
+        minimum=0.0,
+    )
     weight_decay: float = option(0.0, "AdamW weight decay.", minimum=0.0)
     scheduler: str = option(
         "linear", "Learning-rate schedule after warm-up.", choices=("linear", "cosine", "constant")
     )
     warmup_steps: int = option(0, "Optimizer steps of linear warm-up.", minimum=0)
+    warmup_ratio: float = option(
+        0.0,
+        "Linear warm-up as a fraction of all optimizer steps (where `warmup_steps` is 0).",
+        minimum=0.0,
+        maximum=1.0,
+    )
     gradient_accumulation: int = option(1, "Batches accumulated per optimizer step.", minimum=1)
     max_grad_norm: float = option(1.0, "Gradient clipping norm (0: no clipping).", minimum=0.0)
     precision: str = option(

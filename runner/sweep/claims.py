@@ -28,6 +28,7 @@ from runner.errors import RunFolderError
 
 STATE = ".sweep"  # inside the sweep folder: claims, the manifest, each combination's outcome and log
 MANIFEST = "sweep.json"
+STAGE_FOLDERS = ("search", "confirm")  # runner.sweep.adaptive's stages
 _NO_LOCKS = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL}
 
 
@@ -143,7 +144,8 @@ def unstarted(directories: list[Path]) -> list[tuple[Path, str]]:
             if manifest is None:
                 continue
             for name in manifest["combinations"]:
-                if not (folder / str(name)).exists():
+                # An adaptive search's runs sit in its stage's subfolder ("search", "confirm").
+                if not any((folder / stage / str(name)).exists() for stage in ("", *STAGE_FOLDERS)):
                     missing.append((folder / str(name), f"not started yet (sweep {manifest['recipe']})"))
     return missing
 

@@ -33,9 +33,9 @@ from typing import Any
 from runner.errors import RecipeError
 from runner.recipe import reading as recipes
 from runner.recipe import schema
-from runner.sweep import search
-from runner.sweep.grid import METHOD_KEY, TABLE, Combination, expand
-from runner.sweep.search import SEARCH
+from runner.sweep import adaptive, search
+from runner.sweep.grid import METHOD_KEY, SEED_KEY, TABLE, Combination, expand
+from runner.sweep.search import SEARCH, SearchSpec
 from runner.sweep.settings import EXECUTOR, ExecutorSettings, executor_settings
 
 
@@ -48,6 +48,20 @@ class SweepPlan:
     combinations: list[Combination]
     executor_table: Any  # [sweep.executor] as written: `settings.executor_settings` checks it
     base: recipes.Raw  # the recipe beside the [sweep] table, with `--set` applied
+    search: SearchSpec | None  # [sweep.search] where it has one
+
+    @property
+    def adaptive(self) -> bool:
+        return self.search is not None and self.search.adaptive
+
+    def run_folder(self, name: str) -> Path:
+        """Where a combination's run goes: in the sweep folder, or in its stage's subfolder."""
+        return self.folder / self.combination(name).stage / name
+
+    @property
+    def report_runs(self) -> Path:
+        """The runs the report compares: every run, or an adaptive search's confirmations only."""
+        return self.folder / adaptive.CONFIRM_STAGE if self.adaptive else self.folder
 
     def combination(self, name: str) -> Combination:
         for combination in self.combinations:
@@ -58,7 +72,7 @@ class SweepPlan:
     def build(self, combination: Combination) -> schema.Recipe:
         """The combination's checked recipe (a RecipeError names it)."""
         label = f"sweep combination {combination.name}"
-        return recipes.build(_combined(self.base, combination, self.folder), origin=label)
+        return recipes.build(_combined(self.base, combination, self.folder / combination.stage), origin=label)
 
 
 @dataclasses.dataclass
@@ -93,7 +107,21 @@ def load_combinations(path: str | Path, overrides: list[str] | tuple[str, ...] =
             )
     if failures:
         raise RecipeError(_failures_line(plan.path, failures, len(plan.combinations)))
+    if plan.adaptive:
+        _check_adaptive(plan, built)
     return Sweep(**vars(plan), recipes=built, executor=executor)
+
+
+def _check_adaptive(plan: SweepPlan, built: list[schema.Recipe]) -> None:
+    """Every slot has a validation split, and the ends of every searched range make a valid recipe."""
+    assert plan.search is not None
+    origin = f"{plan.path}: [{TABLE}.{SEARCH}]"
+    adaptive.check_validation(built[0], origin)
+    for combination in plan.combinations:
+        if combination.stage != adaptive.SEARCH_STAGE or adaptive.slot_number(combination) != 1:
+            continue
+        for point in adaptive.bound_settings(plan.search.ranges[adaptive.method_of(combination)]):
+            plan.build(dataclasses.replace(combination, overrides={**combination.overrides, **point}))
 
 
 def plan_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepPlan:
@@ -111,10 +139,13 @@ def plan_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
     base_method = method_table.get("name", "") if isinstance(method_table, dict) else ""
     base_method = base_method or schema.MethodSection.name
     # Check against the table as written: a pinned method must not turn its sub-table into an error.
-    points = None
+    points, spec = None, None
     if search_table is not None:
         methods = [str(m) for m in table.get(METHOD_KEY, [base_method])]
         methods += [str(base_method)] if str(base_method) not in methods else []
+        spec = search.read_search(search_table, methods, f"{path}: [{TABLE}.{SEARCH}]")
+        if spec.adaptive:
+            return _adaptive_plan(path, raw, table, pinned, spec, str(base_method), executor_table)
         points = search.draw(search_table, methods, f"{path}: [{TABLE}.{SEARCH}]")
     expand(table, str(base_method), origin, points)
     unpinned = _without(table, pinned)
@@ -125,7 +156,35 @@ def plan_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
         combinations = expand(unpinned, str(base_method), origin, points)
     else:  # every axis pinned: the one combination they name, run into the sweep folder as before
         combinations = [Combination(str(base_method), {})]
-    return SweepPlan(path, _sweep_folder(raw, path), combinations, executor_table, raw)
+    return SweepPlan(path, _sweep_folder(raw, path), combinations, executor_table, raw, spec)
+
+
+def _adaptive_plan(
+    path: Path,
+    raw: recipes.Raw,
+    table: dict[str, Any],
+    pinned: set[str],
+    spec: SearchSpec,
+    base_method: str,
+    executor_table: Any,
+) -> SweepPlan:
+    """An adaptive search's slots: `--set` pins an axis (one method, one seed) as in a grid."""
+    searched_keys = {key for ranges in spec.ranges.values() for key in ranges}
+    both = sorted(searched_keys & pinned)
+    if both:
+        raise RecipeError(f"{path}: {both[0]} is both searched and set with --set; keep one of them")
+    unpinned = _without(table, pinned)
+    if METHOD_KEY in pinned:
+        unpinned = {k: v for k, v in unpinned.items() if not isinstance(v, dict) or k == base_method}
+        spec = dataclasses.replace(spec, ranges={base_method: spec.ranges[base_method]})
+    train = raw.get("train")
+    base_seed = train.get("seed", schema.TrainSection.seed) if isinstance(train, dict) else None
+    base_seed = schema.TrainSection.seed if base_seed is None else base_seed
+    found = adaptive.slots(unpinned, base_method, base_seed, spec, f"{path}: [{TABLE}]")
+    both = sorted(searched_keys & {k for c in found for k in c.overrides if k not in (METHOD_KEY, SEED_KEY)})
+    if both:
+        raise RecipeError(f"{path}: [{TABLE}]: {both[0]} is both an axis and searched; keep one of them")
+    return SweepPlan(path, _sweep_folder(raw, path), found, executor_table, raw, spec)
 
 
 def describe(sweep: Sweep, with_overrides: bool = False) -> list[str]:

@@ -54,21 +54,54 @@ def run_sweep(
         options += ["--report"] if executor.workers_write_report else []
         return [*(worker or slot.prefix), "run-combination", str(sweep.path), name, *options]
 
+    def launch(names: list[str]) -> dict[str, Outcome]:
+        return executor.run(Launch(sweep.path, sweep.folder, names, len(sweep.combinations), command, say))
+
+    if sweep.adaptive:
+        return _search_then_confirm(sweep, pending, launch, executor.waits, report, say)
     outcomes: dict[str, Outcome] = {}
     if pending:
-        outcomes = executor.run(
-            Launch(sweep.path, sweep.folder, pending, len(sweep.combinations), command, say)
-        )
+        outcomes = launch(pending)
         if not executor.waits:
             return 0
     return _summary(sweep, outcomes, report, say)
+
+
+def _search_then_confirm(
+    sweep: Sweep,
+    pending: list[str],
+    launch: Callable[[list[str]], dict[str, Outcome]],
+    waits: bool,
+    report: reporting.ReportStep,
+    say: Callable[[str], None],
+) -> int:
+    """An adaptive search: its trials first, then each method's best setting on every seed."""
+    from runner.sweep import adaptive, studies
+
+    assert sweep.search is not None
+    trials = [c for c in sweep.combinations if c.stage == adaptive.SEARCH_STAGE]
+    studies.reconcile(sweep.folder, trials, sweep.search)  # trials a killed process did not tell
+    searching = [name for name in pending if sweep.combination(name).stage == adaptive.SEARCH_STAGE]
+    outcomes = launch(searching) if searching else {}
+    if not waits:
+        if searching:
+            say("the confirmations start once the search has ended: run the sweep again then")
+            return 0
+    else:
+        studies.reconcile(sweep.folder, trials, sweep.search)
+    if any(o.status in ("failed", "busy") for o in outcomes.values()):
+        say("the search did not end: its confirmations wait for the next start")
+        return _summary(sweep, outcomes, report, say)
+    confirming = [name for name in pending if name not in searching]
+    outcomes |= launch(confirming) if confirming else {}
+    return _summary(sweep, outcomes, report, say) if waits or not confirming else 0
 
 
 def _pending(sweep: Sweep, rerun: bool, say: Callable[[str], None]) -> list[str]:
     pending = []
     total = len(sweep.combinations)
     for number, (combination, recipe) in enumerate(zip(sweep.combinations, sweep.recipes, strict=True), 1):
-        folder = sweep.folder / combination.name
+        folder = sweep.run_folder(combination.name)
         if reporting.is_finished(folder) and not rerun:
             say(
                 f"[{number}/{total}] {combination.name}: finished already, skipped"

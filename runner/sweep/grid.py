@@ -30,6 +30,7 @@ _MAX_VALUE_CHARS = 40
 class Combination:
     name: str  # method first, then each varying axis, the seed last: lora-lr3e-4-seed2
     overrides: dict[str, Any]  # "section.key" -> TOML value, as `--set` would give them
+    stage: str = ""  # an adaptive search's "search" or "confirm": the subfolder its run goes in
 
     def set_options(self) -> list[str]:
         """The overrides as `--set` takes them, e.g. `train.lr=0.0003`."""

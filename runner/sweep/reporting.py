@@ -29,7 +29,7 @@ def is_finished(run_folder: Path) -> bool:
 
 
 def unfinished(sweep: SweepPlan) -> list[str]:
-    return [c.name for c in sweep.combinations if not is_finished(sweep.folder / c.name)]
+    return [c.name for c in sweep.combinations if not is_finished(sweep.run_folder(c.name))]
 
 
 def write_report_once(
@@ -42,7 +42,11 @@ def write_report_once(
         if not force and _report_is_current(sweep):
             return []
         try:
-            written = write(sweep.folder, sweep.folder / REPORT)
+            written = write(sweep.report_runs, sweep.folder / REPORT)
+            if sweep.adaptive:  # what each method's search was given and used, beside the comparison
+                from runner.sweep import budget
+
+                written += budget.write_budget(sweep, sweep.folder / REPORT)
         except FtrunError as error:
             say(f"no report: {first_line(error)}")
             return []
@@ -55,5 +59,5 @@ def _report_is_current(sweep: SweepPlan) -> bool:
     report = sweep.folder / REPORT / "report.md"
     if not report.is_file():
         return False
-    newest_run = max((sweep.folder / c.name / "metrics.json").stat().st_mtime for c in sweep.combinations)
+    newest_run = max((sweep.run_folder(c.name) / "metrics.json").stat().st_mtime for c in sweep.combinations)
     return report.stat().st_mtime >= newest_run

@@ -18,10 +18,15 @@ ordinary sweep: it runs in parallel or on SLURM, resumes, and `compare` chooses 
 on validation, every method having had the same number of tries. Numbers are rounded to two
 significant digits (readable names, no near-duplicate runs); a point that rounds onto an earlier one
 is replaced by the next of the sequence.
+
+`mode = "optuna"` searches adaptively instead (`runner.sweep.adaptive`): each method's `trials` are
+asked of an Optuna study (TPE, seeded) one at a time as slots free up, pruned on the validation score
+after each epoch, on the first seed listed; then each method's best setting runs on every seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -30,19 +35,47 @@ from runner.recipe import reading as recipes
 from runner.recipe import schema
 
 SEARCH = "search"  # the [sweep.search] sub-table
-_SETTINGS = ("trials", "seed")
+_SETTINGS = ("trials", "seed", "mode", "pruner")
+QUASI_RANDOM, OPTUNA = "quasi-random", "optuna"
+MODES = (QUASI_RANDOM, OPTUNA)
+PRUNERS = ("halving", "hyperband", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpec:
+    """`[sweep.search]` read and checked: how each method is searched, with what budget."""
+
+    mode: str
+    trials: int  # per method, the same for every method
+    seed: int
+    pruner: str  # optuna mode: stops a trial whose validation score trails after an epoch
+    ranges: dict[str, dict[str, dict[str, Any]]]  # method -> "section.key" -> checked range
+
+    @property
+    def adaptive(self) -> bool:
+        return self.mode == OPTUNA
 
 
 def draw(table: Any, methods: list[str], origin: str) -> dict[str, list[dict[str, Any]]]:
     """Each method's `trials` settings from the `[sweep.search]` table; every problem in one error."""
+    spec = read_search(table, methods, origin)
+    return {method: _points(ranges, spec.trials, spec.seed) for method, ranges in spec.ranges.items()}
+
+
+def read_search(table: Any, methods: list[str], origin: str) -> SearchSpec:
+    """The `[sweep.search]` table checked: its settings and each method's ranges."""
     where = origin  # "<file>: [sweep.search]"
     if not isinstance(table, dict):
         raise RecipeError(f"{where} must be a table, got {table!r}")
     trials, seed = table.get("trials"), table.get("seed", 0)
+    mode, pruner = table.get("mode", QUASI_RANDOM), table.get("pruner", "halving")
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise RecipeError(f"{where}: trials must be a whole number of settings per method, at least 1")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise RecipeError(f"{where}: seed must be an integer, got {seed!r}")
+    for key, value, choices in (("mode", mode, MODES), ("pruner", pruner, PRUNERS)):
+        if value not in choices:
+            raise RecipeError(f"{where}: {key} must be one of {', '.join(choices)}, got {value!r}")
     shared = {k: _checked_range(k, v, where) for k, v in table.items() if k not in _SETTINGS and "." in k}
     own: dict[str, dict[str, Any]] = {}
     for key, value in table.items():
@@ -54,13 +87,12 @@ def draw(table: Any, methods: list[str], origin: str) -> dict[str, list[dict[str
                 f'"train.lr", nor a method of this sweep ({", ".join(methods)})'
             )
         own[key] = {k: _checked_range(k, v, f"{where.removesuffix(']')}.{key}]") for k, v in value.items()}
-    points = {}
+    ranges = {}
     for method in methods:
-        ranges = {**shared, **own.get(method, {})}
-        if not ranges:
+        ranges[method] = {**shared, **own.get(method, {})}
+        if not ranges[method]:
             raise RecipeError(f"{where}: nothing to search for method {method}; give a range")
-        points[method] = _points(ranges, trials, seed)
-    return points
+    return SearchSpec(str(mode), trials, seed, str(pruner), ranges)
 
 
 def _checked_range(key: str, spec: Any, where: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from runner.errors import FtrunError, RecipeError, first_line
 from runner.recipe import reading as recipes
 from runner.recipe import schema
 from runner.sweep import claims, combinations, outcomes, reporting
+from runner.sweep.grid import Combination
 from runner.sweep.outcomes import Outcome
 from runner.training.checkpoints import Checkpoints
 
@@ -40,21 +41,19 @@ def run_combination(
     write the sweep's report if this was the last one to finish."""
     say = say or _say
     plan = combinations.plan_sweep(sweep_path, overrides)
-    recipe = plan.build(plan.combination(name))  # only this one: the launcher checked them all
+    combination = plan.combination(name)
+    recipe = plan.build(combination)  # only this one: the launcher checked them all
     _check_as_launched(plan, name, recipe)
     held = claims.claim(plan.folder, name)
     if held is None:
         return Outcome("busy", "another process is running it")
     started = time.monotonic()
     try:
-        folder = plan.folder / name
+        folder = plan.run_folder(name)
         if reporting.is_finished(folder) and not rerun:  # another launcher finished it a moment ago
             outcome = Outcome("skipped", "finished already")
         else:
-            options, why = restart_options(folder, recipe, rerun)
-            if why:
-                say(f"{name}: {why}")
-            outcome = _attempt(run_one, recipe, plan.path, options)
+            outcome = _run_searched(plan, combination, run_one, rerun, say)
             outcome.seconds = time.monotonic() - started
             if outcome.status == "failed":  # the log ends with the reason the launcher lists
                 say(f"ftrun: error: {outcome.reason}")
@@ -63,6 +62,39 @@ def run_combination(
         held.release()
     if report is not None and outcome.status == "finished":
         reporting.write_report_once(plan, report, say)
+    return outcome
+
+
+def _run_searched(
+    plan: combinations.SweepPlan,
+    combination: Combination,
+    run_one: RunOne,
+    rerun: bool,
+    say: Callable[[str], None],
+) -> Outcome:
+    """Run the combination; in an adaptive search, with the settings its study gives it, reporting each
+    epoch's validation score to its trial (which may prune it) and telling the trial how it ended."""
+    link = None
+    if plan.adaptive:
+        from runner.sweep import studies
+
+        assert plan.search is not None
+        try:
+            combination, link = studies.searched(plan.folder, combination, plan.search)
+        except FtrunError as error:
+            return Outcome("failed", first_line(error))
+    recipe = plan.build(combination)
+    folder = plan.run_folder(combination.name)
+    options, why = restart_options(folder, recipe, rerun)
+    if why:
+        say(f"{combination.name}: {why}")
+    if link is not None:
+        options["on_epoch"] = link.on_epoch
+    outcome = _attempt(run_one, recipe, plan.path, options)
+    if link is not None and outcome.status == "finished":
+        link.tell(folder)
+        if link.pruned:
+            outcome.reason = "pruned: its validation score trailed the other trials'"
     return outcome
 
 

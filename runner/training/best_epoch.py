@@ -27,6 +27,11 @@ def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(history, key=lambda row: (row["score"], -row["epoch"]), default=None)
 
 
+# Told each epoch's validation score by a caller that may stop the run there (an adaptive search's
+# pruner): (epoch, score) -> True to stop.
+EpochReport = Callable[[int, float], bool]
+
+
 class EpochJudge:
     """Called by the loop after each epoch: scores to log, and whether to stop early."""
 
@@ -36,11 +41,13 @@ class EpochJudge:
         key: str,
         patience: int = 0,
         best_weights: BestWeights | None = None,
+        report: EpochReport | None = None,
     ) -> None:
         self.score = score
         self.key = key
         self.patience = patience
         self.best_weights = best_weights
+        self.report = report
 
     def __call__(
         self, log: list[dict[str, Any]], epoch: int, step: int, finished: bool
@@ -54,6 +61,8 @@ class EpochJudge:
         if self.best_weights is not None and best["epoch"] == epoch:
             self.best_weights.save()
         stop = bool(self.patience) and epoch - best["epoch"] >= self.patience
+        if self.report is not None and not finished and self.report(epoch, score):
+            stop = True  # pruned: the run ends here like an early stop, at its best epoch so far
         return {self.key: score}, stop
 
 
