@@ -20,8 +20,8 @@ from runner.recipe import tasks
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
 from runner.scoring.environment import environment
-from runner.scoring.scored_splits import Evaluated
 from runner.scoring.latency import measure_latency
+from runner.scoring.scored_splits import Evaluated
 from runner.scoring.task_metrics import metric_value
 from runner.scoring.thresholds import decision_thresholds
 from runner.training import best_epoch, sharding
