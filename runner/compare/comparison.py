@@ -189,7 +189,7 @@ def _selected_tests(
     for i, method_a in enumerate(methods):
         for method_b in methods[i + 1 :]:
             a, b = chosen.selected[method_a], chosen.selected[method_b]
-            per_seed = [
+            per_seed: list[dict[str, Any]] = [
                 {"seed": by_name[name_a].record.seed, "a_run": name_a, "b_run": name_b}
                 | tests(name_a, name_b)
                 for name_a, name_b in selection.seed_pairs(a, b)

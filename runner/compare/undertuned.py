@@ -117,8 +117,9 @@ def rising_flags(chosen: Configuration) -> list[Flag]:
 def still_improving(run: RunResult) -> bool:
     """Best at the last of two or more epochs, and higher there than the epoch before."""
     history = (run.record.validation or {}).get("per_epoch") or []
-    scores = [row.get("score") for row in history if isinstance(row, dict)]
-    if len(scores) < 2 or not all(isinstance(s, (int, float)) for s in scores):
+    found = [row.get("score") for row in history if isinstance(row, dict)]
+    scores = [float(s) for s in found if isinstance(s, (int, float))]
+    if len(scores) < 2 or len(scores) != len(found):
         return False
     return scores[-1] > scores[-2] and scores[-1] >= max(scores)
 

@@ -121,8 +121,11 @@ def judge(
         )
         if verdict.ranked and method != best and best is not None:
             pairs = seed_pairs(chosen, selected[best])
-            verdict.difference = differences(pairs) if pairs else None
-            verdict.reading = equivalence.reading(verdict.difference, value) if pairs else NO_PAIR
+            if pairs:
+                verdict.difference = differences(pairs)
+                verdict.reading = equivalence.reading(verdict.difference, value)
+            else:
+                verdict.reading = NO_PAIR
         found.append(verdict)
     found.sort(key=lambda v: v.method != best)
     mark_dominated([v for v in found if v.ranked])
