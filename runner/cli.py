@@ -201,6 +201,14 @@ def compare(
     report: Annotated[
         Path | None, typer.Option(help="Write report.md and PNG plots into this folder.")
     ] = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            help="The smallest difference of the headline metric that matters to you, e.g. 0.01: the "
+            "verdict calls a method equivalent to the best within it (default: the runs' "
+            "compare.margin, else the metric's default)."
+        ),
+    ] = None,
 ) -> None:
     from runner.compare import comparison as comparing
     from runner.compare import exports as exporting
@@ -217,9 +225,11 @@ def compare(
         )
     if out:
         exporting.check_export_file(out)
+    if margin is not None and margin < 0:
+        raise RecipeError(f"--margin {margin:g}: a margin is a size of difference, so 0 or more")
     if report:
         reports.check_report_folder(report)
-    result = comparing.compare(directories, sort=sort, methods=method)
+    result = comparing.compare(directories, sort=sort, methods=method, margin=margin)
     if format_ == "table":
         exporting.print_tables(result)
     elif out:

@@ -59,3 +59,15 @@ def plotted(metric: str, value: float) -> float:
 
 def axis_unit(metric: str) -> str:
     return " (%)" if metric in PERCENT_METRICS else ""
+
+
+def difference_text(metric: str, value: float) -> str:
+    """A difference of two scores: `+1.2 points` for a share of examples, `+0.012` otherwise."""
+    return f"{100 * value:+.1f} points" if metric in PERCENT_METRICS else f"{value:+.3f}"
+
+
+def ratio_text(value: float | None) -> str:
+    """A cost as a multiple of another's: `0.31×`, `12×`; a dash where either is unknown."""
+    if value is None:
+        return "–"
+    return f"{value:.2g}×" if value < 10 else f"{value:,.0f}×"

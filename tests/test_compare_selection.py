@@ -147,9 +147,11 @@ def test_json_export_holds_the_selection_and_the_tests_between_selected_configur
     assert {row["validation_accuracy"] for row in exported["runs"]} == {0.8, 0.85, 0.9}
 
 
-def test_markdown_puts_the_selection_first_and_says_which_split_is_which(sweep_folder):
+def test_markdown_puts_the_verdict_then_the_selection_first_and_says_which_split_is_which(sweep_folder):
     text = exports.to_markdown(comparing.compare([sweep_folder]))
-    assert text.startswith("## Selected per method (chosen on validation, reported on test)")
+    assert text.startswith("## The verdict")
+    assert "## Selected per method (chosen on validation, reported on test)" in text
+    assert text.index("## The verdict") < text.index("Selected per method")
     assert "| lora | train.lr=1e-4 | 2 | 90.0% | 60.0% ± 0.0% |" in text
     assert "### Paired McNemar tests between the selected configurations" in text
     assert "| accuracy (95% CI) | validation | F1 |" in text
@@ -231,7 +233,7 @@ def test_seed_lines_name_the_configuration_so_a_method_s_lines_differ(sweep_fold
 def test_the_report_draws_the_selected_configurations_first(sweep_folder, tmp_path):
     _set_latency(sweep_folder / "lora-lr0.0001-seed1", 30.0, 36.0)
     written = write_report(comparing.compare([sweep_folder]), tmp_path / "report")
-    assert [p.name for p in written[1:3]] == ["selected_accuracy.png", "selected_latency.png"]
-    assert all(p.stat().st_size > 1000 for p in written[1:3])
+    assert [p.name for p in written[1:4]] == ["pareto.png", "selected_accuracy.png", "selected_latency.png"]
+    assert all(p.stat().st_size > 1000 for p in written[1:4])
     report = (tmp_path / "report" / "report.md").read_text()
     assert report.index("selected_accuracy.png") < report.index("(accuracy.png)")

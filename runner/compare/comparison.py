@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import registry
-from runner.compare import selection
+from runner.compare import selection, undertuned, verdict
 from runner.compare.paired import PairedTests
 from runner.errors import RunFolderError
 from runner.recipe import identity
@@ -52,6 +52,7 @@ class Comparison:
     pairwise: list[dict[str, Any]] = field(default_factory=list)
     selections: list[selection.Selection] = field(default_factory=list)  # one per group, same order
     selected_tests: list[dict[str, Any]] = field(default_factory=list)  # between selected configurations
+    verdicts: list[verdict.Verdict] = field(default_factory=list)  # per group with a selection
 
     @property
     def run_notes(self) -> dict[str, list[str]]:
@@ -91,7 +92,13 @@ class Comparison:
         return notes
 
 
-def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] | None = None) -> Comparison:
+def compare(
+    directories: list[Path],
+    sort: str = "accuracy",
+    methods: list[str] | None = None,
+    margin: float | None = None,
+) -> Comparison:
+    """`margin`: the difference of the headline metric that matters (None: as `verdict.judge` says)."""
     runs, skipped = find_runs(directories)
     skipped += claims.unstarted(directories)  # a sweep's combinations that have no folder yet
     where = ", ".join(map(str, directories))
@@ -106,31 +113,43 @@ def compare(directories: list[Path], sort: str = "accuracy", methods: list[str] 
         by_kind.setdefault((*run.eval_key, run.task, run.metric), []).append(run)
     groups = [sorted(group, key=key, reverse=descending) for group in by_kind.values()]
     groups.sort(key=lambda g: -len(g))
+    verdict.check_margin(margin, list(dict.fromkeys(group[0].metric for group in groups)))
     result = Comparison(groups, skipped)
     for number, group in enumerate(groups, start=1):
-        _compare_group(result, number, group)
+        _compare_group(result, number, group, margin)
     result.seed_summaries = _seed_summaries(runs)
     return result
 
 
-def _compare_group(result: Comparison, number: int, group: list[Run]) -> None:
-    """Rows, pairwise tests and the selection of one group of like runs."""
+def _compare_group(result: Comparison, number: int, group: list[Run], margin: float | None) -> None:
+    """The selection, rows, pairwise tests and verdict of one group. A method not tuned enough is shown
+    but not ranked: no run of it is the best, and it is in no test between selected configurations."""
+    # Chosen within one group: a configuration is only compared on the test set it was scored on.
+    chosen = selection.select(
+        [selection.run_result(r.name, r.record, r.recipe_text) for r in group], _validation_test(group)
+    )
+    chosen.undertuned = undertuned.flags(
+        chosen.configurations, chosen.selected, {run.name: run.validation_outputs for run in group}
+    )
     tests = _tests(group, {run.name: run.outputs_by_id for run in group})
-    best = max(group, key=lambda r: r.score)
+    ranked = [run for run in group if run.record.method not in chosen.undertuned] or group
+    best = max(ranked, key=lambda r: r.score)
     against_best = {run.name: tests(best.name, run.name) for run in group if run is not best}
     for run in group:
-        result.rows.append(_row(run, number, best, against_best.get(run.name)))
+        row = _row(run, number, best, against_best.get(run.name))
+        if run.record.method in chosen.undertuned:
+            row["vs_best"] = undertuned.NOT_TUNED
+        result.rows.append(row)
     result.pairwise += [
         {"group": number, "a": a.name, "b": b.name, **tests(a.name, b.name)}
         for i, a in enumerate(group)
         for b in group[i + 1 :]
     ]
-    # Chosen within one group: a configuration is only compared on the test set it was scored on.
-    chosen = selection.select(
-        [selection.run_result(r.name, r.record, r.recipe_text) for r in group], _validation_test(group)
-    )
     result.selections.append(chosen)
     result.selected_tests += _selected_tests(number, group, chosen, tests)
+    found = verdict.judge(number, group, chosen.selected, chosen.undertuned, margin)
+    if found is not None:
+        result.verdicts.append(found)
 
 
 def _tests(group: list[Run], outputs: dict[str, Any]) -> PairedTests:
@@ -165,7 +184,7 @@ def _selected_tests(
     paired seeds find it significant.
     """
     by_name = {run.name: run for run in group}
-    methods = list(chosen.selected)
+    methods = [method for method in chosen.selected if method not in chosen.undertuned]
     found = []
     for i, method_a in enumerate(methods):
         for method_b in methods[i + 1 :]:

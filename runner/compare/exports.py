@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import registry, rundir
-from runner.compare import selection
+from runner.compare import selection, verdict_text
 from runner.compare.comparison import Comparison
 from runner.compare.notes import VALIDATION_NOTE, notes, selection_lines
 from runner.compare.paired import MCNEMAR, paired_test_name
@@ -100,9 +100,11 @@ def group_title(comparison: Comparison, number: int) -> str:
 
 
 def to_markdown(comparison: Comparison) -> str:
-    """The selection per method first (where runs have validation), then every run per group."""
+    """The verdict first, then the selection per method (where runs have validation), then every run
+    per group."""
     chosen = selection_markdown(comparison)
-    lines = [chosen] if chosen else []
+    judged = verdict_text.markdown(comparison.verdicts, len(comparison.groups) > 1)
+    lines = [text for text in (judged, chosen) if text]
     for number in range(1, len(comparison.groups) + 1):
         rows = [row for row in comparison.rows if row["group"] == number]
         header = columns(rows[0], comparison.has_validation)
@@ -189,6 +191,8 @@ def print_tables(comparison: Comparison) -> None:
         console.print(table)
     for note in selection_lines(comparison) + notes(comparison):
         console.print(note, markup=False)
+    for line in verdict_text.console_lines(comparison.verdicts):  # last: what the reader acts on
+        console.print(line, markup=False)
 
 
 def check_export_file(path: Path) -> None:
@@ -229,6 +233,7 @@ def to_json(comparison: Comparison) -> str:
                 if chosen.selected
             ],
             "selected_tests": comparison.selected_tests,
+            "verdicts": [verdict_text.as_json(v) for v in comparison.verdicts],
             "selected_mcnemar": [t for t in comparison.selected_tests if t["metric"] == "accuracy"],
             "run_notes": [{"note": note, "runs": runs} for note, runs in comparison.run_notes.items()],
             "skipped": [{"folder": str(f), "reason": r} for f, r in comparison.skipped],
@@ -247,6 +252,9 @@ def _selection_json(number: int, chosen: selection.Selection) -> dict[str, Any]:
             "runs": [run.name for run in configuration.runs],
             "seeds": [run.seed for run in configuration.runs],
             "predicts_one_class": any(run.predicts_one_class for run in configuration.runs),
+            "not_tuned_enough": [flag.text() for flag in chosen.undertuned.get(configuration.method, [])]
+            if selected
+            else [],
             "validation_mean": configuration.validation_mean,
             "test_mean": test.mean,
             "test_std": test.std,

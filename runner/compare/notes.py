@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from runner.compare import selection
 from runner.compare.comparison import Comparison
+from runner.compare.undertuned import NOT_TUNED
 from runner.formatting import mean_std_text, score_text
 
 VALIDATION_NOTE = (
@@ -83,6 +84,7 @@ def selection_lines(comparison: Comparison) -> list[str]:
                 f"test {mean_std_text(metric, test.mean, test.std)} "
                 f"over {len(configuration.runs)} seed(s)"
                 + (f"; {tie} against the runner-up" if tie != "–" else "")
+                + (f"; {NOT_TUNED}, not ranked" if method in chosen.undertuned else "")
             )
         if chosen.selected and chosen.unselectable:
             lines.append(f"not selected{where} (no validation {metric}): {', '.join(chosen.unselectable)}")

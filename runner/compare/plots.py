@@ -11,9 +11,11 @@ from typing import Any
 from runner import rundir
 from runner.compare.comparison import Comparison
 from runner.compare.selection import reported
+from runner.compare.undertuned import NOT_TUNED
 from runner.errors import RunFolderError
 from runner.formatting import PERCENT_METRICS, axis_unit, plotted
 
+NOT_TUNED_COLOR = "#B0B0B0"  # a method not tuned enough: grey and hatched, never its method's colour
 COLORS = {"full": "#4C72B0", "lora": "#DD8452", "linear": "#55A868", "prompt-linear": "#C44E52"}
 
 
@@ -57,12 +59,27 @@ def _set_score_limits(ax: Any, metric: str, lows: list[float]) -> None:
         ax.set_ylim(min(0.0, min(lows) - 0.05), 1.0)
 
 
-def _bars_with_intervals(ax: Any, metric: str, values: list[float], intervals: list[Any], colors: list[str]):
-    """Bars of `values` with 95% intervals (already on the plotted scale; None where there is none)."""
+def _bars_with_intervals(
+    ax: Any,
+    metric: str,
+    values: list[float],
+    intervals: list[Any],
+    colors: list[str],
+    not_tuned: list[bool] | None = None,
+) -> None:
+    """Bars of `values` with 95% intervals (already on the plotted scale; None where there is none);
+    the bars of methods not tuned enough grey and hatched."""
+    flags = not_tuned or [False] * len(values)
+    colors = [NOT_TUNED_COLOR if flag else color for color, flag in zip(colors, flags, strict=True)]
     below = [0.0 if i is None else max(0.0, v - i[0]) for v, i in zip(values, intervals, strict=True)]
     above = [0.0 if i is None else max(0.0, i[1] - v) for v, i in zip(values, intervals, strict=True)]
     bars = ax.bar(range(len(values)), values, yerr=[below, above], capsize=5, color=colors)
-    labels = [_value_label(metric, v) for v in values]
+    for bar, flag in zip(bars, flags, strict=True):
+        if flag:
+            bar.set_hatch("//")
+    labels = [
+        _value_label(metric, v) + (f"\n{NOT_TUNED}" if f else "") for v, f in zip(values, flags, strict=True)
+    ]
     ax.bar_label(bars, labels=labels, label_type="center", color="white", fontweight="bold")
     _set_score_limits(ax, metric, [v - b for v, b in zip(values, below, strict=True)])
 
@@ -72,7 +89,8 @@ def score_bars(rows: list[dict[str, Any]], metric: str, path: Path) -> Path:
     ax = axes[0][0]
     values = [plotted(metric, r["score"]) for r in rows]
     intervals = [(plotted(metric, r["score_ci_low"]), plotted(metric, r["score_ci_high"])) for r in rows]
-    _bars_with_intervals(ax, metric, values, intervals, [_color(r["method"]) for r in rows])
+    flags = [r["vs_best"] == NOT_TUNED for r in rows]
+    _bars_with_intervals(ax, metric, values, intervals, [_color(r["method"]) for r in rows], flags)
     ax.set_xticks(range(len(rows)), _labels(rows))
     ax.set_ylabel(f"test {metric}{axis_unit(metric)}")
     ax.set_title(f"Test {metric} with 95% confidence intervals")
@@ -112,7 +130,9 @@ def selected_plots(comparison: Comparison, folder: Path) -> list[Path]:
     several = len(comparison.selections) > 1
     chosen = [
         (
-            f"{method}\n{configuration.label}" + (f"\n[eval set {group}]" if several else ""),
+            f"{method}\n{configuration.label}"
+            + (f"\n[eval set {group}]" if several else "")
+            + (f"\n⚠ {NOT_TUNED}" if method in selection.undertuned else ""),
             method,
             reported(configuration),
         )
@@ -140,7 +160,8 @@ def _selected_scores(chosen: list[tuple[str, str, Any]], metric: str, path: Path
         None if test.ci95 is None else (plotted(metric, test.ci95[0]), plotted(metric, test.ci95[1]))
         for _, _, test in chosen
     ]
-    _bars_with_intervals(ax, metric, means, intervals, [_color(m) for _, m, _ in chosen])
+    flags = [NOT_TUNED in label for label, _, _ in chosen]
+    _bars_with_intervals(ax, metric, means, intervals, [_color(m) for _, m, _ in chosen], flags)
     for i, (_, _, test) in enumerate(chosen):
         seeds = [plotted(metric, s) for s in test.scores]
         ax.scatter([i] * len(seeds), seeds, color="black", s=12, zorder=3)

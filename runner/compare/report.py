@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import rundir
-from runner.compare import plots
+from runner.compare import plots, verdict_plots
 from runner.compare.comparison import Comparison
 from runner.compare.exports import tested, to_markdown
 from runner.compare.paired import MCNEMAR
@@ -18,14 +18,20 @@ def check_report_folder(folder: Path) -> None:
 
 
 def write_report(comparison: Comparison, folder: Path) -> list[Path]:
-    """report.md and its plots: one chart of each kind per headline metric (`accuracy.png`,
-    `macro_f1.png`, ...), since scores of different metrics share no axis."""
+    """report.md, the verdict first, and its plots: the Pareto front of each verdict, then one chart of
+    each kind per headline metric (`accuracy.png`, `macro_f1.png`, ...), since scores of different
+    metrics share no axis."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
     check_report_folder(folder)
     by_metric = {m: [row for row in comparison.rows if row["metric"] == m] for m in comparison.metrics}
+    several = len(comparison.verdicts) > 1
     drawn = [
+        *(
+            verdict_plots.pareto_plot(v, folder / (f"pareto_{v.group}.png" if several else "pareto.png"))
+            for v in comparison.verdicts
+        ),
         *plots.selected_plots(comparison, folder),
         *(plots.score_bars(rows, metric, folder / f"{metric}.png") for metric, rows in by_metric.items()),
         plots.latency_bars(comparison.rows, folder / "latency.png"),

@@ -27,6 +27,7 @@ from runner.compare.configurations import (
     run_result,
     seed_pairs,
 )
+from runner.compare.undertuned import NOT_TUNED, Flag
 from runner.formatting import interval_text, mean_std_text, score_text
 
 __all__ = [
@@ -59,6 +60,8 @@ class Selection:
     metric: str = "accuracy"  # what the validation and test scores measure
     # method -> "clear", "tie (p=…)" or "–": does the validation split tell the choice from the runner-up?
     choice: dict[str, str] = field(default_factory=dict)
+    # method -> why its search was not enough (`runner.compare.undertuned`): shown, not ranked
+    undertuned: dict[str, list[Flag]] = field(default_factory=dict)
 
 
 def choose(found: list[Configuration]) -> dict[str, Configuration]:
@@ -152,7 +155,15 @@ def selection_table(selection: Selection) -> str:
             f"{score_text(metric, configuration.validation_mean)} | "
             f"{mean_std_text(metric, test.mean, test.std)} | {interval_text(metric, test.ci95)} | "
             f"{', '.join(score_text(metric, s) for s in test.scores)} | "
-            f"{_latency(test)} | {selection.choice.get(method, '–')} |"
+            f"{_latency(test)} | {selection.choice.get(method, '–')}"
+            + (f" ⚠ {NOT_TUNED}" if method in selection.undertuned else "")
+            + " |"
+        )
+    for method, signs in selection.undertuned.items():
+        lines.append(
+            f"\n⚠ {method} is {NOT_TUNED} and is not ranked or tested: "
+            + "; ".join(flag.text() for flag in signs)
+            + "."
         )
     if selection.unselectable:
         lines += [

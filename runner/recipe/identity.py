@@ -1,8 +1,9 @@
 """A recipe as flat `section.key` values, and what makes two runs one configuration with other seeds.
 
 One definition serves every reader: `compare`'s seed summaries, selection on validation, and the
-trackers' config. A configuration is the resolved recipe without `train.seed` and `output.*` (where a
-run is written and under what name say nothing of what it computes).
+trackers' config. A configuration is the resolved recipe without `train.seed`, `output.*` and
+`compare.*` (where a run is written, under what name, and how compare reads it say nothing of what it
+computes).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ else:  # pragma: no cover
 if TYPE_CHECKING:
     from runner.recipe.schema import Recipe
 
-NOT_CONFIGURATION = ("train.seed", "output.")
+NOT_CONFIGURATION = ("train.seed", "output.", "compare.")  # none changes what a run computes
 
 
 def as_tables(recipe: Recipe) -> dict[str, dict[str, Any]]:

@@ -302,6 +302,19 @@ class EvalSection:
 
 
 @dataclass
+class CompareSection:
+    margin: float = option(
+        0.0,
+        "The smallest difference of the headline metric (`eval.metric`) that matters to you: compare's "
+        "verdict calls a method equivalent to the best where the 95% interval of their difference lies "
+        "within ± this. 0: the metric's default (0.01 for accuracy and F1s, 0.02 for MCC and "
+        "correlations, 2% of the best method's error for an error). `ftrun compare --margin` overrides it; "
+        "it changes no run, so runs that differ only here are one configuration.",
+        minimum=0.0,
+    )
+
+
+@dataclass
 class OutputSection:
     dir: str = option("outputs", "Folder that holds run folders.")
     run_name: str = option("", "Run folder name (empty: the recipe file's name).")
@@ -315,6 +328,7 @@ class Recipe:
     method: MethodSection = field(default_factory=MethodSection)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    compare: CompareSection = field(default_factory=CompareSection)
     output: OutputSection = field(default_factory=OutputSection)
 
 

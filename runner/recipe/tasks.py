@@ -4,6 +4,7 @@ contradict it (a metric of another task, a weight or threshold list of the wrong
 from __future__ import annotations
 
 from runner import registry
+from runner.recipe.margins import margin_problem
 from runner.recipe.schema import Recipe
 
 
@@ -28,6 +29,9 @@ def task_problems(recipe: Recipe) -> list[str]:
             f"eval.metric = {recipe.eval.metric!r} does not fit data.task = {task!r}; "
             f"choose one of: {', '.join(allowed)}"
         )
+    margin = margin_problem(headline_metric(recipe), recipe.compare.margin, "compare.margin")
+    if recipe.eval.metric in ("auto", *allowed) and margin:
+        problems.append(margin)
     labels = data.labels
     if kind.has_classes and (len(labels) < 2 or len(set(labels)) != len(labels)):
         problems.append(f"data.labels must name at least 2 distinct labels, got {labels!r}")
