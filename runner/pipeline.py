@@ -13,7 +13,7 @@ from runner.console import print_summary, progress_bars, quiet_libraries
 from runner.errors import RunFolderError
 from runner.model.card import write_model_card
 from runner.model.classifier import use_attention
-from runner.model.hf_folder import head_description
+from runner.model.hf_folder import head_description, save_standard_copy
 from runner.model.precision import mixed_precision
 from runner.recipe import reading as recipes
 from runner.recipe import tasks
@@ -226,6 +226,7 @@ def _write_run_folder(
         )
         description |= {"token_types": loaded.segment_token is not None, "thresholds": evaluated.thresholds}
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
+        save_standard_copy(folder / "model")  # where the architecture's own class computes the same
     record = run_results.run_record(
         recipe=recipe,
         recipe_path=loaded.recipe_path,

@@ -159,3 +159,54 @@ def test_plain_pipeline_gives_the_calibrated_probabilities(calibrated_run):
     names = [config.id2label[i] for i in range(config.num_labels)]
     found = [[{s["label"]: s["score"] for s in row}[n] for n in names] for row in classify(texts)]
     np.testing.assert_allclose(found, [row["probabilities"] for row in rows], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def llama_linear_run(tmp_path_factory, tiny_llama):
+    from .conftest import sentiment_rows, write_jsonl
+
+    root = tmp_path_factory.mktemp("llama-linear")
+    (root / "data").mkdir()
+    write_jsonl(root / "data" / "train.jsonl", sentiment_rows(24, seed=1))
+    write_jsonl(root / "data" / "test.jsonl", sentiment_rows(9, seed=2))
+    recipe = tiny_recipe(
+        tiny_llama, root / "data", root / "outputs", "full", method={"head_hidden": 0, "pooling": "last"}
+    )
+    recipe.train.epochs = 1
+    return pipeline.run_recipe(recipe, Path("llama-linear.toml")), root / "data" / "test.jsonl"
+
+
+def test_a_head_with_a_bias_the_standard_class_lacks_gets_no_standard_copy(llama_linear_run):
+    from runner.model.hf_folder import STANDARD_FOLDER
+
+    folder, _ = llama_linear_run
+    assert not (folder / "model" / STANDARD_FOLDER).exists()  # Llama's own `score` has no bias
+    assert f"No `{STANDARD_FOLDER}/` copy" in (folder / "model" / "README.md").read_text()
+
+
+def test_a_qualifying_llama_folder_loads_without_remote_code_to_the_same_probabilities(
+    llama_linear_run, tmp_path
+):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from runner.model.hf_folder import STANDARD_FOLDER, save_standard_copy
+
+    run, test_file = llama_linear_run
+    folder = shutil.copytree(run / "model", tmp_path / "model")
+    tensors = load_file(folder / "model.safetensors")
+    tensors["head.layers.1.bias"].zero_()  # as a head whose output layer has no bias
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    assert save_standard_copy(folder) == ""
+    texts = [json.loads(line)["text"] for line in test_file.open()]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    ftrun_model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    standard = AutoModelForSequenceClassification.from_pretrained(folder / STANDARD_FOLDER).eval()
+    assert type(standard).__name__ == "LlamaForSequenceClassification"
+    with torch.no_grad():
+        expected = ftrun_model(**batch).logits.softmax(-1)
+        found = standard(**batch).logits.softmax(-1)
+    torch.testing.assert_close(found, expected, atol=1e-5, rtol=1e-4)
