@@ -210,3 +210,15 @@ def test_a_qualifying_llama_folder_loads_without_remote_code_to_the_same_probabi
         expected = ftrun_model(**batch).logits.softmax(-1)
         found = standard(**batch).logits.softmax(-1)
     torch.testing.assert_close(found, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_compare_shows_each_runs_calibrated_ece_and_brier(calibrated_run):
+    from runner.compare.calibration_table import calibration_markdown
+    from runner.compare.comparison import compare
+
+    folder, _ = calibrated_run
+    comparison = compare([folder.parent])
+    figure = rundir.read_record(folder).scores.figures["calibration"]
+    row = next(row for row in comparison.rows if row["run"] == folder.name)
+    assert (row["ece"], row["brier"]) == (figure["ece_after"], figure["brier_after"])
+    assert any(line.startswith(f"| {folder.name} | full |") for line in calibration_markdown(comparison))
