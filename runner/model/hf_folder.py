@@ -174,13 +174,15 @@ def standard_class_problem(config: FtrunConfig) -> str:
     ftrun pooling matches."""
     from runner.model.classifier import is_decoder
 
+    text = config.text_config
+    assert text is not None, "every saved folder nests its backbone's config"
     if config.head_hidden or config.head_word_classes is not None:
         return "the head is more than one linear layer over the text's vector"
     if config.prompt or config.soft_prompt_tokens:
         return "texts go through a prompt the architecture's own class does not add"
-    if not (config.pooling == "last" and is_decoder(config.text_config)):
+    if not (config.pooling == "last" and is_decoder(text)):
         return f"{config.pooling} pooling is not the architecture's own (a decoder's last token)"
-    if config.text_config.pad_token_id is None:
+    if text.pad_token_id is None:
         return "no pad token id: the architecture's own class finds the last token by it"
     return ""
 
@@ -226,8 +228,9 @@ def _standard_class(config: FtrunConfig) -> tuple[Any, set[str], str, str]:
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    assert config.text_config is not None, "every saved folder nests its backbone's config"
     standard = AutoConfig.for_model(**config.text_config.to_dict())
-    standard.num_labels = config.num_labels
+    standard.num_labels = config.num_labels or 0  # a saved folder always names its labels
     standard.id2label, standard.label2id = config.id2label, config.label2id
     standard.problem_type = config.problem_type
     with torch.device("meta"):
