@@ -13,12 +13,18 @@ from runner.console import print_summary, progress_bars, quiet_libraries
 from runner.errors import RunFolderError
 from runner.model.card import write_model_card
 from runner.model.classifier import use_attention
-from runner.model.hf_folder import head_description
+from runner.model.hf_folder import head_description, save_standard_copy
 from runner.model.precision import mixed_precision
 from runner.recipe import reading as recipes
 from runner.recipe import tasks
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
+from runner.scoring.calibration import (
+    RELIABILITY_PNG,
+    fit_calibration,
+    fold_temperature,
+    write_reliability_diagram,
+)
 from runner.scoring.environment import environment
 from runner.scoring.latency import measure_latency
 from runner.scoring.scored_splits import Evaluated
@@ -86,6 +92,8 @@ def run_recipe(
         use_attention(loaded.classifier, loaded.serving_attention)
     elif not loaded.method.frozen_base:
         loaded.classifier = accelerator.unwrap_model(inputs.model)
+    # Into the whole model, before it is saved: the saved folder's logits are the calibrated ones.
+    fold_temperature(loaded.classifier.head, evaluated.calibration)
     if accelerator.is_main_process:
         # Where nothing trains, the eval split's features are its evaluation, not a cost of training.
         feature_seconds = inputs.feature_seconds if loaded.method.trains else 0.0
@@ -110,9 +118,11 @@ def _train_and_evaluate(
     with progress_bars(console, accelerator.is_main_process) as bars:
         inputs = training_inputs(loaded, accelerator, bars)
 
+        def logits(label: str, loader: DataLoader, size: int) -> torch.Tensor:
+            return tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
+
         def outputs(label: str, loader: DataLoader, size: int) -> torch.Tensor:
-            logits = tracked_predict(label, inputs.model, loader, inputs.forward, accelerator, size, bars)
-            return objective.outputs(logits)
+            return objective.outputs(logits(label, loader, size))
 
         judge = None
         state = TrainingState()  # a method that trains nothing: no steps, no epochs, 0 seconds
@@ -133,20 +143,34 @@ def _train_and_evaluate(
         restored = best is not None and best.restore()
         objective.fold_scale(loaded.classifier.head)  # from here on, regression outputs raw values
         use_attention(accelerator.unwrap_model(inputs.model), loaded.serving_attention)
-        evaluated = Evaluated(recipe, objective, tasks.headline_metric(recipe))
-        if loaded.data.validation is not None:
-            assert inputs.validation_loader is not None  # built for every validation split
-            examples = loaded.data.validation
-            history = best_epoch.per_epoch(state.log, judge.key if judge else "")
-            chosen = best_epoch.best_epoch(history) if restored else None
-            evaluated.validate(
-                examples,
-                outputs("validate", inputs.validation_loader, len(examples)),
-                history,
-                chosen["epoch"] if chosen else None,
-            )
-        evaluated.evaluate(loaded.data.eval, outputs("evaluate", inputs.eval_loader, len(loaded.eval_ids)))
+        evaluated = _scored_splits(loaded, inputs, logits, state, judge.key if judge else "", restored)
     return evaluated, state, inputs
+
+
+def _scored_splits(
+    loaded: LoadedRun, inputs: TrainingInputs, logits: Any, state: TrainingState, key: str, restored: bool
+) -> Evaluated:
+    """Validation first: the temperatures are fitted on its logits, then both splits are scored with them
+    (thresholds tuned on the calibrated validation probabilities), the eval split last."""
+    recipe, data = loaded.recipe, loaded.data
+    evaluated = Evaluated(recipe, loaded.objective, tasks.headline_metric(recipe))
+    validation_logits = None
+    if data.validation is not None:
+        assert inputs.validation_loader is not None  # built for every validation split
+        validation_logits = logits("validate", inputs.validation_loader, len(data.validation))
+    evaluated.calibration = fit_calibration(
+        recipe,
+        loaded.objective,
+        loaded.classifier.head,
+        validation_logits,
+        None if data.validation is None else data.validation.labels,
+    )
+    if data.validation is not None and validation_logits is not None:
+        history = best_epoch.per_epoch(state.log, key)
+        chosen = best_epoch.best_epoch(history) if restored else None
+        evaluated.validate(data.validation, validation_logits, history, chosen["epoch"] if chosen else None)
+    evaluated.evaluate(data.eval, logits("evaluate", inputs.eval_loader, len(loaded.eval_ids)))
+    return evaluated
 
 
 def _epoch_judge(
@@ -204,6 +228,8 @@ def _write_run_folder(
     if evaluated.validation is not None:  # what a tie between configurations is tested on
         rundir.write_jsonl(folder / "validation_predictions.jsonl", evaluated.rows(evaluated.validation))
     rundir.write_jsonl(folder / "train_log.jsonl", state.log)
+    if evaluated.calibration_figure is not None:
+        write_reliability_diagram(folder / RELIABILITY_PNG, evaluated.calibration_figure)
     pooling = loaded.classifier.pooling
     if recipe.output.save_model:
         description = head_description(
@@ -211,6 +237,7 @@ def _write_run_folder(
         )
         description |= {"token_types": loaded.segment_token is not None, "thresholds": evaluated.thresholds}
         loaded.method.save(loaded.classifier, loaded.tokenizer, folder / "model", description)
+        save_standard_copy(folder / "model")  # where the architecture's own class computes the same
     record = run_results.run_record(
         recipe=recipe,
         recipe_path=loaded.recipe_path,

@@ -253,6 +253,9 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "latency_p95_ms": latency.get("batch1_ms_p95"),
         "latency_unmerged_p50_ms": (record.latency_unmerged or {}).get("batch1_ms_p50"),
         "throughput_per_s": latency.get("throughput_examples_per_s"),
+        # Of the probabilities the run ships (calibrated where a temperature was fitted); None: no figure.
+        "ece": (figures.get("calibration") or {}).get("ece"),
+        "brier": (figures.get("calibration") or {}).get("brier"),
         "trainable_params": record.params.trainable,
         "trainable_fraction": record.params.trainable_fraction,
         "train_seconds": record.train.seconds,

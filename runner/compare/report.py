@@ -7,6 +7,7 @@ from typing import Any
 
 from runner import rundir
 from runner.compare import plots, verdict_plots
+from runner.compare.calibration_table import calibration_markdown
 from runner.compare.comparison import Comparison
 from runner.compare.exports import tested, to_markdown
 from runner.compare.paired import MCNEMAR
@@ -46,6 +47,7 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
     lines = ["# ftrun comparison", "", to_markdown(comparison)]
     lines += [f"![{p.stem}]({p.name})" for p in written]
     lines += _pairwise_markdown(comparison)
+    lines += calibration_markdown(comparison)
     rundir.write_text(folder / "report.md", "\n".join(lines) + "\n")
     return [folder / "report.md", *written]
 

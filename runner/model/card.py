@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import formatting, registry
+from runner.model.hf_folder import STANDARD_FOLDER
 from runner.recipe import reading as recipes
 from runner.recipe.schema import EMBEDDED_DATA, EMBEDDED_RT_DATA, Recipe
 from runner.rundir.record import RunRecord
@@ -43,11 +44,14 @@ def write_model_card(folder: Path, recipe: Recipe, record: RunRecord) -> Path | 
         return None
     config = json.loads((model_dir / "config.json").read_text())
     path = model_dir / "README.md"
-    path.write_text(model_card(recipe, record, config, folder.name))
+    standard = (model_dir / STANDARD_FOLDER / "config.json").is_file()
+    path.write_text(model_card(recipe, record, config, folder.name, standard))
     return path
 
 
-def model_card(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: str) -> str:
+def model_card(
+    recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: str, standard: bool = False
+) -> str:
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     source = recipe.data.source
@@ -76,10 +80,11 @@ def model_card(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_na
         model_name=run_name,
         eval_results=results,
     )
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(recipe, record, config, run_name)}"))
+    body = _body(recipe, record, config, run_name, standard)
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
 
 
-def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: str) -> str:
+def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: str, standard: bool) -> str:
     task, metric, scores = registry.task(record.task), record.metric, record.scores
     latency = record.latency or {}
     train, params, data = record.train, record.params, record.data
@@ -150,8 +155,44 @@ def _body(recipe: Recipe, record: RunRecord, config: dict[str, Any], run_name: s
             "This model was trained on texts wrapped in a prompt: pass",
             "`config.prompt['before'] + text + config.prompt['after']`, not the bare text.",
         ]
+    lines += _standard_lines(standard) + _calibration_lines(scores.get("calibration"))
     lines += ["", "## Recipe", "", "```toml", recipes.to_toml(recipe).rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def _standard_lines(standard: bool) -> list[str]:
+    """Where a copy loads without remote code, and which runs have one."""
+    if standard:
+        return [
+            "",
+            f"`{STANDARD_FOLDER}/` holds the same model as the architecture's own "
+            "`...ForSequenceClassification` (no custom code): "
+            f'`AutoModelForSequenceClassification.from_pretrained("PATH_OR_REPO/{STANDARD_FOLDER}")` '
+            "loads it without `trust_remote_code` and gives the same probabilities. It finds each text's "
+            "last token by the pad token id, so a text that itself ends in the pad token is read one token "
+            "earlier.",
+        ]
+    return [
+        "",
+        f"No `{STANDARD_FOLDER}/` copy: ftrun saves one only where the architecture's own class computes "
+        "exactly this model (a decoder with `last` pooling, `method.head_hidden = 0`, no prompt, and an "
+        "output layer the class can hold).",
+    ]
+
+
+def _calibration_lines(figure: dict[str, Any] | None) -> list[str]:
+    if not figure:
+        return []
+    if figure.get("fitted_on") is None:
+        return ["", f"The probabilities are not calibrated ({figure.get('note')})."]
+    keys = ("ece_before", "ece_after", "brier_before", "brier_after")
+    ece_before, ece_after, brier_before, brier_after = (formatting.score_text(k, figure[k]) for k in keys)
+    return [
+        "",
+        "The probabilities are calibrated: a temperature fitted on the validation split is folded into the "
+        f"head's last layer. On the eval split, expected calibration error ({figure['bins']} bins) "
+        f"{ece_before} before, {ece_after} after; Brier score {brier_before} before, {brier_after} after.",
+    ]
 
 
 def _quantized_use(quantization: dict[str, Any], merged: bool) -> list[str]:

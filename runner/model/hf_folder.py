@@ -159,3 +159,84 @@ def head_description(
     if prompt is not None:  # a reloaded head only makes sense around the same prompt
         description["prompt"] = prompt
     return description
+
+
+STANDARD_FOLDER = "standard"  # inside the model folder: the architecture's own class, no remote code
+_FTRUN_LAST_LAYER = "head.layers.1"  # a one-layer head: dropout, then the output layer
+_NOT_COPIED = {"config.json", "model.safetensors", "modeling_ftrun.py", "README.md"}
+
+
+def standard_class_problem(config: FtrunConfig) -> str:
+    """Why the architecture's own `*ForSequenceClassification` would not compute what this folder does
+    ('' where it would): it needs one linear layer over the pooling that class applies. Decoders' own
+    classes take the last non-padding token's state, as `last` pooling does; encoders' own classes
+    pass their first token through a further layer (BERT's pooler, RoBERTa's dense + tanh), which no
+    ftrun pooling matches."""
+    from runner.model.classifier import is_decoder
+
+    text = config.text_config
+    assert text is not None, "every saved folder nests its backbone's config"
+    if config.head_hidden or config.head_word_classes is not None:
+        return "the head is more than one linear layer over the text's vector"
+    if config.prompt or config.soft_prompt_tokens:
+        return "texts go through a prompt the architecture's own class does not add"
+    if not (config.pooling == "last" and is_decoder(text)):
+        return f"{config.pooling} pooling is not the architecture's own (a decoder's last token)"
+    if text.pad_token_id is None:
+        return "no pad token id: the architecture's own class finds the last token by it"
+    return ""
+
+
+def save_standard_copy(model_folder: Path) -> str:
+    """Also save a saved run as its architecture's own class in `standard/`, where that computes exactly
+    what the folder does (`AutoModelForSequenceClassification` then loads it without
+    `trust_remote_code`); the reason where not ('' when saved)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    config = FtrunConfig.from_pretrained(model_folder)
+    problem = standard_class_problem(config)
+    weights = model_folder / "model.safetensors"
+    if problem or not weights.is_file():
+        return problem or "the folder holds no single weights file to map"
+    standard_config, expected, prefix, layer = _standard_class(config)
+    tensors = load_file(weights)
+    mapped = {
+        f"{prefix}.{k.removeprefix('backbone.')}": v for k, v in tensors.items() if k.startswith("backbone.")
+    }
+    mapped[f"{layer}.weight"] = tensors[f"{_FTRUN_LAST_LAYER}.weight"]
+    bias = tensors[f"{_FTRUN_LAST_LAYER}.bias"]
+    if f"{layer}.bias" in expected:
+        mapped[f"{layer}.bias"] = bias
+    elif bias.any():
+        return "the architecture's own output layer has no bias, and this head's bias is not zero"
+    if set(mapped) != expected:
+        return "the architecture's own class holds other weights than this folder's"
+    target = model_folder / STANDARD_FOLDER
+    target.mkdir(exist_ok=True)
+    standard_config.save_pretrained(target)
+    save_file(mapped, str(target / "model.safetensors"), metadata={"format": "pt"})
+    for file in model_folder.iterdir():
+        if file.is_file() and file.name not in _NOT_COPIED:  # the tokenizer's files
+            shutil.copy2(file, target / file.name)
+    return ""
+
+
+def _standard_class(config: FtrunConfig) -> tuple[Any, set[str], str, str]:
+    """(its config, its weight names, its base model's prefix, its output layer's name), built empty."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    assert config.text_config is not None, "every saved folder nests its backbone's config"
+    standard = AutoConfig.for_model(**config.text_config.to_dict())
+    standard.num_labels = config.num_labels or 0  # a saved folder always names its labels
+    standard.id2label, standard.label2id = config.id2label, config.label2id
+    standard.problem_type = config.problem_type
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(standard)
+    standard.architectures = [type(model).__name__]
+    names = set(model.state_dict())
+    prefix = model.base_model_prefix
+    outside = {name.rsplit(".", 1)[0] for name in names if not name.startswith(f"{prefix}.")}
+    return standard, names, prefix, outside.pop() if len(outside) == 1 else ""

@@ -293,6 +293,14 @@ class EvalSection:
         "`multi_label` with a validation split and no `eval.thresholds`: choose each label's threshold "
         "for its F1 on the validation split (never on the eval split).",
     )
+    calibrate: bool = option(
+        True,
+        "`single_label` and `multi_label` with a validation split: fit a temperature on the validation "
+        "split (one for the softmax; one per label for sigmoids), never on the eval split, and fold it "
+        "into the head's last layer, so the saved model's probabilities are calibrated. Argmax decisions "
+        "do not change; multi_label thresholds are tuned after it. Expected calibration error, Brier "
+        "score and `reliability.png` are reported before and after.",
+    )
     latency_examples: int = option(
         50, "Examples timed one at a time for batch-1 latency (0: skip latency).", minimum=0
     )

@@ -1,8 +1,10 @@
 """A run's scored splits: the model's outputs on validation and eval, the multi_label thresholds chosen
 on validation, and what they make of predictions.jsonl and metrics.json.
 
-The validation split is scored first; thresholds are tuned on it, never on the eval split, and then
-applied unchanged to the eval split.
+The validation split is scored first. The outputs of both splits are the head's logits divided by the
+temperatures fitted on validation (`calibration`), then read as the task reads them: thresholds are
+tuned on the calibrated validation probabilities (calibration first, then thresholds), never on the
+eval split, and then applied unchanged to the eval split.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from runner.data.examples import Examples
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
+from runner.scoring.calibration import Calibration
 from runner.scoring.task_metrics import task_metrics
 from runner.scoring.thresholds import decision_thresholds
 from runner.training.objective import Objective
@@ -36,11 +39,14 @@ class Evaluated:
     thresholds: list[float] | None = None  # multi_label only
     thresholds_set_by: str = ""
     validation_summary: dict[str, Any] | None = field(default=None)  # metrics.json's `validation`
+    calibration: Calibration = field(default_factory=Calibration)  # fitted before either split is scored
+    calibration_figure: dict[str, Any] | None = None  # metrics.json's `calibration`, of the eval split
 
     def validate(
-        self, examples: Examples, outputs: torch.Tensor, history: list[dict[str, Any]], best: int | None
+        self, examples: Examples, logits: torch.Tensor, history: list[dict[str, Any]], best: int | None
     ) -> None:
-        """Score the validation split with the weights chosen; tune thresholds on it."""
+        """Score the validation split with the weights chosen, calibrated; tune thresholds on it."""
+        outputs = self.objective.outputs(self.calibration.scaled(logits))
         self.validation = Split(examples, outputs)
         gold = self.objective.gold(examples.labels)
         self.thresholds, self.thresholds_set_by = decision_thresholds(self.recipe, outputs.numpy(), gold)
@@ -57,8 +63,9 @@ class Evaluated:
             "per_epoch": history,
         }
 
-    def evaluate(self, examples: Examples, outputs: torch.Tensor) -> None:
-        self.eval = Split(examples, outputs)
+    def evaluate(self, examples: Examples, logits: torch.Tensor) -> None:
+        self.eval = Split(examples, self.objective.outputs(self.calibration.scaled(logits)))
+        self.calibration_figure = self.calibration.figure(self.objective, logits, examples.labels)
         if self.thresholds is None:
             self.thresholds, self.thresholds_set_by = decision_thresholds(self.recipe, None, None)
 
@@ -91,4 +98,6 @@ class Evaluated:
             found["thresholds"] = self.thresholds
             found["thresholds_set_by"] = self.thresholds_set_by
         found["prediction_warnings"] = run_results.prediction_warnings(gold, predicted, labels)
+        if self.calibration_figure is not None:
+            found["calibration"] = self.calibration_figure
         return found

@@ -2,7 +2,10 @@
 split.
 
 Chosen on validation only, never on the eval split: a threshold tuned on the reported split would
-make its F1 look better than a user will see.
+make its F1 look better than a user will see. They are chosen on the calibrated probabilities (the
+run fits its temperatures first, `scoring.calibration`), which are what the saved model outputs: a
+threshold tuned before a temperature would cut each label somewhere else once the temperature is in.
+Given thresholds (`eval.thresholds`) apply to the calibrated probabilities too.
 """
 
 from __future__ import annotations

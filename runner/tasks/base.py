@@ -55,6 +55,10 @@ class Task:
     card_metrics: ClassVar[tuple[tuple[str, str], ...]] = ()  # (model-index metric type, metrics.json key)
     card_line: ClassVar[str] = ""  # the model card's line on the outputs; `{labels}` names them
     logits_mean: ClassVar[str] = ""  # what the model's raw outputs are, for an exported graph's users
+    # Probabilities a temperature fitted on validation can calibrate (`eval.calibrate`), and what the
+    # expected calibration error bins: which probability, and when it counts as right.
+    calibrates: ClassVar[bool] = False
+    calibration_points: ClassVar[str] = ""
 
     # -- data: targets from raw column values --------------------------------------------------------
     def targets(self, values: list[Any], rows: Sequence[int], source: TargetColumn, where: str) -> list[Any]:
@@ -101,6 +105,15 @@ class Task:
     ) -> np.ndarray:
         """Predictions in the shape of `gold`."""
         raise NotImplementedError
+
+    # -- calibration (where `calibrates`) -----------------------------------------------------------
+    def fit_temperatures(self, logits: np.ndarray, gold: np.ndarray) -> list[float]:
+        """The temperature the logits are divided by: one for every output, or one per output."""
+        raise NotImplementedError(f"{self.name} has no probabilities to calibrate")
+
+    def calibration_scores(self, probabilities: np.ndarray, gold: np.ndarray, bins: int) -> dict[str, Any]:
+        """{"ece", "brier", "reliability"} (`bins` equal-width bins) of these probabilities against gold."""
+        raise NotImplementedError(f"{self.name} has no probabilities to calibrate")
 
     # -- scoring -----------------------------------------------------------------------------------
     def arrays(self, gold: Any, predicted: Any, num_labels: int | None) -> tuple[np.ndarray, np.ndarray]:

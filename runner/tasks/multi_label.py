@@ -31,6 +31,8 @@ class MultiLabel(Task):
     card_metrics = (("f1", "macro_f1"), ("f1", "micro_f1"))
     card_line = "Labels (any number per text, a sigmoid each): {labels}."
     logits_mean = "the head's logits: the sigmoid of each is its label's probability"
+    calibrates = True
+    calibration_points = "every label's probability of every example, right when the label is gold"
 
     def targets(self, values: list[Any], rows: Sequence[int], source: TargetColumn, where: str) -> list[Any]:
         """A sorted tuple of label ids per row, from a list, a delimited string (`"joy,surprise"`,
@@ -97,6 +99,24 @@ class MultiLabel(Task):
 
         limits = torch.tensor(list(thresholds) if thresholds else [DEFAULT_THRESHOLD] * num_labels)
         return (outputs >= limits).numpy()  # type: ignore[no-any-return]
+
+    def fit_temperatures(self, logits: np.ndarray, gold: np.ndarray) -> list[float]:
+        """One temperature per label (`calibration.sigmoid_temperatures` says why). Thresholds are chosen
+        after it, on the calibrated probabilities: a temperature moves each label's probabilities, so a
+        threshold tuned before it would no longer cut where it was tuned."""
+        from runner.tasks.calibration import sigmoid_temperatures
+
+        return sigmoid_temperatures(logits, gold)
+
+    def calibration_scores(self, probabilities: np.ndarray, gold: np.ndarray, bins: int) -> dict[str, Any]:
+        from runner.tasks.calibration import brier_score, expected_calibration_error, reliability_bins
+
+        confidence, right = probabilities.ravel(), gold.ravel()
+        return {
+            "ece": expected_calibration_error(confidence, right, bins),
+            "brier": brier_score(probabilities, gold, per_label=True),
+            "reliability": reliability_bins(confidence, right, bins),
+        }
 
     def arrays(self, gold: Any, predicted: Any, num_labels: int | None) -> tuple[np.ndarray, np.ndarray]:
         """n × L booleans; without `num_labels`, as many labels as the highest id."""

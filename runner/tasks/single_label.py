@@ -27,6 +27,8 @@ class SingleLabel(Task):
     card_metrics = (("accuracy", "accuracy"), ("f1", "macro_f1"), ("matthews_correlation", "mcc"))
     card_line = "Labels (one per text): {labels}."
     logits_mean = "the head's logits: their softmax is each label's probability"
+    calibrates = True
+    calibration_points = "each example's most probable label: its probability, right where it is gold"
 
     def targets(self, values: list[Any], rows: Sequence[int], source: TargetColumn, where: str) -> list[Any]:
         return label_ids(values, rows, source.labels, where, source.column)
@@ -56,6 +58,25 @@ class SingleLabel(Task):
         self, outputs: torch.Tensor, thresholds: Sequence[float] | None, num_labels: int
     ) -> np.ndarray:
         return outputs.argmax(-1).numpy()  # type: ignore[no-any-return]
+
+    def fit_temperatures(self, logits: np.ndarray, gold: np.ndarray) -> list[float]:
+        """One temperature for the softmax: dividing every logit by the same number keeps the argmax."""
+        from runner.tasks.calibration import softmax_temperature
+
+        return [softmax_temperature(logits, gold)]
+
+    def calibration_scores(self, probabilities: np.ndarray, gold: np.ndarray, bins: int) -> dict[str, Any]:
+        import numpy as np
+
+        from runner.tasks.calibration import brier_score, expected_calibration_error, reliability_bins
+
+        confidence, right = probabilities.max(axis=1), probabilities.argmax(axis=1) == gold
+        one_hot = np.eye(probabilities.shape[1])[gold]
+        return {
+            "ece": expected_calibration_error(confidence, right, bins),
+            "brier": brier_score(probabilities, one_hot, per_label=False),
+            "reliability": reliability_bins(confidence, right, bins),
+        }
 
     def arrays(self, gold: Any, predicted: Any, num_labels: int | None) -> tuple[np.ndarray, np.ndarray]:
         import numpy as np
