@@ -20,6 +20,7 @@ ONE_IDEA_MODULES = {
     "runner.training.loop": "the training loop and the steps it takes",
     "runner.rundir.record": "metrics.json: the record, its reading, its checks and older folders",
     "runner.rundir.finished": "a finished run read back whole for compare",
+    "runner.compare.comparison": "finished runs grouped by eval set, with their rows, tests and choices",
 }
 TRAINING_MODULES = ["loop", "inputs", "loaded_run", "checkpoints", "batches", "step_plan", "accelerator"]
 
