@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner import rundir
+from runner.errors import RecipeError
 from runner.pipeline import run_recipe
 
 from .conftest import ftrun_in_process, sentiment_rows, write_jsonl
@@ -148,8 +149,23 @@ def test_static_embeddings_distils_the_recipes_own_base(tiny_bert, tmp_path, mon
     )
     folder = run_recipe(recipe, Path("static.toml"))
     record = rundir.read_record(folder)
-    assert record.params.trainable == 16 * 2 + 2  # a weight per dimension and class, and a bias each
+    assert record.params.trainable == 16 + 1  # two classes: one binary model, 16 weights and a bias
     assert (folder / "model" / "static" / "model.safetensors").is_file()
     code, out, err = ftrun_in_process(monkeypatch, capsys, "predict", str(folder), "great fun", "--json")
     assert code == 0, err
     assert set(json.loads(out)["probabilities"]) == {"negative", "positive"}
+
+
+def test_a_missing_scikit_learn_names_the_extra_in_one_line(
+    tiny_bert, data_folder, tmp_path, monkeypatch, capsys
+):
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else found(name, *a)
+    )
+    recipe = tiny_recipe(tiny_bert, data_folder, tmp_path / "out", "tfidf")
+    with pytest.raises(RecipeError, match=r"pip install 'ftrun\[baselines\]'"):
+        run_recipe(recipe, Path("tfidf.toml"))
+    assert not (tmp_path / "out" / "tfidf").exists()

@@ -58,6 +58,9 @@ class LinearHead:
 
     weight: np.ndarray
     bias: np.ndarray
+    # The coefficients the fit chose (a binary model's one weight row, not the zero row beside it);
+    # None: every entry of weight and bias.
+    fitted_count: int | None = None
 
     def logits(self, features: Any) -> torch.Tensor:
         import torch
@@ -66,7 +69,7 @@ class LinearHead:
 
     @property
     def parameters(self) -> int:
-        return int(self.weight.size + self.bias.size)
+        return int(self.weight.size + self.bias.size) if self.fitted_count is None else self.fitted_count
 
     def save(self, folder: Path) -> None:
         with rundir.replacing(folder / HEAD_FILE, "wb") as handle:
@@ -98,10 +101,13 @@ def fit_head(
 
     if not task_type.has_classes:
         ridge = Ridge(alpha=strength).fit(features, gold.astype(np.float64))
-        return LinearHead(np.asarray(ridge.coef_).reshape(-1, 1), np.atleast_1d(ridge.intercept_))
+        return LinearHead(
+            np.asarray(ridge.coef_).reshape(-1, 1), np.atleast_1d(ridge.intercept_).astype(float)
+        )
     n_features = features.shape[1]
     weight = np.zeros((n_features, num_labels))
     bias = np.full(num_labels, ABSENT_CLASS_LOGIT)
+    fitted = 0
     if gold.ndim == 2:  # a binary logistic regression per label; a label never (or always) seen is constant
         for label in range(num_labels):
             column = gold[:, label].astype(int)
@@ -110,18 +116,19 @@ def fit_head(
                 continue
             model = LogisticRegression(C=strength, max_iter=1000, random_state=seed).fit(features, column)
             weight[:, label], bias[label] = model.coef_[0], model.intercept_[0]
-        return LinearHead(weight, bias)
+            fitted += n_features + 1
+        return LinearHead(weight, bias, fitted)
     classes = np.unique(gold)
     if len(classes) == 1:
         bias[classes[0]] = 0.0
-        return LinearHead(weight, bias)
+        return LinearHead(weight, bias, 0)
     model = LogisticRegression(C=strength, max_iter=1000, random_state=seed).fit(features, gold)
     if len(classes) == 2:  # one weight row: softmax over (0, z) is the binary model's sigmoid
         bias[classes] = (0.0, model.intercept_[0])
         weight[:, classes[0]], weight[:, classes[1]] = 0.0, model.coef_[0]
     else:
         weight[:, classes], bias[classes] = model.coef_.T, model.intercept_
-    return LinearHead(weight, bias)
+    return LinearHead(weight, bias, int(model.coef_.size + model.intercept_.size))
 
 
 def choose_head(
