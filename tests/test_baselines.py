@@ -105,11 +105,18 @@ def test_compare_lists_tfidf_beside_a_trained_run(tiny_bert, data_folder, tmp_pa
     assert "tfidf" in text and "full" in text
 
 
-def test_export_refuses_a_fitted_run_in_one_line(tiny_bert, data_folder, tmp_path, monkeypatch, capsys):
+def test_export_and_serve_refuse_a_fitted_run_in_one_line(
+    tiny_bert, data_folder, tmp_path, monkeypatch, capsys
+):
     folder = run_recipe(tiny_recipe(tiny_bert, data_folder, tmp_path / "out", "tfidf"), Path("tfidf.toml"))
     capsys.readouterr()  # the run's own console lines
     code, _, err = ftrun_in_process(monkeypatch, capsys, "export", str(folder))
     assert code == 2 and "scikit-learn" in err and len(err.strip().splitlines()) == 1
+    from runner.errors import RunFolderError
+    from runner.use.serve import load_service
+
+    with pytest.raises(RunFolderError, match="ftrun serve: a tfidf run holds a scikit-learn model"):
+        load_service(folder, False, False, None, "cpu", 8)
 
 
 @pytest.mark.parametrize(
