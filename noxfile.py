@@ -27,7 +27,7 @@ def install(session: nox.Session, extras: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (the README's test command)."""
-    install(session, "embedded,dev,slurm,search,qlora,serve,onnx")
+    install(session, "embedded,dev,slurm,search,qlora,serve,onnx,baselines")
     session.run("pytest", "-q", *session.posargs, env=OFFLINE)
 
 
@@ -41,7 +41,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    install(session, "embedded,dev,slurm,search,qlora,serve,onnx")
+    install(session, "embedded,dev,slurm,search,qlora,serve,onnx,baselines")
     session.run("mypy", "runner")
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from rich.console import Console
 
-from runner import rundir
+from runner import registry, rundir
 from runner.console import print_summary, progress_bars, quiet_libraries
 from runner.errors import RunFolderError
 from runner.model.card import write_model_card
@@ -25,14 +25,15 @@ from runner.scoring.calibration import (
     fold_temperature,
     write_reliability_diagram,
 )
-from runner.scoring.environment import environment
-from runner.scoring.latency import measure_latency
+from runner.scoring.environment import environment, environment_on
+from runner.scoring.latency import measure_call_latency, measure_latency
 from runner.scoring.scored_splits import Evaluated
 from runner.scoring.task_metrics import metric_value
 from runner.scoring.thresholds import decision_thresholds
 from runner.training import best_epoch, sharding
 from runner.training.accelerator import launched_on_cpu, make_accelerator
 from runner.training.checkpoints import Checkpoints, TrainingState
+from runner.training.fitted import FittedRun, fit_outside_loop
 from runner.training.inputs import TrainingInputs, training_inputs
 from runner.training.loaded_run import LoadedRun, load_run
 from runner.training.loop import fit, tracked_predict
@@ -61,6 +62,9 @@ def run_recipe(
     console = Console(stderr=True, quiet=not state.is_main_process)
     _check_before_loading(recipe, recipe_path, resume)
     set_seed(recipe.train.seed)
+    method = registry.method(recipe.method.name)
+    if method.fits_outside_torch:  # a scikit-learn baseline: no classifier, no loop
+        return _run_fitted(recipe, recipe_path, method, overwrite, resume, console)
     if torch.cuda.is_available():  # the run's own peak, not what ran before it in this process
         torch.cuda.reset_peak_memory_stats()
 
@@ -287,6 +291,87 @@ def _latency(
 
     unmerged = timed(loaded.classifier) if loaded.method.merges_for_serving else None
     return timed(loaded.method.for_inference(loaded.classifier)), unmerged
+
+
+def _run_fitted(
+    recipe: Recipe, recipe_path: Path, method: Any, overwrite: bool, resume: Path | None, console: Console
+) -> Path:
+    """A baseline fitted outside the torch loop, scored, recorded and saved as every other run is."""
+    console.print(f"[bold]ftrun[/] {recipe_path} · method [cyan]{method.name}[/]", soft_wrap=True)
+    metric = tasks.headline_metric(recipe)
+    thresholds = decision_thresholds(recipe, None, None)[0]  # as the epoch judge scores: tuned after
+
+    def scorer(objective: Any) -> Any:
+        def score(outputs: torch.Tensor, examples: Examples) -> float:
+            decided = objective.decide(outputs, thresholds)
+            gold = objective.gold(examples.labels)
+            return metric_value(recipe.data.task, metric, gold, decided, objective.num_labels)
+
+        return score
+
+    fitted = fit_outside_loop(recipe, method, console, scorer)
+    folder = _run_folder(recipe, recipe_path, overwrite, resume)
+    model, data, objective = fitted.model, fitted.data, fitted.objective
+    evaluated = Evaluated(recipe, objective, metric)
+    log = [{"epoch": 0, **row} for row in model.choice.scores]
+    if data.validation is not None:
+        evaluated.validate(
+            data.validation, objective.outputs(model.logits(data.validation.inputs())), log, None
+        )
+    evaluated.evaluate(data.eval, objective.outputs(model.logits(data.eval.inputs())))
+    record = _write_fitted_run_folder(folder, recipe, recipe_path, method, fitted, evaluated, log)
+    folder = rundir.finish_run_folder(folder)
+    print_summary(console, folder, record)
+    return folder
+
+
+def _write_fitted_run_folder(
+    folder: Path,
+    recipe: Recipe,
+    recipe_path: Path,
+    method: Any,
+    fitted: FittedRun,
+    evaluated: Evaluated,
+    log: list[dict[str, Any]],
+) -> rundir.RunRecord:
+    """The files `_write_run_folder` writes, for a fitted model: its saved form is the method's own."""
+    model, data, cfg = fitted.model, fitted.data, recipe.eval
+    assert evaluated.eval is not None, "the eval split is scored before the run folder is written"
+    rundir.write_jsonl(folder / "predictions.jsonl", evaluated.rows(evaluated.eval))
+    if evaluated.validation is not None:
+        rundir.write_jsonl(folder / "validation_predictions.jsonl", evaluated.rows(evaluated.validation))
+    rundir.write_jsonl(folder / "train_log.jsonl", log)
+    if recipe.output.save_model:
+        method.save_fitted(model, recipe, folder / "model", evaluated.thresholds)
+    inputs = data.eval.inputs()
+    latency = (
+        measure_call_latency(model.logits, inputs, cfg.latency_examples, cfg.latency_warmup, cfg.batch_size)
+        if cfg.latency_examples
+        else None
+    )
+    state = TrainingState(examples=len(data.train), seconds=fitted.seconds, log=log)
+    record = run_results.run_record(
+        recipe=recipe,
+        recipe_path=recipe_path,
+        run_name=folder.name,
+        model_path=recipe.model.name,
+        pooling="none",
+        data_description=data.description,
+        scored=evaluated.eval_metrics(),
+        validation=evaluated.validation_summary,
+        latencies=(latency, None),
+        train=run_results.training_cost(recipe, state, 0.0, 1),
+        params=run_results.parameters(model.trainable_parameters, model.total_parameters),
+        environment=environment_on(
+            torch.device("cpu"),
+            "no",
+            {"dropout_kernel": "none", "attention": {"training": None, "serving": None}},
+        ),
+    )
+    rundir.write_record(folder, record)
+    if recipe.output.save_model:
+        method.write_card(folder / "model", recipe, record)
+    return record
 
 
 def _say_how_to_resume(console: Console, folder: Path, checkpoints: Checkpoints) -> None:

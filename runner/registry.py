@@ -23,6 +23,8 @@ METHODS = {
     "prompt-linear": "runner.methods.prompt_linear:PromptLinear",
     "prompt-tuning": "runner.methods.prompt_tuning:PromptTuning",
     "zero-shot": "runner.methods.zero_shot:ZeroShot",
+    "tfidf": "runner.methods.tfidf:Tfidf",
+    "static-embeddings": "runner.methods.static_embeddings:StaticEmbeddings",
 }
 # data.task -> the class that says everything about it (a `runner.tasks.base.Task`).
 TASKS = {

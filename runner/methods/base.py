@@ -31,6 +31,9 @@ class Method:
     # False for a method whose classifier is complete once prepared (zero-shot): the run fits nothing,
     # skips the train split's features, and goes straight to scoring.
     trains = True
+    # True for a baseline fitted outside the torch loop (scikit-learn): the pipeline calls its `fit` and
+    # scores the model it returns; no classifier, tokenizer or token ids (`runner.methods.fitted`).
+    fits_outside_torch = False
     # Whether serving merges trained parts into the base (latency is then timed both ways).
     merges_for_serving = False
     # Defaults of other recipe keys for this method, where the schema's suit it badly (measured in the

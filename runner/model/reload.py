@@ -27,6 +27,9 @@ class SavedModel:
     classifier: Classifier
     tokenizer: PreTrainedTokenizerBase
     config: FtrunConfig  # labels, prompt, max_tokens, method, base model
+    # A baseline fitted outside torch (`Method.fits_outside_torch`): `logits(inputs)`, and no classifier
+    # or tokenizer (those two are then None).
+    fitted: Any = None
 
     @property
     def labels(self) -> list[str]:
@@ -97,13 +100,27 @@ def load_saved_model(model_dir: str | Path) -> SavedModel:
     folder = Path(model_dir)
     if not (folder / "config.json").is_file():
         raise RunFolderError(f"{folder}: no saved model (config.json); was output.save_model off?")
+    config = FtrunConfig.from_pretrained(folder)
+    method = registry.method(config.method)
+    if method.fits_outside_torch:  # its own saved form (runner.methods.fitted), not a transformers folder
+        return SavedModel(None, None, config, fitted=method.load_fitted(folder))  # type: ignore[arg-type]
     # The method loads it: a folder may hold an adapter to put over a quantised base, not weights.
-    model = registry.method(FtrunConfig.from_pretrained(folder).method).load_saved(folder)
+    model = method.load_saved(folder)
     # The config is given so the tokenizer does not load config.json again (its auto_map asks for
     # trust_remote_code).
     tokenizer = AutoTokenizer.from_pretrained(folder, config=model.config)
     classifier = Classifier(model.backbone, model.head, model.config.pooling, model.soft_prompt).eval()
     return SavedModel(classifier, tokenizer, cast("FtrunConfig", model.config))
+
+
+def torch_model(saved: SavedModel, command: str) -> SavedModel:
+    """`saved`, or a one-line RunFolderError where its method fitted no torch model (a baseline)."""
+    if saved.fitted is not None:
+        raise RunFolderError(
+            f"ftrun {command}: a {saved.config.method} run holds a scikit-learn model, not a torch one; "
+            "use ftrun predict or ftrun eval with it"
+        )
+    return saved
 
 
 def load_saved(model_dir: str | Path) -> tuple[Classifier, Any]:

@@ -21,14 +21,19 @@ def environment(accelerator: Accelerator, computation: dict[str, Any]) -> Enviro
     """Where the run computed. `computation` is how: `dropout_kernel` (the dropout that ran,
     `train.dropout_kernel` resolved: "ftrun-cpu" or "torch"), `attention` (the kernels while training and
     serving), `gradient_checkpointing` (whether activations were recomputed) and `fsdp` (None: none)."""
+    return environment_on(accelerator.device, accelerator.mixed_precision, computation)
+
+
+def environment_on(device_used: torch.device, precision: str, computation: dict[str, Any]) -> Environment:
+    """`environment` for a run that had no accelerator (a baseline fitted on the CPU)."""
     peak = {"process_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if accelerator.device.type == "cuda":
+    if device_used.type == "cuda":
         peak["gpu"] = torch.cuda.max_memory_allocated() / 2**20
         device = torch.cuda.get_device_name()
     else:
         device = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     return Environment(
-        precision=accelerator.mixed_precision,
+        precision=precision,
         dropout_kernel=computation["dropout_kernel"],
         attention=computation["attention"],
         gradient_checkpointing=computation.get("gradient_checkpointing", False),

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from runner import rundir
+from runner import registry, rundir
 from runner.errors import ModelError, first_line
 from runner.model.reload import SavedModel, finished_run, load_saved_model
 from runner.use.export_check import check_examples, compare_outputs, headline_score
@@ -85,6 +85,11 @@ def export_run(
 def check_exportable(model_dir: Path) -> None:
     """One line for a model folder no ONNX graph can hold (weights only a 4-bit base gives)."""
     config = json.loads((model_dir / "config.json").read_text())
+    if config.get("method") in registry.METHODS and registry.method(config["method"]).fits_outside_torch:
+        raise ModelError(
+            f"{model_dir}: a {config['method']} run holds a scikit-learn model, which ftrun export does "
+            "not write as ONNX; use ftrun predict or ftrun eval with it"
+        )
     weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
     if config.get("quantization") and not any((model_dir / name).is_file() for name in weights):
         raise ModelError(

@@ -168,11 +168,16 @@ def predict_outputs(
 ) -> torch.Tensor:
     """Per input, in the order given: the probability of each label (a softmax for single_label, a
     sigmoid per label for multi_label) or the predicted value (regression). Length-sorted batches."""
+    task = saved.task_type  # what the logits mean: probabilities per label, or a value
+    if saved.fitted is not None:  # a fitted baseline: a function of the texts, on the CPU
+        outputs = task.outputs(saved.fitted.logits(list(texts))).reshape(len(texts), -1)
+        if advance is not None:
+            advance(len(texts))
+        return outputs  # type: ignore[no-any-return]
     ids = saved.encode(texts)  # type: ignore[arg-type]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     classifier = saved.classifier.to(device)
     pad, segment = saved.tokenizer.pad_token_id, saved.segment_token
-    task = saved.task_type  # what the logits mean: probabilities per label, or a value
     result = torch.empty(len(texts), len(saved.labels))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]

@@ -29,7 +29,7 @@ import torch
 from rich.console import Console
 
 from runner.errors import FtrunError, RunFolderError
-from runner.model.reload import SavedModel, finished_run, load_saved_model
+from runner.model.reload import SavedModel, finished_run, load_saved_model, torch_model
 from runner.use.batching import Batcher, QueueFull, Rows, Stopping
 from runner.use.payloads import BadRequest, Input, Limits, parse_inputs, read_body
 from runner.use.predict import choose_device, json_lines, predict_outputs
@@ -147,7 +147,12 @@ def load_service(
     if not (onnx or int8):
         target = choose_device(device)
         return Service(
-            load_saved_model(folder / "model"), "pytorch", folder.name, target, max_batch, str(target)
+            torch_model(load_saved_model(folder / "model"), "serve"),
+            "pytorch",
+            folder.name,
+            target,
+            max_batch,
+            str(target),
         )
     from runner.use.onnx_model import load_exported_model
 
