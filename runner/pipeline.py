@@ -9,13 +9,13 @@ import torch
 from rich.console import Console
 
 from runner import registry, rundir
+from runner.baseline_run import run_baseline
 from runner.console import print_summary, progress_bars, quiet_libraries
 from runner.errors import RunFolderError
 from runner.model.card import write_model_card
 from runner.model.classifier import use_attention
 from runner.model.hf_folder import head_description, save_standard_copy
 from runner.model.precision import mixed_precision
-from runner.recipe import reading as recipes
 from runner.recipe import tasks
 from runner.recipe.schema import Recipe
 from runner.scoring import run_results
@@ -25,18 +25,18 @@ from runner.scoring.calibration import (
     fold_temperature,
     write_reliability_diagram,
 )
-from runner.scoring.environment import environment, environment_on
-from runner.scoring.latency import measure_call_latency, measure_latency
+from runner.scoring.environment import environment
+from runner.scoring.latency import measure_latency
 from runner.scoring.scored_splits import Evaluated
 from runner.scoring.task_metrics import metric_value
 from runner.scoring.thresholds import decision_thresholds
 from runner.training import best_epoch, sharding
 from runner.training.accelerator import launched_on_cpu, make_accelerator
 from runner.training.checkpoints import Checkpoints, TrainingState
-from runner.training.fitted import FittedRun, fit_outside_loop
 from runner.training.inputs import TrainingInputs, training_inputs
 from runner.training.loaded_run import LoadedRun, load_run
 from runner.training.loop import fit, tracked_predict
+from runner.training.run_folders import resumed_folder, run_folder, run_name
 from runner.training.trackers import check_tracker
 
 if TYPE_CHECKING:
@@ -64,7 +64,10 @@ def run_recipe(
     set_seed(recipe.train.seed)
     method = registry.method(recipe.method.name)
     if method.fits_outside_torch:  # a scikit-learn baseline: no classifier, no loop
-        return _run_fitted(recipe, recipe_path, method, overwrite, resume, console)
+        # The folder only once the fit has succeeded: a baseline that cannot fit leaves nothing behind.
+        return run_baseline(
+            recipe, recipe_path, method, lambda: run_folder(recipe, recipe_path, overwrite, resume), console
+        )
     if torch.cuda.is_available():  # the run's own peak, not what ran before it in this process
         torch.cuda.reset_peak_memory_stats()
 
@@ -293,87 +296,6 @@ def _latency(
     return timed(loaded.method.for_inference(loaded.classifier)), unmerged
 
 
-def _run_fitted(
-    recipe: Recipe, recipe_path: Path, method: Any, overwrite: bool, resume: Path | None, console: Console
-) -> Path:
-    """A baseline fitted outside the torch loop, scored, recorded and saved as every other run is."""
-    console.print(f"[bold]ftrun[/] {recipe_path} · method [cyan]{method.name}[/]", soft_wrap=True)
-    metric = tasks.headline_metric(recipe)
-    thresholds = decision_thresholds(recipe, None, None)[0]  # as the epoch judge scores: tuned after
-
-    def scorer(objective: Any) -> Any:
-        def score(outputs: torch.Tensor, examples: Examples) -> float:
-            decided = objective.decide(outputs, thresholds)
-            gold = objective.gold(examples.labels)
-            return metric_value(recipe.data.task, metric, gold, decided, objective.num_labels)
-
-        return score
-
-    fitted = fit_outside_loop(recipe, method, console, scorer)
-    folder = _run_folder(recipe, recipe_path, overwrite, resume)
-    model, data, objective = fitted.model, fitted.data, fitted.objective
-    evaluated = Evaluated(recipe, objective, metric)
-    log = [{"epoch": 0, **row} for row in model.choice.scores]
-    if data.validation is not None:
-        evaluated.validate(
-            data.validation, objective.outputs(model.logits(data.validation.inputs())), log, None
-        )
-    evaluated.evaluate(data.eval, objective.outputs(model.logits(data.eval.inputs())))
-    record = _write_fitted_run_folder(folder, recipe, recipe_path, method, fitted, evaluated, log)
-    folder = rundir.finish_run_folder(folder)
-    print_summary(console, folder, record)
-    return folder
-
-
-def _write_fitted_run_folder(
-    folder: Path,
-    recipe: Recipe,
-    recipe_path: Path,
-    method: Any,
-    fitted: FittedRun,
-    evaluated: Evaluated,
-    log: list[dict[str, Any]],
-) -> rundir.RunRecord:
-    """The files `_write_run_folder` writes, for a fitted model: its saved form is the method's own."""
-    model, data, cfg = fitted.model, fitted.data, recipe.eval
-    assert evaluated.eval is not None, "the eval split is scored before the run folder is written"
-    rundir.write_jsonl(folder / "predictions.jsonl", evaluated.rows(evaluated.eval))
-    if evaluated.validation is not None:
-        rundir.write_jsonl(folder / "validation_predictions.jsonl", evaluated.rows(evaluated.validation))
-    rundir.write_jsonl(folder / "train_log.jsonl", log)
-    if recipe.output.save_model:
-        method.save_fitted(model, recipe, folder / "model", evaluated.thresholds)
-    inputs = data.eval.inputs()
-    latency = (
-        measure_call_latency(model.logits, inputs, cfg.latency_examples, cfg.latency_warmup, cfg.batch_size)
-        if cfg.latency_examples
-        else None
-    )
-    state = TrainingState(examples=len(data.train), seconds=fitted.seconds, log=log)
-    record = run_results.run_record(
-        recipe=recipe,
-        recipe_path=recipe_path,
-        run_name=folder.name,
-        model_path=recipe.model.name,
-        pooling="none",
-        data_description=data.description,
-        scored=evaluated.eval_metrics(),
-        validation=evaluated.validation_summary,
-        latencies=(latency, None),
-        train=run_results.training_cost(recipe, state, 0.0, 1),
-        params=run_results.parameters(model.trainable_parameters, model.total_parameters),
-        environment=environment_on(
-            torch.device("cpu"),
-            "no",
-            {"dropout_kernel": "none", "attention": {"training": None, "serving": None}},
-        ),
-    )
-    rundir.write_record(folder, record)
-    if recipe.output.save_model:
-        method.write_card(folder / "model", recipe, record)
-    return record
-
-
 def _say_how_to_resume(console: Console, folder: Path, checkpoints: Checkpoints) -> None:
     # soft_wrap: a command to copy must not be broken across lines
     if checkpoints.complete():
@@ -393,7 +315,7 @@ def _shared_run_folder(
     chosen: list[str | None] = [None, None]
     if state.is_main_process:
         try:
-            chosen[0] = str(_run_folder(recipe, recipe_path, overwrite, resume))
+            chosen[0] = str(run_folder(recipe, recipe_path, overwrite, resume))
         except RunFolderError as error:
             chosen[1] = str(error)
     if state.num_processes > 1:
@@ -409,33 +331,7 @@ def _check_before_loading(recipe: Recipe, recipe_path: Path, resume: Path | None
     sharding.check_launch(recipe, not torch.cuda.is_available())
     check_tracker(recipe.train.log_with)
     if resume is not None:
-        _resumed_folder(recipe, resume)
+        resumed_folder(recipe, resume)
     else:
-        rundir.check_run_name(_run_name(recipe, recipe_path))
+        rundir.check_run_name(run_name(recipe, recipe_path))
         rundir.ensure_output_dir(Path(recipe.output.dir))
-
-
-def _run_name(recipe: Recipe, recipe_path: Path) -> str:
-    return recipe.output.run_name or recipe_path.stem
-
-
-def _resumed_folder(recipe: Recipe, resume: Path) -> Path:
-    folder = rundir.existing_run_folder(resume)
-    if recipes.load(folder / "recipe.toml") != recipe:
-        raise RunFolderError(f"--resume {folder}: the recipe differs from the one this run started with")
-    # A resume that would start from step 0 is not what was asked for (the Trainer refuses it too).
-    problem = Checkpoints(folder / rundir.CHECKPOINT, every=0, keep=1).nothing_to_resume()
-    if problem is not None:
-        raise RunFolderError(
-            f"--resume {folder}: nothing to resume from: {problem}; to start afresh, run the recipe "
-            "without --resume (with --overwrite to replace this run folder)"
-        )
-    return folder
-
-
-def _run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path | None) -> Path:
-    if resume is not None:
-        return _resumed_folder(recipe, resume)
-    folder = rundir.new_run_folder(Path(recipe.output.dir), _run_name(recipe, recipe_path), overwrite)
-    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
-    return folder

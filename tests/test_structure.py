@@ -182,6 +182,7 @@ LAYERS = [
     "sweep",
     "compare",
     "use",
+    "baseline_run",
     "pipeline",
     "cli",
     "__main__",
