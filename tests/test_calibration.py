@@ -222,3 +222,36 @@ def test_compare_shows_each_runs_calibrated_ece_and_brier(calibrated_run):
     row = next(row for row in comparison.rows if row["run"] == folder.name)
     assert (row["ece"], row["brier"]) == (figure["ece_after"], figure["brier_after"])
     assert any(line.startswith(f"| {folder.name} | full |") for line in calibration_markdown(comparison))
+
+
+def test_a_run_with_a_bias_free_linear_head_saves_a_standard_folder_plain_transformers_loads(
+    tiny_llama, tmp_path
+):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from runner.model.hf_folder import STANDARD_FOLDER
+
+    from .conftest import sentiment_rows, write_jsonl
+
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "train.jsonl", sentiment_rows(24, seed=1))
+    write_jsonl(tmp_path / "data" / "test.jsonl", sentiment_rows(9, seed=2))
+    recipe = tiny_recipe(
+        tiny_llama,
+        tmp_path / "data",
+        tmp_path / "outputs",
+        "lora",
+        method={"head_hidden": 0, "pooling": "last", "head_bias": False},
+        data={"validation_size": 8},
+    )
+    recipe.train.epochs = 1
+    folder = pipeline.run_recipe(recipe, Path("llama-no-bias.toml"))
+    standard = AutoModelForSequenceClassification.from_pretrained(folder / "model" / STANDARD_FOLDER).eval()
+    assert type(standard).__name__ == "LlamaForSequenceClassification"
+    texts = [json.loads(line)["text"] for line in (tmp_path / "data" / "test.jsonl").open()]
+    batch = AutoTokenizer.from_pretrained(folder / "model")(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        found = standard(**batch).logits.softmax(-1)
+    saved = [row["probabilities"] for row in rundir.read_jsonl(folder / "predictions.jsonl")]
+    torch.testing.assert_close(found, torch.tensor(saved), atol=1e-5, rtol=1e-4)  # calibrated, merged
+    assert f"`{STANDARD_FOLDER}/`" in (folder / "model" / "README.md").read_text()

@@ -175,8 +175,8 @@ def _standard_lines(standard: bool) -> list[str]:
     return [
         "",
         f"No `{STANDARD_FOLDER}/` copy: ftrun saves one only where the architecture's own class computes "
-        "exactly this model (a decoder with `last` pooling, `method.head_hidden = 0`, no prompt, and an "
-        "output layer the class can hold).",
+        "exactly this model (a decoder with `last` pooling, `method.head_hidden = 0`, "
+        "`method.head_bias = false`, and no prompt).",
     ]
 
 

@@ -70,6 +70,7 @@ def ftrun_config(description: dict[str, Any], backbone_config: PretrainedConfig)
         head_in_features=description["in_features"],
         head_hidden=description["hidden"],
         head_dropout=description.get("head_dropout", 0.0),
+        head_bias=description.get("head_bias", True),
         max_tokens=description["max_length"],
         prompt=description.get("prompt"),
         method=description["method"],
@@ -146,6 +147,7 @@ def head_description(
         "in_features": in_features,
         "hidden": recipe.method.head_hidden,
         "head_dropout": recipe.method.head_dropout,
+        "head_bias": recipe.method.head_bias,
         "labels": registry.task(data.task).output_names(data.labels, data.label_column),
         "max_length": recipe.model.max_length,
         "task": data.task,
@@ -206,10 +208,10 @@ def save_standard_copy(model_folder: Path) -> str:
         f"{prefix}.{k.removeprefix('backbone.')}": v for k, v in tensors.items() if k.startswith("backbone.")
     }
     mapped[f"{layer}.weight"] = tensors[f"{_FTRUN_LAST_LAYER}.weight"]
-    bias = tensors[f"{_FTRUN_LAST_LAYER}.bias"]
-    if f"{layer}.bias" in expected:
+    bias = tensors.get(f"{_FTRUN_LAST_LAYER}.bias")
+    if f"{layer}.bias" in expected and bias is not None:
         mapped[f"{layer}.bias"] = bias
-    elif bias.any():
+    elif bias is not None and bias.any():
         return "the architecture's own output layer has no bias, and this head's bias is not zero"
     if set(mapped) != expected:
         return "the architecture's own class holds other weights than this folder's"

@@ -86,6 +86,7 @@ class Head(nn.Module):
         num_labels: int,
         dropout: float,
         word_classes: list[int] | None = None,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.in_features = in_features
@@ -97,22 +98,24 @@ class Head(nn.Module):
                 nn.Linear(in_features, hidden),
                 nn.ReLU(),
                 nn.Dropout(dropout),
-                nn.Linear(hidden, outputs),
+                nn.Linear(hidden, outputs, bias=bias),
             )
         else:
-            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, outputs))
+            self.layers = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, outputs, bias=bias))
         self.num_labels = num_labels
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # The outputs are read as numbers (probabilities, a regression value): computed outside any
         # autocast and returned in float32, since a bf16 output layer rounds them to 8 significant bits.
         *hidden, last = self.layers
-        weight, bias = cast(torch.Tensor, last.weight), cast(torch.Tensor, last.bias)
+        weight, bias = cast(torch.Tensor, last.weight), cast("torch.Tensor | None", last.bias)
         with torch.autocast(features.device.type, enabled=False):
             hidden_features = features.to(weight.dtype)
             for layer in hidden:
                 hidden_features = layer(hidden_features)
-            scores = nn.functional.linear(hidden_features.float(), weight.float(), bias.float())
+            scores = nn.functional.linear(
+                hidden_features.float(), weight.float(), None if bias is None else bias.float()
+            )
         if self.word_classes is None:
             return scores
         # Built at each call, not kept as a buffer: from_pretrained leaves unsaved buffers uninitialised.
@@ -149,6 +152,7 @@ class FtrunConfig(PretrainedConfig):
         soft_prompt_tokens: int = 0,
         head_word_classes: list[int] | None = None,
         label_words: list[list[str]] | None = None,
+        head_bias: bool = True,
         **kwargs: Any,
     ) -> None:
         if isinstance(text_config, dict):
@@ -178,6 +182,8 @@ class FtrunConfig(PretrainedConfig):
         self.head_word_classes = head_word_classes
         # zero-shot: each class's label words, in label order (what the head's rows were taken for).
         self.label_words = label_words
+        # Whether the head's output layer adds a bias (True in folders written before it was a choice).
+        self.head_bias = head_bias
         super().__init__(**kwargs)
 
 
@@ -197,6 +203,7 @@ class FtrunForSequenceClassification(PreTrainedModel):
             config.num_labels or 2,
             config.head_dropout,
             getattr(config, "head_word_classes", None),
+            getattr(config, "head_bias", True),
         )
         tokens = config.soft_prompt_tokens
         width = self.backbone.get_input_embeddings().embedding_dim

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runner import registry
 from runner.recipe import schema
 
 
@@ -26,6 +27,11 @@ def training_problems(recipe: schema.Recipe) -> list[str]:
     if train.fsdp == "full_shard" and train.keep_best:
         problems.append(
             'train.keep_best keeps unsharded weights; it does not work with train.fsdp = "full_shard"'
+        )
+    if not recipe.method.head_bias and not registry.task(data.task).has_classes:
+        problems.append(
+            f"method.head_bias = false: a {data.task} head outputs the targets' mean through its bias; "
+            "leave it true"
         )
     return problems
 

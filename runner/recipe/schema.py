@@ -148,6 +148,12 @@ class MethodSection:
         1000, "Units in the head's hidden layer (the seed used 1000; 0: one linear layer).", minimum=0
     )
     head_dropout: float = option(0.1, "Dropout before each head layer.", minimum=0.0, maximum=0.95)
+    head_bias: bool = option(
+        True,
+        "Whether the head's output layer adds a bias. `false` with `head_hidden = 0` and `last` pooling on a "
+        "decoder makes the head exactly the architecture's own classification layer (it has no bias), so "
+        "the run also saves `model/standard/`, a folder that loads without `trust_remote_code`.",
+    )
     pooling: str = option(
         "auto",
         "Text vector fed to the head; `auto`: `last` for decoders, `mean` for encoders.",

@@ -94,7 +94,11 @@ def load_run(recipe: Recipe, recipe_path: Path, console: Console) -> LoadedRun:
     backbone = method.load_backbone(recipe, source, tokenizer.pad_token_id)
     objective = objective_for(recipe, data.train.labels)
     head = Head(
-        hidden_size(backbone), recipe.method.head_hidden, objective.num_labels, recipe.method.head_dropout
+        hidden_size(backbone),
+        recipe.method.head_hidden,
+        objective.num_labels,
+        recipe.method.head_dropout,
+        bias=recipe.method.head_bias,
     )
     pooling = choose_pooling(recipe.method.pooling, backbone.config, method.frozen_base)
     dropout = dropout_kernel(recipe.train.dropout_kernel)
