@@ -59,3 +59,10 @@ def plotted(metric: str, value: float) -> float:
 
 def axis_unit(metric: str) -> str:
     return " (%)" if metric in PERCENT_METRICS else ""
+
+
+def difference_text(metric: str, value: float | None) -> str:
+    """A change of a metric: `+0.4 pp` for a share of examples, `+0.004` otherwise."""
+    if value is None:
+        return "–"
+    return f"{100 * value:+.1f} pp" if metric in PERCENT_METRICS else f"{value:+.3f}"

@@ -10,6 +10,7 @@ from runner.compare import plots
 from runner.compare.comparison import Comparison
 from runner.compare.exports import tested, to_markdown
 from runner.compare.paired import MCNEMAR
+from runner.compare.shipping import shipping_markdown
 
 
 def check_report_folder(folder: Path) -> None:
@@ -40,6 +41,7 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
     lines = ["# ftrun comparison", "", to_markdown(comparison)]
     lines += [f"![{p.stem}]({p.name})" for p in written]
     lines += _pairwise_markdown(comparison)
+    lines += shipping_markdown(comparison.rows)
     rundir.write_text(folder / "report.md", "\n".join(lines) + "\n")
     return [folder / "report.md", *written]
 
