@@ -61,8 +61,10 @@ def axis_unit(metric: str) -> str:
     return " (%)" if metric in PERCENT_METRICS else ""
 
 
-def difference_text(metric: str, value: float) -> str:
+def difference_text(metric: str, value: float | None) -> str:
     """A difference of two scores: `+1.2 points` for a share of examples, `+0.012` otherwise."""
+    if value is None:
+        return "–"
     return f"{100 * value:+.1f} points" if metric in PERCENT_METRICS else f"{value:+.3f}"
 
 

@@ -150,3 +150,54 @@ def test_a_run_with_no_saved_model_or_no_onnx_install_is_one_line(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the extra were not installed
     with pytest.raises(FtrunError, match=r"pip install 'ftrun\[onnx\]'"):
         export_run(shipped_runs["multi-bert-full"], tmp_path / "y", None, 8, 1e-4)
+
+
+def test_the_export_times_each_graph_as_the_run_timed_pytorch(exports, shipped_runs):
+    record = exports["single-bert-lora"]
+    run_latency = rundir.read_record(shipped_runs["single-bert-lora"]).latency
+    latency = record["latency"]
+    assert latency["pytorch"]["batch1_ms_p50"] == run_latency["batch1_ms_p50"]
+    for engine in ("onnx", "onnx_int8"):
+        timed = latency[engine]
+        assert timed["examples"] == run_latency["examples"]
+        assert timed["throughput_batch_size"] == run_latency["throughput_batch_size"]
+        assert 0 < timed["batch1_ms_p50"] <= timed["batch1_ms_p95"]
+        assert timed["throughput_examples_per_s"] > 0 and "onnxruntime" in timed["runs_on"]
+    assert exports["multi-bert-full"]["latency"]["onnx_int8"] is None  # no int8 graph, none timed
+
+
+def test_compare_shows_what_an_exported_run_would_ship(shipped_runs, tmp_path, monkeypatch, capsys):
+    """A run exported into RUN/export: its row carries the graphs' latency and the int8 delta, and the
+    report gains the shipping table; a run without an export has the fields empty."""
+    runs = tmp_path / "runs"
+    for name in ("single-bert-lora", "pairs-bert-full"):
+        shutil.copytree(shipped_runs[name], runs / name, ignore=shutil.ignore_patterns("export"))
+    record = export_run(runs / "single-bert-lora", None, "int8", examples=256, tolerance=1e-4)
+    code, out, _ = ftrun_in_process(
+        monkeypatch, capsys, "compare", str(runs), "--format", "json", "--report", str(tmp_path / "report")
+    )
+    assert code in (0, None)
+    rows = {row["run"]: row for row in json.loads(out)["runs"]}
+    shipped, plain = rows["single-bert-lora"], rows["pairs-bert-full"]
+    onnx, int8 = record["latency"]["onnx"], record["latency"]["onnx_int8"]
+    assert shipped["export_onnx_p50_ms"] == onnx["batch1_ms_p50"]
+    assert shipped["export_int8_p95_ms"] == int8["batch1_ms_p95"]
+    assert shipped["export_int8_throughput_per_s"] == int8["throughput_examples_per_s"]
+    assert shipped["export_int8_score_delta"] == record["int8"]["score_delta"]
+    assert all(value is None for key, value in plain.items() if key.startswith("export_"))
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert report.count("## What you would ship") == 1
+    shipping = report.split("## What you would ship")[1]
+    table = [line for line in shipping.splitlines() if line.startswith("| single-bert-lora | lora |")]
+    assert len(table) == 1 and f"{onnx['batch1_ms_p50']:.1f}/{onnx['batch1_ms_p95']:.1f}" in table[0]
+    assert "| pairs-bert-full |" not in shipping
+
+
+def test_a_report_without_exports_has_no_shipping_table(shipped_runs, tmp_path, monkeypatch, capsys):
+    runs = tmp_path / "runs"
+    ignore = shutil.ignore_patterns("export")
+    shutil.copytree(shipped_runs["regression-bert-full"], runs / "r", ignore=ignore)
+    report = tmp_path / "rep"
+    code, _, _ = ftrun_in_process(monkeypatch, capsys, "compare", str(runs), "--report", str(report))
+    assert code in (0, None)
+    assert "What you would ship" not in (tmp_path / "rep" / "report.md").read_text()

@@ -3,7 +3,7 @@ headline metric (`comparison`), tested pairwise as the metric allows (`paired`),
 method chosen on validation (`selection`, over `configurations`), methods searched too little flagged
 (`undertuned`), the verdict against the best method with its margin (`verdict`, `equivalence`,
 `verdict_text`, `verdict_plots`), tables, notes and files (`exports`, `notes`), and report.md with
-plots (`report`, `plots`).
+plots (`report`, `plots`) and, for runs with an ONNX export, what would ship (`shipping`).
 """
 
 from __future__ import annotations

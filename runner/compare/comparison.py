@@ -20,6 +20,7 @@ from typing import Any
 from runner import registry
 from runner.compare import selection, undertuned, verdict
 from runner.compare.paired import PairedTests
+from runner.compare.shipping import export_fields
 from runner.errors import RunFolderError
 from runner.recipe import identity
 from runner.rundir.finished import Run, find_runs
@@ -264,6 +265,7 @@ def _row(run: Run, group: int, best: Run, test: dict[str, Any] | None) -> dict[s
         "vs_best_test": None if test is None else test["test"],
         "vs_best_p": None if test is None else test["p_value"],
         "vs_best": "best" if run is best else ("significant" if test and test["significant"] else "n.s."),
+        **export_fields(run.folder),  # None for a run without an export
     }
 
 

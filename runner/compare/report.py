@@ -11,6 +11,7 @@ from runner.compare.calibration_table import calibration_markdown
 from runner.compare.comparison import Comparison
 from runner.compare.exports import tested, to_markdown
 from runner.compare.paired import MCNEMAR
+from runner.compare.shipping import shipping_markdown
 
 
 def check_report_folder(folder: Path) -> None:
@@ -48,6 +49,7 @@ def write_report(comparison: Comparison, folder: Path) -> list[Path]:
     lines += [f"![{p.stem}]({p.name})" for p in written]
     lines += _pairwise_markdown(comparison)
     lines += calibration_markdown(comparison)
+    lines += shipping_markdown(comparison.rows)
     rundir.write_text(folder / "report.md", "\n".join(lines) + "\n")
     return [folder / "report.md", *written]
 

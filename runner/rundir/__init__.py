@@ -1,6 +1,7 @@
 """The run folder, the contract between a run and everything that reads it (`compare`, `predict`,
 `eval`, `resume`): its lifecycle (`folder`), files written atomically (`atomic`), what a finished run
-reports as one typed record (`record`, metrics.json), and finished runs read back whole (`finished`).
+reports as one typed record (`record`, metrics.json), finished runs read back whole (`finished`), and
+a run's ONNX export as compare reads it (`exported`, export.json).
 
 The names below are the stage's public face; `from runner import rundir` then `rundir.write_json(...)`.
 """

@@ -15,6 +15,13 @@ from runner.training.batches import collate
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
+Rows = list[dict[str, Any]]
+
+
+def latency_rows(input_ids: Sequence[Any], examples: int) -> Rows:
+    """The first `examples` token id rows (lists or TokenIds arrays) as rows `collate` batches."""
+    return [{"index": i, "input_ids": ids, "label": 0} for i, ids in enumerate(input_ids[:examples])]
+
 
 def measure_latency(
     model: nn.Module,
@@ -28,17 +35,25 @@ def measure_latency(
     """Batch-1 latency per example (p50, p95, mean) and throughput at the eval batch size."""
     model.eval()
     device = accelerator.device
-    rows: list[dict[str, Any]] = [
-        {"index": i, "input_ids": ids, "label": 0} for i, ids in enumerate(input_ids[:examples])
-    ]
 
-    def run(batch_rows: list[dict[str, Any]]) -> None:
+    def run(batch_rows: Rows) -> None:
         batch = collate(batch_rows, pad_token_id)
         with torch.inference_mode(), accelerator.autocast():
             model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    return {
+        **time_batches(run, latency_rows(input_ids, examples), warmup, batch_size),
+        "device": str(device),
+        "precision": accelerator.mixed_precision,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def time_batches(run: Callable[[Rows], None], rows: Rows, warmup: int, batch_size: int) -> dict[str, Any]:
+    """How ftrun times any engine: `run` (collate and score a batch of rows) on each row alone, after
+    `warmup` untimed passes over them, then on all of them in batches of `batch_size`."""
     # Warm up on the very examples timed: a GPU picks kernels per input shape on first sight,
     # which is a one-off cost, not serving latency.
     for _ in range(warmup):
@@ -65,9 +80,6 @@ def measure_latency(
         "throughput_batch_size": batch_size,
         "throughput_examples_per_s": len(rows) / batched_seconds,
         "mean_tokens": statistics.fmean(len(r["input_ids"]) for r in rows),
-        "device": str(device),
-        "precision": accelerator.mixed_precision,
-        "threads": torch.get_num_threads(),
     }
 
 

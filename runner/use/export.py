@@ -24,13 +24,15 @@ from rich.console import Console
 from runner import registry, rundir
 from runner.errors import ModelError, first_line
 from runner.model.reload import SavedModel, finished_run, load_saved_model
+from runner.rundir import exported
 from runner.use.export_check import check_examples, compare_outputs, headline_score
+from runner.use.export_latency import shipped_latency
 from runner.use.onnx_model import INPUT_NAMES, OUTPUT_NAME, load_exported_model, require_onnx
 from runner.use.predict import predict_outputs
 
 GRAPH = "model.onnx"
 INT8_GRAPH = "model.int8.onnx"
-RECORD = "export.json"
+RECORD = exported.RECORD
 OPSET = 17  # LayerNorm as one op; every onnxruntime since 1.14 runs it
 CHECK_BATCH = 32
 QUANTIZATIONS = ("int8",)
@@ -49,7 +51,7 @@ def export_run(
     require_onnx("ftrun export")
     quiet_libraries()
     console = Console(stderr=True)
-    target = out or folder / "export"
+    target = out or folder / exported.FOLDER
     checked = check_examples(folder, examples)
     saved = load_saved_model(folder / "model")
     saved.classifier.float()  # onnxruntime's CPU kernels are fp32 ones; a bf16 save is widened
@@ -71,12 +73,18 @@ def export_run(
         )
     record = export_record(folder, saved, inputs, len(checked), pytorch_score, fp32)
     console.print(graph_line(target / GRAPH, fp32, pytorch_score, len(checked)), soft_wrap=True)
+    graphs = {"onnx": GRAPH}
     if quantize == "int8":
         quantize_int8(target / GRAPH, target / INT8_GRAPH)
         int8_outputs = scored(target, INT8_GRAPH, checked)
         int8 = compare_outputs(saved, checked, reference, int8_outputs, tolerance, metric)
         record["int8"] = int8_record(int8, pytorch_score)
         console.print(int8_line(target / INT8_GRAPH, record["int8"]), soft_wrap=True)
+        graphs["onnx_int8"] = INT8_GRAPH
+    pad = saved.tokenizer.pad_token_id
+    latency = shipped_latency(folder, target, graphs, list(checked.inputs()), saved.encode, pad)
+    record["latency"] = latency.to_json()
+    console.print(latency_line(latency), soft_wrap=True)
     rundir.write_json(target / RECORD, record)  # last: it marks a finished export
     console.print(f"wrote {target / RECORD}", soft_wrap=True)
     return record
@@ -226,6 +234,18 @@ def int8_line(path: Path, int8: dict[str, Any]) -> str:
         f"{int8['pytorch_score']:.4f} ({int8['score_delta']:+.4f}){same}, "
         f"largest difference {int8['max_abs_difference']:.2g}"
     )
+
+
+def latency_line(latency: exported.ShippedLatency) -> str:
+    """Batch-1 p50 and batched throughput of each engine timed."""
+    engines = {"PyTorch (the run's)": latency.pytorch, "onnxruntime fp32": latency.onnx}
+    engines["onnxruntime int8"] = latency.onnx_int8
+    shown = [
+        f"{name} {timed.p50_ms:.1f} ms p50, {timed.throughput_per_s:.0f}/s"
+        for name, timed in engines.items()
+        if timed is not None
+    ]
+    return "batch-1 latency and throughput: " + "; ".join(shown)
 
 
 def size_mb(path: Path) -> str:

@@ -50,11 +50,13 @@ def providers(device: str) -> list[str]:
 class OnnxClassifier(nn.Module):
     """The graph in an onnxruntime session, with the PyTorch classifier's call: ids in, logits out."""
 
-    def __init__(self, graph: Path, device: str = "cpu") -> None:
+    def __init__(self, graph: Path, device: str = "cpu", threads: int | None = None) -> None:
         super().__init__()
         runtime = require_onnx("ONNX")
         options = runtime.SessionOptions()
         options.log_severity_level = 3  # errors only: its graph-optimisation notes are noise here
+        if threads is not None:  # else onnxruntime's own choice: one per physical core
+            options.intra_op_num_threads = threads
         self.graph = graph
         self.session = runtime.InferenceSession(str(graph), options, providers=providers(device))
         self.input_names = [node.name for node in self.session.get_inputs()]
@@ -76,7 +78,9 @@ class OnnxClassifier(nn.Module):
         return torch.from_numpy(logits)
 
 
-def load_exported_model(folder: Path, graph_file: str = "model.onnx", device: str = "cpu") -> SavedModel:
+def load_exported_model(
+    folder: Path, graph_file: str = "model.onnx", device: str = "cpu", threads: int | None = None
+) -> SavedModel:
     """An export folder as `predict` uses a saved model: its config and tokenizer, the graph computing.
 
     Its `classifier` is the onnxruntime session; nothing of PyTorch's weights is loaded.
@@ -90,4 +94,4 @@ def load_exported_model(folder: Path, graph_file: str = "model.onnx", device: st
         )
     config = FtrunConfig.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, config=config)
-    return SavedModel(cast("Classifier", OnnxClassifier(graph, device)), tokenizer, config)
+    return SavedModel(cast("Classifier", OnnxClassifier(graph, device, threads)), tokenizer, config)
