@@ -42,7 +42,7 @@ class PromptTuningOptions:
 class PromptTuning(Method):
     name = "prompt-tuning"
     options = PromptTuningOptions
-    defaults = {"train": {"lr": 1e-2}}
+    defaults = {"train": {"lr": 1e-2, "head_lr": 0.0}}  # the head at the prompt's rate, as measured
 
     def check_model(self, recipe: Recipe, source: ModelSource) -> None:
         from runner.model.classifier import load_config

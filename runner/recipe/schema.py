@@ -180,9 +180,10 @@ class TrainSection:
     batch_size: int = option(8, "Examples per step on each device.", minimum=1)
     lr: float = option(5e-5, "Peak learning rate of AdamW.", positive=True)
     head_lr: float = option(
-        0.0,
+        3e-3,
         "Peak learning rate of the fresh classification head, apart from the body (the base's weights or "
-        "the adapters): a many-label head trained at a body's rate barely moves. 0: `train.lr` for every "
+        "the adapters): a many-label head trained at full fine-tuning's rate barely moves (GoEmotions, "
+        "full: macro-F1 0.05 at 5e-5, 0.24 at 3e-3; docs/guides/methods.md). 0: `train.lr` for every "
         "weight. Ignored where only the head trains (`linear`, `prompt-linear`).",
         minimum=0.0,
     )
