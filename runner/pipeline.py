@@ -93,12 +93,7 @@ def run_recipe(
     except KeyboardInterrupt:
         _say_how_to_resume(console, folder, checkpoints)
         raise
-    if inputs.unsharded is not None:  # FSDP: every process sends its shards to the main one
-        whole = sharding.gathered(accelerator, inputs.model, inputs.unsharded)
-        loaded.classifier = whole or loaded.classifier  # the other processes write nothing
-        use_attention(loaded.classifier, loaded.serving_attention)
-    elif not loaded.method.frozen_base:
-        loaded.classifier = accelerator.unwrap_model(inputs.model)
+    _take_trained_model(loaded, inputs, accelerator)
     # Into the whole model, before it is saved: the saved folder's logits are the calibrated ones.
     fold_temperature(loaded.classifier.head, evaluated.calibration)
     if accelerator.is_main_process:
@@ -111,6 +106,16 @@ def run_recipe(
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return folder
+
+
+def _take_trained_model(loaded: LoadedRun, inputs: TrainingInputs, accelerator: Accelerator) -> None:
+    """The trained classifier as one plain model again, for saving and timing."""
+    if inputs.unsharded is not None:  # FSDP: every process sends its shards to the main one
+        whole = sharding.gathered(accelerator, inputs.model, inputs.unsharded)
+        loaded.classifier = whole or loaded.classifier  # the other processes write nothing
+        use_attention(loaded.classifier, loaded.serving_attention)
+    elif not loaded.method.frozen_base:
+        loaded.classifier = accelerator.unwrap_model(inputs.model)
 
 
 def _train_and_evaluate(

@@ -44,7 +44,8 @@ def test_onnxruntime_gives_pytorchs_outputs_on_the_runs_eval_examples(exports, s
     assert check["onnx"]["within_tolerance"] and check["onnx"]["max_abs_difference"] < 1e-4
     assert check["onnx"]["score"] == pytest.approx(check["pytorch_score"], abs=1e-4)
     # PyTorch's score on the examples is the one the run reported on the same examples.
-    assert check["pytorch_score"] == pytest.approx(check["run_score"])
+    # (to float rounding: the run scored its in-memory model, the check the saved and reloaded one)
+    assert check["pytorch_score"] == pytest.approx(check["run_score"], abs=1e-5)
     if record["task"] != "regression":
         assert check["onnx"]["identical_predictions"] == 1.0
     folder = Path(record["folder"])

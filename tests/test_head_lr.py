@@ -29,10 +29,14 @@ def test_the_head_trains_at_its_own_rate_and_the_body_at_train_lr():
 
 def test_without_head_lr_or_without_a_training_body_every_weight_takes_train_lr():
     model = Tiny()
-    assert [g["lr"] for g in parameter_groups(model, TrainSection(lr=5e-5))] == [5e-5]
+    assert [g["lr"] for g in parameter_groups(model, TrainSection(lr=5e-5, head_lr=0.0))] == [5e-5]
     model.body.requires_grad_(False)  # only the head trains: head_lr has no body to differ from
     groups = parameter_groups(model, TrainSection(lr=5e-5, head_lr=1e-3))
     assert [g["lr"] for g in groups] == [5e-5] and len(groups[0]["params"]) == 2
+
+
+def test_by_default_the_head_trains_at_its_own_measured_rate():
+    assert [g["lr"] for g in parameter_groups(Tiny(), TrainSection(lr=5e-5))] == [5e-5, 3e-3]
 
 
 def test_warmup_ratio_is_a_share_of_the_steps_unless_warmup_steps_is_given():

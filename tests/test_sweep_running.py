@@ -415,6 +415,9 @@ main()
 
 # What may differ between two sweeps of the same combinations: times, memory and latency.
 VARYING = ("seconds", "time", "latency", "memory", "peak", "ms", "per_second", "throughput")
+# The verdict's costs, and what weighs them (the recommendation, its sentences, the Pareto front), are
+# timings too; its readings and differences are compared.
+VARYING += ("cost", "recommend", "sentences", "pareto")
 
 
 def comparable(value):

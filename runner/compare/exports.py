@@ -190,7 +190,7 @@ def print_tables(comparison: Comparison) -> None:
             table.add_row(*display_cells(row, comparison.has_validation))
         console.print(table)
     for note in selection_lines(comparison) + notes(comparison):
-        console.print(note, markup=False)
+        console.print(note, markup=False, soft_wrap=True)  # a folder's path stays whole, to copy
     for line in verdict_text.console_lines(comparison.verdicts):  # last: what the reader acts on
         console.print(line, markup=False)
 

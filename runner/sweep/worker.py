@@ -53,7 +53,7 @@ def run_combination(
         if reporting.is_finished(folder) and not rerun:  # another launcher finished it a moment ago
             outcome = Outcome("skipped", "finished already")
         else:
-            outcome = _run_searched(plan, combination, run_one, rerun, say)
+            outcome = _run_searched(plan, combination, recipe, run_one, rerun, say)
             outcome.seconds = time.monotonic() - started
             if outcome.status == "failed":  # the log ends with the reason the launcher lists
                 say(f"ftrun: error: {outcome.reason}")
@@ -68,6 +68,7 @@ def run_combination(
 def _run_searched(
     plan: combinations.SweepPlan,
     combination: Combination,
+    recipe: Any,
     run_one: RunOne,
     rerun: bool,
     say: Callable[[str], None],
@@ -83,7 +84,7 @@ def _run_searched(
             combination, link = studies.searched(plan.folder, combination, plan.search)
         except FtrunError as error:
             return Outcome("failed", first_line(error))
-    recipe = plan.build(combination)
+        recipe = plan.build(combination)  # with the settings the study gave this trial
     folder = plan.run_folder(combination.name)
     options, why = restart_options(folder, recipe, rerun)
     if why:
