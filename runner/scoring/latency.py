@@ -43,8 +43,10 @@ def measure_latency(
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    rows = latency_rows(input_ids, examples)
     return {
-        **time_batches(run, latency_rows(input_ids, examples), warmup, batch_size),
+        **time_batches(run, rows, warmup, batch_size),
+        "mean_tokens": statistics.fmean(len(r["input_ids"]) for r in rows),
         "device": str(device),
         "precision": accelerator.mixed_precision,
         "threads": torch.get_num_threads(),
@@ -79,7 +81,6 @@ def time_batches(run: Callable[[Rows], None], rows: Rows, warmup: int, batch_siz
         "warmup_passes": warmup,
         "throughput_batch_size": batch_size,
         "throughput_examples_per_s": len(rows) / batched_seconds,
-        "mean_tokens": statistics.fmean(len(r["input_ids"]) for r in rows),
     }
 
 
@@ -88,28 +89,8 @@ def measure_call_latency(
 ) -> dict[str, Any]:
     """The same figures for a model that is a function of texts (a fitted baseline, on the CPU): batch-1
     latency over the first `examples` inputs after `warmup` passes, and throughput at `batch_size`."""
-    rows = list(inputs[:examples])
-    for _ in range(warmup):
-        for row in rows:
-            predict([row])
-    timings_ms = []
-    for row in rows:
-        started = time.perf_counter()
-        predict([row])
-        timings_ms.append((time.perf_counter() - started) * 1000)
-    started = time.perf_counter()
-    for start in range(0, len(rows), batch_size):
-        predict(rows[start : start + batch_size])
-    batched_seconds = time.perf_counter() - started
-    timings_ms.sort()
     return {
-        "batch1_ms_p50": statistics.median(timings_ms),
-        "batch1_ms_p95": timings_ms[min(len(timings_ms) - 1, round(0.95 * (len(timings_ms) - 1)))],
-        "batch1_ms_mean": statistics.fmean(timings_ms),
-        "examples": len(timings_ms),
-        "warmup_passes": warmup,
-        "throughput_batch_size": batch_size,
-        "throughput_examples_per_s": len(rows) / batched_seconds,
+        **time_batches(predict, list(inputs[:examples]), warmup, batch_size),
         "device": "cpu",
         "precision": "no",
         "threads": torch.get_num_threads(),
