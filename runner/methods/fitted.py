@@ -188,6 +188,28 @@ class FittedMethod(Method):
         """The `Fitted` a run's `model/` folder holds (ftrun predict and eval)."""
         raise NotImplementedError
 
+    def with_chosen_head(
+        self,
+        model: Any,
+        options: Any,
+        recipe: Recipe,
+        objective: Any,
+        train: Examples,
+        validation: Examples | None,
+        score: Callable[[torch.Tensor, Examples], float],
+    ) -> Any:
+        """`model`, whose features are fitted, with the linear head whose regularisation (`C_grid`, or
+        `alpha_grid` for a task without classes) scored best on `validation` only."""
+        grid = options.C_grid if objective.task_type.has_classes else options.alpha_grid
+        held_out = None if validation is None else (model.features(validation.inputs()), validation)
+        trained = (model.features(train.inputs()), objective.gold(train.labels))
+        model.head, model.choice = choose_head(objective, trained, held_out, grid, score, recipe.train.seed)
+        return model
+
+    def save_fitted(self, model: Any, recipe: Recipe, folder: Path, thresholds: list[float] | None) -> None:
+        write_config(folder, recipe, thresholds)
+        model.save(folder)
+
     # What the saved folder holds, for its README (the module docstring's "Saved form", in short).
     saved_files = ""
 

@@ -32,10 +32,8 @@ from runner.methods.fitted import (
     FittedMethod,
     LinearHead,
     check_grid,
-    choose_head,
     joined_texts,
     require,
-    write_config,
 )
 from runner.recipe.fields import option
 
@@ -142,23 +140,10 @@ class StaticEmbeddings(FittedMethod):
         model = StaticModelWithHead(
             static, LinearHead(np.zeros((0, 0)), np.zeros(0)), recipe.data.pair_separator
         )
-        grid = options.C_grid if objective.task_type.has_classes else options.alpha_grid
-        held_out = None if validation is None else (model.features(validation.inputs()), validation)
-        model.head, model.choice = choose_head(
-            objective,
-            (model.features(train.inputs()), objective.gold(train.labels)),
-            held_out,
-            grid,
-            score,
-            recipe.train.seed,
+        chosen: StaticModelWithHead = self.with_chosen_head(
+            model, options, recipe, objective, train, validation, score
         )
-        return model
-
-    def save_fitted(
-        self, model: StaticModelWithHead, recipe: Recipe, folder: Path, thresholds: list[float] | None
-    ) -> None:
-        write_config(folder, recipe, thresholds)
-        model.save(folder)
+        return chosen
 
     def load_fitted(self, folder: Path) -> StaticModelWithHead:
         import json

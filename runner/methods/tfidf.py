@@ -28,10 +28,8 @@ from runner.methods.fitted import (
     FittedMethod,
     LinearHead,
     check_grid,
-    choose_head,
     joined_texts,
     require,
-    write_config,
 )
 from runner.recipe.fields import option
 
@@ -192,19 +190,10 @@ class Tfidf(FittedMethod):
         parts, idf = fitted_vectorizers(options, joined_texts(train.inputs(), separator))
         model = TfidfModel(parts, idf, LinearHead(np.zeros((0, 0)), np.zeros(0)))
         model.separator = separator
-        grid = options.C_grid if objective.task_type.has_classes else options.alpha_grid
-        held_out = None if validation is None else (model.features(validation.inputs()), validation)
-        gold = objective.gold(train.labels)
-        model.head, model.choice = choose_head(
-            objective, (model.features(train.inputs()), gold), held_out, grid, score, recipe.train.seed
+        chosen: TfidfModel = self.with_chosen_head(
+            model, options, recipe, objective, train, validation, score
         )
-        return model
-
-    def save_fitted(
-        self, model: TfidfModel, recipe: Recipe, folder: Path, thresholds: list[float] | None
-    ) -> None:
-        write_config(folder, recipe, thresholds)
-        model.save(folder)
+        return chosen
 
     def load_fitted(self, folder: Path) -> TfidfModel:
         require("sklearn", self.name)
