@@ -163,9 +163,14 @@ def test_one_sound_configuration_keeps_a_method_from_being_degenerate(tmp_path):
 def test_validation_still_rising_at_the_last_epoch_is_flagged(tmp_path):
     with_history(add_run(tmp_path / "rising", "lora", 1e-4, 1, 150, 45), [0.5, 0.6, 0.75])
     with_history(add_run(tmp_path / "peaked", "lora", 1e-4, 1, 150, 45), [0.5, 0.75, 0.7])
+    # Best at the last epoch but up by less than the margin (0.01 for accuracy): a plateau.
+    with_history(add_run(tmp_path / "plateau", "lora", 1e-4, 1, 150, 45), [0.5, 0.745, 0.75])
     (flag,) = methods_flagged(tmp_path / "rising")["lora"]
     assert flag.sign == "still improving" and "more epochs" in flag.advice
     assert methods_flagged(tmp_path / "peaked") == {}
+    assert methods_flagged(tmp_path / "plateau") == {}
+    (chosen,) = comparing.compare([tmp_path / "plateau"], margin=0.004).selections
+    assert [flag.sign for flag in chosen.undertuned["lora"]] == ["still improving"]
 
 
 def test_a_flagged_method_is_kept_out_of_the_ranking_and_the_tests(tmp_path):

@@ -130,7 +130,10 @@ def _compare_group(result: Comparison, number: int, group: list[Run], margin: fl
         [selection.run_result(r.name, r.record, r.recipe_text) for r in group], _validation_test(group)
     )
     chosen.undertuned = undertuned.flags(
-        chosen.configurations, chosen.selected, {run.name: run.validation_outputs for run in group}
+        chosen.configurations,
+        chosen.selected,
+        {run.name: run.validation_outputs for run in group},
+        verdict.margin_given(group[0].metric, margin, group)[0],
     )
     tests = _tests(group, {run.name: run.outputs_by_id for run in group})
     ranked = [run for run in group if run.record.method not in chosen.undertuned] or group

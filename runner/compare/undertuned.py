@@ -7,7 +7,9 @@
   one set of labels) for (nearly) every example, as the run's warning says, or its validation score is
   within noise (the run's own 95% interval) of the best constant prediction's;
 - **still improving**: the chosen configuration's validation score was best at the last epoch and
-  rising there, in most of its seeds.
+  rose there by at least the margin (the smallest difference that matters, `compare.margin`), in
+  most of its seeds: another epoch like the last would change the result by a difference that
+  matters, where a rise smaller than the margin is a plateau.
 
 A flagged method is shown, marked "not tuned enough" with what to try, and kept out of the ranking,
 the paired tests and the verdict. Only validation figures and the runs' own warnings are read.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.compare.configurations import Configuration, RunResult
-from runner.recipe import schema
+from runner.recipe import margins, schema
 from runner.recipe.spelling import compact_number
 from runner.rundir.finished import Outputs
 from runner.scoring.task_metrics import as_arrays, metric_value
@@ -47,16 +49,18 @@ def flags(
     found: list[Configuration],
     selected: Mapping[str, Configuration],
     validation_outputs: Mapping[str, Outputs | None],
+    margin: float = 0.0,
 ) -> dict[str, list[Flag]]:
     """Each selected method's signs of too little search (methods without any are left out).
-    `validation_outputs`: each run's validation answers by run name, where it saved them."""
+    `validation_outputs`: each run's validation answers by run name, where it saved them; `margin`: the
+    smallest difference of the headline metric that matters (0: the metric's default)."""
     found_flags = {}
     for method, chosen in selected.items():
         of_method = [c for c in found if c.method == method]
         signs = [
             *edge_flags(of_method, chosen),
             *degenerate_flags(of_method, validation_outputs),
-            *rising_flags(chosen),
+            *rising_flags(chosen, margin),
         ]
         if signs:
             found_flags[method] = signs
@@ -98,8 +102,8 @@ def degenerate_flags(
     return [Flag("degenerate", found, _degenerate_advice())]
 
 
-def rising_flags(chosen: Configuration) -> list[Flag]:
-    rising = [run for run in chosen.runs if still_improving(run)]
+def rising_flags(chosen: Configuration, margin: float = 0.0) -> list[Flag]:
+    rising = [run for run in chosen.runs if still_improving(run, margin)]
     if not rising or 2 * len(rising) < len(chosen.runs):
         return []
     epochs = chosen.runs[0].settings.get("train.epochs")
@@ -107,21 +111,23 @@ def rising_flags(chosen: Configuration) -> list[Flag]:
     return [
         Flag(
             "still improving",
-            f"validation was best at the last epoch and still rising in {len(rising)} of "
-            f"{len(chosen.runs)} seed(s)",
+            f"validation was best at the last epoch and still rising by the margin or more in "
+            f"{len(rising)} of {len(chosen.runs)} seed(s)",
             more,
         )
     ]
 
 
-def still_improving(run: RunResult) -> bool:
-    """Best at the last of two or more epochs, and higher there than the epoch before."""
+def still_improving(run: RunResult, margin: float = 0.0) -> bool:
+    """Best at the last of two or more epochs, and higher there than the epoch before by at least the
+    margin (0: the metric's default; an error's is a share of the run's own last score)."""
     history = (run.record.validation or {}).get("per_epoch") or []
     found = [row.get("score") for row in history if isinstance(row, dict)]
     scores = [float(s) for s in found if isinstance(s, (int, float))]
     if len(scores) < 2 or len(scores) != len(found):
         return False
-    return scores[-1] > scores[-2] and scores[-1] >= max(scores)
+    needed = margin or margins.default_margin(run.metric, scores[-1])
+    return scores[-1] - scores[-2] >= needed and scores[-1] > scores[-2] and scores[-1] >= max(scores)
 
 
 def _degenerate(configuration: Configuration, validation_outputs: Mapping[str, Outputs | None]) -> str:

@@ -101,7 +101,7 @@ def judge(
     metric = next(iter(selected.values())).metric
     ranked = {m: c for m, c in selected.items() if m not in flagged}
     best = max(ranked, key=lambda m: ranked[m].validation_mean or -math.inf) if ranked else None
-    value, source = _margin(metric, margin, [by_name[r.name] for c in selected.values() for r in c.runs])
+    value, source = margin_given(metric, margin, [by_name[r.name] for c in selected.values() for r in c.runs])
     # Test figures are read from the runs, after the choice (selection's own records may be blinded).
     test_mean = {m: statistics.fmean(by_name[r.name].score for r in c.runs) for m, c in selected.items()}
     if best is not None and margins.is_error(metric) and not value:
@@ -176,7 +176,9 @@ def stored_mb(folder: Path) -> float | None:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
-def _margin(metric: str, given: float | None, runs: list[Run]) -> tuple[float, str]:
+def margin_given(metric: str, given: float | None, runs: list[Run]) -> tuple[float, str]:
+    """The margin and how it was set: `--margin`, else the runs' `compare.margin`, else the metric's
+    default (0 for an error metric, whose default depends on the best method's score)."""
     if given is not None:
         return given, "set by --margin"
     recorded = sorted(
