@@ -98,6 +98,22 @@ def test_a_search_runs_confirms_the_best_on_validation_and_never_reads_the_test_
     assert "trial" not in report.partition("## What each method")[0]  # the comparison is of confirmations
 
 
+def test_the_progress_counts_the_confirmations_still_to_come_as_not_done(tmp_path, monkeypatch):
+    from runner.sweep.executors.local import LocalExecutor
+
+    launched = []
+    original = LocalExecutor.run
+
+    def recording(self, launch):
+        launched.append((len(launch.names), launch.total))
+        return original(self, launch)
+
+    monkeypatch.setattr(LocalExecutor, "run", recording)
+    assert run(write(tmp_path, trials=2), monkeypatch) == 0
+    # 2 methods x (2 trials + 2 seeds): the search's 4 of 4 first, then the confirmations' 4 of all 8.
+    assert launched == [(4, 4), (4, 8)]
+
+
 def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, monkeypatch):
     path = write(tmp_path, methods='["full"]', seeds="[1]", trials=4)
     log = tmp_path / "calls.jsonl"

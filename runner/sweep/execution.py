@@ -54,14 +54,16 @@ def run_sweep(
         options += ["--report"] if executor.workers_write_report else []
         return [*(worker or slot.prefix), "run-combination", str(sweep.path), name, *options]
 
-    def launch(names: list[str]) -> dict[str, Outcome]:
-        return executor.run(Launch(sweep.path, sweep.folder, names, len(sweep.combinations), command, say))
+    def launch(names: list[str], later: int) -> dict[str, Outcome]:
+        # `later`: combinations left for a later launch (a search's confirmations), not counted as done
+        total = len(sweep.combinations) - later
+        return executor.run(Launch(sweep.path, sweep.folder, names, total, command, say))
 
     if sweep.adaptive:
         return _search_then_confirm(sweep, pending, launch, executor.waits, report, say)
     outcomes: dict[str, Outcome] = {}
     if pending:
-        outcomes = launch(pending)
+        outcomes = launch(pending, 0)
         if not executor.waits:
             return 0
     return _summary(sweep, outcomes, report, say)
@@ -70,7 +72,7 @@ def run_sweep(
 def _search_then_confirm(
     sweep: Sweep,
     pending: list[str],
-    launch: Callable[[list[str]], dict[str, Outcome]],
+    launch: Callable[[list[str], int], dict[str, Outcome]],
     waits: bool,
     report: reporting.ReportStep,
     say: Callable[[str], None],
@@ -82,7 +84,8 @@ def _search_then_confirm(
     trials = [c for c in sweep.combinations if c.stage == adaptive.SEARCH_STAGE]
     studies.reconcile(sweep.folder, trials, sweep.search)  # trials a killed process did not tell
     searching = [name for name in pending if sweep.combination(name).stage == adaptive.SEARCH_STAGE]
-    outcomes = launch(searching) if searching else {}
+    confirming = [name for name in pending if name not in searching]
+    outcomes = launch(searching, len(confirming)) if searching else {}
     if not waits:
         if searching:
             say("the confirmations start once the search has ended: run the sweep again then")
@@ -92,8 +95,7 @@ def _search_then_confirm(
     if any(o.status in ("failed", "busy") for o in outcomes.values()):
         say("the search did not end: its confirmations wait for the next start")
         return _summary(sweep, outcomes, report, say)
-    confirming = [name for name in pending if name not in searching]
-    outcomes |= launch(confirming) if confirming else {}
+    outcomes |= launch(confirming, 0) if confirming else {}
     return _summary(sweep, outcomes, report, say) if waits or not confirming else 0
 
 
