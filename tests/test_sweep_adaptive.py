@@ -90,6 +90,15 @@ def test_a_search_runs_confirms_the_best_on_validation_and_never_reads_the_test_
             assert confirmed["seed"] == seed
         recipe = (sweep.folder / "confirm" / f"{method}-seed2" / "recipe.toml").read_text()
         assert f"lr = {best.params['train.lr']!r}" in recipe
+    # The confirmation on the search's seed is the best trial's run: copied, not run again.
+    ran = {call["name"] for call in calls(tmp_path / "calls.jsonl")}
+    assert {"full-seed2", "lora-seed2"} <= ran and not {"full-seed1", "lora-seed1"} & ran
+    for method in ("full", "lora"):
+        best = max((t for t in slotted_trials(sweep, method) if t.value is not None), key=lambda t: t.value)
+        trial = sweep.folder / "search" / best.user_attrs[studies.SLOT_ATTR]
+        copied = json.loads((sweep.folder / "confirm" / f"{method}-seed1" / "metrics.json").read_text())
+        assert copied["run_name"] == f"{method}-seed1"
+        assert copied["accuracy"] == json.loads((trial / "metrics.json").read_text())["accuracy"]
     used = json.loads((sweep.folder / "report" / "search.json").read_text())
     assert used["full"]["trials"] == 4 and used["full"]["complete"] + used["full"]["pruned"] == 4
     assert used["full"]["search"]["runs"] == 4 and used["full"]["search"]["steps"] == 40
@@ -127,7 +136,9 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, m
     assert len(trials) == 4 and all(t.state.is_finished() for t in trials)
     assert {t.user_attrs[studies.SLOT_ATTR]: t.number for t in trials} == before  # the killed one resumed
     ran = [c["name"] for c in calls(log)]
-    assert sorted(ran) == ["full-seed1", "full-trial1", "full-trial2", "full-trial3", "full-trial4"]
+    # Each trial finished once (the killed one when resumed); full-seed1 is the best trial's run, copied.
+    assert sorted(ran) == ["full-trial1", "full-trial2", "full-trial3", "full-trial4"]
+    assert (sweep.folder / "confirm" / "full-seed1" / "metrics.json").is_file()
 
 
 def test_the_pruner_stops_a_trial_that_trails_the_others(tmp_path):

@@ -151,6 +151,16 @@ def searched(
 
 def best_settings(sweep_folder: Path, method: str, spec: SearchSpec) -> dict[str, Any]:
     """The method's best setting on validation, once all its trials have ended (a user error before)."""
+    best = _best_trial(sweep_folder, method, spec)
+    return settings_of(best.params, spec.ranges[method])
+
+
+def best_slot(sweep_folder: Path, method: str, spec: SearchSpec) -> str:
+    """The search slot whose trial the method's confirmations repeat (a user error before it ended)."""
+    return str(_best_trial(sweep_folder, method, spec).user_attrs[SLOT_ATTR])
+
+
+def _best_trial(sweep_folder: Path, method: str, spec: SearchSpec) -> optuna.trial.FrozenTrial:
     from optuna.trial import TrialState
 
     study = open_study(sweep_folder, method, spec)
@@ -163,8 +173,7 @@ def best_settings(sweep_folder: Path, method: str, spec: SearchSpec) -> dict[str
         )
     if not complete:
         raise RecipeError(f"every trial of {method} was pruned or failed: no setting to confirm")
-    best = max(complete, key=lambda t: (t.value, -t.number))
-    return settings_of(best.params, spec.ranges[method])
+    return max(complete, key=lambda t: (t.value, -t.number))
 
 
 def reconcile(sweep_folder: Path, search_slots: list[Combination], spec: SearchSpec) -> None:

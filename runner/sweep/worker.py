@@ -9,6 +9,8 @@ which the launcher reads when the process ends.
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import sys
 import time
 import traceback
@@ -18,6 +20,7 @@ from typing import Any
 
 from runner import rundir
 from runner.errors import FtrunError, RecipeError, first_line
+from runner.model.card import write_model_card
 from runner.recipe import reading as recipes
 from runner.recipe import schema
 from runner.sweep import claims, combinations, outcomes, reporting
@@ -86,6 +89,10 @@ def _run_searched(
             return Outcome("failed", first_line(error))
         recipe = plan.build(combination)  # with the settings the study gave this trial
     folder = plan.run_folder(combination.name)
+    if plan.adaptive and (trial := _same_trial_run(plan, combination, recipe)) is not None:
+        _copy_run(trial, folder, recipe, plan.path)
+        say(f"{combination.name}: the same run as {trial.name}, its best trial on this seed: copied")
+        return Outcome("finished")
     options, why = restart_options(folder, recipe, rerun)
     if why:
         say(f"{combination.name}: {why}")
@@ -97,6 +104,35 @@ def _run_searched(
         if link.pruned:
             outcome.reason = "pruned: its validation score trailed the other trials'"
     return outcome
+
+
+def _same_trial_run(plan: combinations.SweepPlan, combination: Combination, recipe: Any) -> Path | None:
+    """A confirmation on the search's seed repeats its method's best trial exactly (the same recipe, the
+    same seed): that trial's finished run folder, so the confirmation costs nothing; None otherwise."""
+    from runner.sweep import adaptive, studies
+
+    if combination.stage != adaptive.CONFIRM_STAGE or plan.search is None:
+        return None
+    try:
+        slot = studies.best_slot(plan.folder, adaptive.method_of(combination), plan.search)
+    except FtrunError:
+        return None
+    trial = plan.run_folder(slot)
+    saved = _saved_recipe(trial) if reporting.is_finished(trial) else None
+    if saved is None or dataclasses.replace(saved, output=recipe.output) != recipe:
+        return None
+    return trial
+
+
+def _copy_run(trial: Path, folder: Path, recipe: schema.Recipe, recipe_path: Path) -> None:
+    """The trial's run folder as this combination's, named and resolved as this combination."""
+    if folder.exists():
+        shutil.rmtree(folder)  # an earlier attempt that did not finish
+    shutil.copytree(trial, folder)
+    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
+    record = dataclasses.replace(rundir.read_record(folder), run_name=folder.name)
+    rundir.write_record(folder, record)
+    write_model_card(folder, recipe, record)
 
 
 def _check_as_launched(plan: combinations.SweepPlan, name: str, recipe: schema.Recipe) -> None:
