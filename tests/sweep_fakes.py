@@ -40,6 +40,7 @@ def write_finished_run(recipe: Any) -> Path:
         {
             "schema_version": rundir.SCHEMA_VERSION,
             "status": "finished",
+            "finished_at": f"{time.time():.6f}",
             "method": recipe.method.name,
             "model": recipe.model.name,
             "data": {"train_size": 10, "eval_size": 1, "eval_hash": "h"},
@@ -52,7 +53,7 @@ def write_finished_run(recipe: Any) -> Path:
             "params": {"trainable": 1, "trainable_fraction": 0.5},
             "train": {"seconds": 1.0, "steps": 10},
             "seed": recipe.train.seed,
-            "validation": {"accuracy": accuracy},
+            "validation": {"accuracy": accuracy, "score": accuracy},
         },
     )
     return folder

@@ -5,8 +5,9 @@ executors and resuming treat them like a grid's; only their searched settings ar
 `trials` search slots (`<sweep>/search/<method>-trial01`...) on the first seed listed, whose settings
 its worker asks of the method's Optuna study when it starts (`runner.sweep.studies`), and one
 confirmation per seed listed (`<sweep>/confirm/<method>-seed1`...), which runs the method's best
-setting once its search has ended. The report reads the confirmations only: the runs it compares were
-made alike, each method's at the one setting its search chose on validation.
+setting once its search has ended (on the search's own seed that run is the best trial's, so the
+worker copies its folder instead of training it again). The report reads the confirmations only:
+the runs it compares were made alike, each method's at the one setting its search chose on validation.
 
 Pure: no optuna and no files here.
 """

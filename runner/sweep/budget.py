@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from runner import rundir
 from runner.errors import FtrunError
-from runner.recipe.spelling import toml_value
+from runner.recipe.spelling import compact_number, toml_value
 from runner.sweep import adaptive, studies
 
 if TYPE_CHECKING:
     from runner.sweep.combinations import SweepPlan
+    from runner.sweep.grid import Combination
 
 
 def budget(sweep: SweepPlan) -> dict[str, dict[str, Any]]:
@@ -29,7 +30,8 @@ def budget(sweep: SweepPlan) -> dict[str, dict[str, Any]]:
         states = {str(t.user_attrs[studies.SLOT_ATTR]): t.state.name.lower() for t in study.get_trials()
                   if studies.SLOT_ATTR in t.user_attrs}  # fmt: skip
         slots = [c for c in sweep.combinations if adaptive.method_of(c) == method]
-        used = {stage: _costs([sweep.run_folder(c.name) for c in slots if c.stage == stage])
+        copies = _copies(sweep, slots)
+        used = {stage: _costs(sweep, [c.name for c in slots if c.stage == stage], copies)
                 for stage in (adaptive.SEARCH_STAGE, adaptive.CONFIRM_STAGE)}  # fmt: skip
         try:
             best = studies.best_settings(sweep.folder, method, spec)
@@ -49,16 +51,33 @@ def budget(sweep: SweepPlan) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _costs(folders: list[Path]) -> dict[str, float]:
-    steps, seconds = 0, 0.0
-    for folder in folders:
+def _copies(sweep: SweepPlan, slots: list[Combination]) -> set[str]:
+    """The confirmations that are their best trial's run, copied (`runner.sweep.worker`): a copy keeps
+    the trial's record, the time it finished included."""
+    ends = {}
+    for combination in slots:
         try:
-            record = rundir.read_record(folder)
+            ends[combination.name] = rundir.read_record(sweep.run_folder(combination.name)).finished_at
+        except FtrunError:
+            continue
+    trial_ends = {ends[c.name] for c in slots if c.stage == adaptive.SEARCH_STAGE and ends.get(c.name)}
+    return {c.name for c in slots if c.stage == adaptive.CONFIRM_STAGE and ends.get(c.name) in trial_ends}
+
+
+def _costs(sweep: SweepPlan, names: list[str], copies: set[str]) -> dict[str, float]:
+    """What the runs trained; a copied confirmation trained nothing and is counted apart."""
+    steps, seconds = 0, 0.0
+    for name in names:
+        if name in copies:
+            continue
+        try:
+            record = rundir.read_record(sweep.run_folder(name))
         except FtrunError:
             continue
         steps += record.train.steps
         seconds += record.train.seconds + record.train.feature_extraction_seconds
-    return {"runs": len(folders), "steps": steps, "seconds": round(seconds, 1)}
+    copied = sum(name in copies for name in names)
+    return {"runs": len(names) - copied, "copied": copied, "steps": steps, "seconds": round(seconds, 1)}
 
 
 def markdown(found: dict[str, dict[str, Any]], seed: int) -> list[str]:
@@ -67,15 +86,16 @@ def markdown(found: dict[str, dict[str, Any]], seed: int) -> list[str]:
         "",
         f"Each method had the same {next(iter(found.values()))['trials'] if found else 0} trials, searched "
         f"by Optuna's TPE on the first seed listed (sampler seed {seed}) and pruned on the validation score "
-        "after each epoch; its best setting on validation then ran on every seed (the runs above). "
-        "The test split was read by none of these choices.",
+        "after each epoch; its best setting on validation then ran on every seed (the runs above; on "
+        "the search's seed that run is the best trial's own, copied, so the confirmation's steps and "
+        "seconds are those of the other seeds). The test split was read by none of these choices.",
         "",
         "| method | trials | complete | pruned | failed | search steps | search seconds "
         "| confirm steps | confirm seconds | chosen setting |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method, used in found.items():
-        chosen = ", ".join(f"{k} = {toml_value(v)}" for k, v in used["best"].items()) or "none"
+        chosen = ", ".join(f"{k} = {_shown(v)}" for k, v in used["best"].items()) or "none"
         lines.append(
             f"| {method} | {used['trials']} | {used['complete']} | {used['pruned']} | {used['failed']} "
             f"| {used['search']['steps']} | {used['search']['seconds']:.0f} | {used['confirm']['steps']} "
@@ -99,3 +119,8 @@ def write_budget(sweep: SweepPlan, report_folder: Path) -> list[Path]:
             report, report.read_text(encoding="utf-8").rstrip() + "\n\n" + "\n".join(lines) + "\n"
         )
     return [data, text]
+
+
+def _shown(value: Any) -> str:
+    """A searched number to three significant digits, as people read it (search.json keeps them all)."""
+    return compact_number(float(f"{value:.3g}")) if isinstance(value, float) else toml_value(value)

@@ -21,6 +21,9 @@ EXIT_FAILED = 1
 EXIT_BUSY = 75  # another process holds the combination (EX_TEMPFAIL): not a failure
 
 
+COPIED = "the best trial's run on this seed, copied"  # a search's confirmation that cost no training
+
+
 @dataclasses.dataclass
 class Outcome:
     status: str  # finished | skipped | failed | busy

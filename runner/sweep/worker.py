@@ -20,7 +20,6 @@ from typing import Any
 
 from runner import rundir
 from runner.errors import FtrunError, RecipeError, first_line
-from runner.model.card import write_model_card
 from runner.recipe import reading as recipes
 from runner.recipe import schema
 from runner.sweep import claims, combinations, outcomes, reporting
@@ -92,7 +91,7 @@ def _run_searched(
     if plan.adaptive and (trial := _same_trial_run(plan, combination, recipe)) is not None:
         _copy_run(trial, folder, recipe, plan.path)
         say(f"{combination.name}: the same run as {trial.name}, its best trial on this seed: copied")
-        return Outcome("finished")
+        return Outcome("finished", outcomes.COPIED)
     options, why = restart_options(folder, recipe, rerun)
     if why:
         say(f"{combination.name}: {why}")
@@ -130,9 +129,10 @@ def _copy_run(trial: Path, folder: Path, recipe: schema.Recipe, recipe_path: Pat
         shutil.rmtree(folder)  # an earlier attempt that did not finish
     shutil.copytree(trial, folder)
     rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
-    record = dataclasses.replace(rundir.read_record(folder), run_name=folder.name)
-    rundir.write_record(folder, record)
-    write_model_card(folder, recipe, record)
+    rundir.write_record(folder, dataclasses.replace(rundir.read_record(folder), run_name=folder.name))
+    card = folder / "model" / "README.md"
+    if card.is_file():  # the card names its run (a network's or a fitted baseline's card alike)
+        rundir.write_text(card, card.read_text(encoding="utf-8").replace(trial.name, folder.name))
 
 
 def _check_as_launched(plan: combinations.SweepPlan, name: str, recipe: schema.Recipe) -> None:
