@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -102,6 +103,8 @@ def test_a_search_runs_confirms_the_best_on_validation_and_never_reads_the_test_
     used = json.loads((sweep.folder / "report" / "search.json").read_text())
     assert used["full"]["trials"] == 4 and used["full"]["complete"] + used["full"]["pruned"] == 4
     assert used["full"]["search"]["runs"] == 4 and used["full"]["search"]["steps"] == 40
+    # Seed 1's confirmation is the best trial's copy: only seed 2's run trained.
+    assert used["full"]["confirm"] == {"runs": 1, "copied": 1, "steps": 10, "seconds": 1.0}
     report = (sweep.folder / "report" / "report.md").read_text()
     assert "What each method's search was given and used" in report
     assert "trial" not in report.partition("## What each method")[0]  # the comparison is of confirmations
@@ -139,6 +142,32 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path, m
     # Each trial finished once (the killed one when resumed); full-seed1 is the best trial's run, copied.
     assert sorted(ran) == ["full-trial1", "full-trial2", "full-trial3", "full-trial4"]
     assert (sweep.folder / "confirm" / "full-seed1" / "metrics.json").is_file()
+
+
+def test_a_finished_trial_whose_folder_was_deleted_runs_again_without_touching_its_study(
+    tmp_path, monkeypatch
+):
+    path = write(tmp_path, methods='["full"]', seeds="[1]", trials=3)
+    assert run(path, monkeypatch) == 0
+    sweep = sweeps.load_combinations(path)
+    told = [(t.number, t.state, t.value, t.params) for t in slotted_trials(sweep, "full")]
+    shutil.rmtree(sweep.folder / "search" / "full-trial2")
+    (sweep.folder / ".sweep" / "full-trial2.json").unlink()
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_CALLS", str(log))
+    said: list[str] = []
+    settings = {"parallel": 2}
+    assert execution.run_sweep(path, [], write_runs_report, settings, echo=said.append, worker=FAKE) == 0
+    assert [c["name"] for c in calls(log)] == ["full-trial2"]
+    # The finished trials' settings came from the study: nothing calls them stale.
+    assert any("full-trial1: finished already, skipped" in line for line in said)
+    assert not any("differs" in line for line in said)
+    assert [(t.number, t.state, t.value, t.params) for t in slotted_trials(sweep, "full")] == told
+    (given,) = [
+        t.params for t in slotted_trials(sweep, "full") if t.user_attrs[studies.SLOT_ATTR] == "full-trial2"
+    ]
+    recipe = (sweep.folder / "search" / "full-trial2" / "recipe.toml").read_text()
+    assert f"lr = {given['train.lr']!r}" in recipe  # at the settings its trial was given
 
 
 def test_the_pruner_stops_a_trial_that_trails_the_others(tmp_path):

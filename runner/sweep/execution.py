@@ -105,10 +105,9 @@ def _pending(sweep: Sweep, rerun: bool, say: Callable[[str], None]) -> list[str]
     for number, (combination, recipe) in enumerate(zip(sweep.combinations, sweep.recipes, strict=True), 1):
         folder = sweep.run_folder(combination.name)
         if reporting.is_finished(folder) and not rerun:
-            say(
-                f"[{number}/{total}] {combination.name}: finished already, skipped"
-                + stale_note(folder, recipe)
-            )
+            # An adaptive search's settings come from its study, not the sweep file: no stale note.
+            stale = "" if sweep.adaptive else stale_note(folder, recipe)
+            say(f"[{number}/{total}] {combination.name}: finished already, skipped{stale}")
         else:
             pending.append(combination.name)
     return pending

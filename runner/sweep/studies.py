@@ -138,6 +138,10 @@ def searched(
 
     study = open_study(sweep_folder, method, spec, adaptive.slot_number(combination))
     mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(SLOT_ATTR) == combination.name]
+    if mine and mine[-1].state.is_finished():
+        # Told already, its run folder since deleted: run it again at its settings, the study as it is.
+        settings = settings_of(mine[-1].params, ranges)
+        return dataclasses.replace(combination, overrides={**combination.overrides, **settings}), None
     if mine:  # resumed: the same settings as before, so the run resumes from its checkpoint
         trial = optuna.trial.Trial(study, mine[-1]._trial_id)
     else:
