@@ -122,8 +122,9 @@ def add_run(root, method, lr, seed, test_right, validation_right, warnings=()):
 
 
 def methods_flagged(root) -> dict[str, list[undertuned.Flag]]:
+    """Every method with signs of too little search, ranked anyway for leading or not."""
     (chosen,) = comparing.compare([root]).selections
-    return chosen.undertuned
+    return {**chosen.undertuned, **chosen.may_improve}
 
 
 def test_a_choice_at_the_edge_of_three_values_is_flagged_and_one_inside_is_not(tmp_path):
@@ -153,6 +154,14 @@ def test_a_method_whose_every_configuration_predicts_one_class_is_flagged(tmp_pa
     assert "one class" in flagged["full"][0].found
 
 
+def test_a_degenerate_baseline_is_advised_on_its_regularisation_not_a_learning_rate(tmp_path):
+    one_class = ("warning: the model predicts 'sports' for 100% of the eval examples",)
+    add_run(tmp_path, "tfidf", 1e-5, 1, 67, 20, warnings=one_class)
+    add_run(tmp_path, "lora", 1e-4, 1, 150, 45)
+    (flag,) = methods_flagged(tmp_path)["tfidf"]
+    assert "method.C_grid" in flag.advice and "learning rate" not in flag.advice
+
+
 def test_one_sound_configuration_keeps_a_method_from_being_degenerate(tmp_path):
     one_class = ("warning: the model predicts 'sports' for 100% of the eval examples",)
     add_run(tmp_path, "full", 1e-5, 1, 67, 20, warnings=one_class)
@@ -170,13 +179,13 @@ def test_validation_still_rising_at_the_last_epoch_is_flagged(tmp_path):
     assert methods_flagged(tmp_path / "peaked") == {}
     assert methods_flagged(tmp_path / "plateau") == {}
     (chosen,) = comparing.compare([tmp_path / "plateau"], margin=0.004).selections
-    assert [flag.sign for flag in chosen.undertuned["lora"]] == ["still improving"]
+    assert [flag.sign for flag in chosen.may_improve["lora"]] == ["still improving"]  # the only method
 
 
 def test_a_flagged_method_is_kept_out_of_the_ranking_and_the_tests(tmp_path):
-    # full is best on validation and on test, but rising at its last epoch: not tuned enough.
+    # full is best on test, rising at its last epoch and behind lora on validation: not tuned enough.
     for seed in (1, 2):
-        with_history(add_run(tmp_path, "full", 1e-5, seed, 190, 58), [0.5, 0.7, 0.97])
+        with_history(add_run(tmp_path, "full", 1e-5, seed, 190, 43), [0.5, 0.6, 0.72])
         add_run(tmp_path, "lora", 1e-4, seed, 150, 45)
         add_run(tmp_path, "linear", 1e-3, seed, 120, 40)
     result = comparing.compare([tmp_path])
@@ -193,6 +202,34 @@ def test_a_flagged_method_is_kept_out_of_the_ranking_and_the_tests(tmp_path):
     text = verdict_text.markdown(result.verdicts)
     assert "full (as recipe) is not tuned enough" in text and "not ranked" in text
     assert "Recommendation: lora" in text
+    assert "Not ranked, as not tuned enough: full." in verdict_text.recommendation(found)
+
+
+def test_a_flagged_method_that_leads_on_validation_is_ranked_with_its_flags_as_a_note(tmp_path):
+    # full and ia3 are still rising; full leads every method on validation, ia3 trails lora.
+    for seed in (1, 2):
+        with_history(add_run(tmp_path, "full", 1e-5, seed, 190, 58), [0.5, 0.7, 0.97])
+        with_history(add_run(tmp_path, "ia3", 1e-3, seed, 140, 40), [0.4, 0.5, 0.67])
+        add_run(tmp_path, "lora", 1e-4, seed, 150, 45)
+    result = comparing.compare([tmp_path])
+    (found,) = result.verdicts
+    readings = {m.method: m.reading for m in found.methods}
+    assert found.best == "full" and readings["full"] == "best" and readings["ia3"] == "not tuned enough"
+    assert readings["lora"] == "worse"
+    (chosen,) = result.selections
+    assert list(chosen.may_improve) == ["full"] and list(chosen.undertuned) == ["ia3"]
+    text = verdict_text.markdown(result.verdicts)
+    assert "full (as recipe) is best on validation" in text and "it leads already" in text
+    assert "Not ranked, as not tuned enough: ia3." in text
+
+
+def test_a_collapsed_method_is_never_ranked_for_leading(tmp_path):
+    one_class = ("warning: the model predicts 'sports' for 100% of the eval examples",)
+    for seed in (1, 2):
+        add_run(tmp_path, "full", 1e-5, seed, 67, 59, warnings=one_class)
+        add_run(tmp_path, "lora", 1e-4, seed, 150, 45)
+    result = comparing.compare([tmp_path])
+    assert result.verdicts[0].best == "lora" and list(result.selections[0].undertuned) == ["full"]
 
 
 def test_the_report_starts_with_the_verdict_and_draws_the_pareto_front(tmp_path):

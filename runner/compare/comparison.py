@@ -129,12 +129,14 @@ def _compare_group(result: Comparison, number: int, group: list[Run], margin: fl
     chosen = selection.select(
         [selection.run_result(r.name, r.record, r.recipe_text) for r in group], _validation_test(group)
     )
-    chosen.undertuned = undertuned.flags(
+    flags = undertuned.flags(
         chosen.configurations,
         chosen.selected,
         {run.name: run.validation_outputs for run in group},
         verdict.margin_given(group[0].metric, margin, group)[0],
     )
+    chosen.may_improve = undertuned.ahead_anyway(flags, chosen.selected)
+    chosen.undertuned = {m: signs for m, signs in flags.items() if m not in chosen.may_improve}
     tests = _tests(group, {run.name: run.outputs_by_id for run in group})
     ranked = [run for run in group if run.record.method not in chosen.undertuned] or group
     best = max(ranked, key=lambda r: r.score)
@@ -151,7 +153,7 @@ def _compare_group(result: Comparison, number: int, group: list[Run], margin: fl
     ]
     result.selections.append(chosen)
     result.selected_tests += _selected_tests(number, group, chosen, tests)
-    found = verdict.judge(number, group, chosen.selected, chosen.undertuned, margin)
+    found = verdict.judge(number, group, chosen.selected, chosen.undertuned, margin, chosen.may_improve)
     if found is not None:
         result.verdicts.append(found)
 

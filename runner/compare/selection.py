@@ -62,6 +62,8 @@ class Selection:
     choice: dict[str, str] = field(default_factory=dict)
     # method -> why its search was not enough (`runner.compare.undertuned`): shown, not ranked
     undertuned: dict[str, list[Flag]] = field(default_factory=dict)
+    # method -> the same signs for a method ranked anyway: it leads on validation already
+    may_improve: dict[str, list[Flag]] = field(default_factory=dict)
 
 
 def choose(found: list[Configuration]) -> dict[str, Configuration]:

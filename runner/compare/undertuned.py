@@ -12,7 +12,9 @@
   matters, where a rise smaller than the margin is a plateau.
 
 A flagged method is shown, marked "not tuned enough" with what to try, and kept out of the ranking,
-the paired tests and the verdict. Only validation figures and the runs' own warnings are read.
+the paired tests and the verdict, unless it already leads on validation without having collapsed
+(`ahead_anyway`): then it is ranked, its flags kept as a note that it may do better still. Only
+validation figures and the runs' own warnings are read.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner import registry
 from runner.compare.configurations import Configuration, RunResult
 from runner.recipe import margins, schema
 from runner.recipe.spelling import compact_number
@@ -59,12 +62,34 @@ def flags(
         of_method = [c for c in found if c.method == method]
         signs = [
             *edge_flags(of_method, chosen),
-            *degenerate_flags(of_method, validation_outputs),
+            *degenerate_flags(of_method, validation_outputs, method),
             *rising_flags(chosen, margin),
         ]
         if signs:
             found_flags[method] = signs
     return found_flags
+
+
+def ahead_anyway(
+    found: dict[str, list[Flag]], selected: Mapping[str, Configuration]
+) -> dict[str, list[Flag]]:
+    """The flagged method that leads on validation, if any: none of its flags is "degenerate" and its
+    validation score is the best of all, above every unflagged method's (if there are any: where every
+    method is flagged, the best of those that did not collapse leads). More search can only help
+    it, so it is ranked (as the best) with its flags as a note; excluding it would recommend a method
+    it already beats. Other flagged methods stay out: ranked below it, they would read as worse."""
+    unflagged = [c.validation_mean for m, c in selected.items() if m not in found]
+    bar = max((v for v in unflagged if v is not None), default=-math.inf)
+    leading = [
+        method
+        for method, signs in found.items()
+        if all(sign.sign != "degenerate" for sign in signs)
+        and (selected[method].validation_mean or -math.inf) > bar
+    ]
+    if not leading:
+        return {}
+    top = max(leading, key=lambda m: selected[m].validation_mean or -math.inf)
+    return {top: found[top]}
 
 
 def edge_flags(of_method: list[Configuration], chosen: Configuration) -> list[Flag]:
@@ -88,7 +113,7 @@ def edge_flags(of_method: list[Configuration], chosen: Configuration) -> list[Fl
 
 
 def degenerate_flags(
-    of_method: list[Configuration], validation_outputs: Mapping[str, Outputs | None]
+    of_method: list[Configuration], validation_outputs: Mapping[str, Outputs | None], method: str = ""
 ) -> list[Flag]:
     why = [_degenerate(c, validation_outputs) for c in of_method]
     if not why or not all(why):
@@ -99,7 +124,7 @@ def degenerate_flags(
         if one_class
         else f"all {len(why)} configuration(s) score within noise of a constant prediction on validation"
     )
-    return [Flag("degenerate", found, _degenerate_advice())]
+    return [Flag("degenerate", found, _degenerate_advice(method))]
 
 
 def rising_flags(chosen: Configuration, margin: float = 0.0) -> list[Flag]:
@@ -164,7 +189,10 @@ def constant_score(task: str, metric: str, gold: list[Any]) -> float | None:
     return best
 
 
-def _degenerate_advice() -> str:
+def _degenerate_advice(method: str) -> str:
+    if method in registry.METHODS and registry.method_class(method).fits_outside_torch:
+        # A fitted baseline has no learning rate or epochs: its regularisation is what it can change.
+        return "a wider method.C_grid (method.alpha_grid for a number per text) or more training data"
     trains = {f.name for f in dataclasses.fields(schema.TrainSection)}
     head = HEAD_LR_KEY.split(".")[1] in trains
     first = f"a higher head learning rate ({HEAD_LR_KEY})" if head else "a higher learning rate (train.lr)"

@@ -93,8 +93,10 @@ def judge(
     selected: dict[str, Configuration],
     flagged: dict[str, list[Flag]],
     margin: float | None = None,
+    may_improve: dict[str, list[Flag]] | None = None,
 ) -> Verdict | None:
-    """The verdict on one group's selected configurations; None where nothing was selected."""
+    """The verdict on one group's selected configurations; None where nothing was selected.
+    `flagged`: methods not tuned enough, not ranked; `may_improve`: ranked, their signs kept as a note."""
     if not selected:
         return None
     by_name = {run.name: run for run in runs}
@@ -117,7 +119,7 @@ def judge(
             test_mean[method],
             NOT_TUNED if method in flagged else BEST,
             costs=_costs(chosen, by_name),
-            flags=flagged.get(method, []),
+            flags=flagged.get(method) or (may_improve or {}).get(method, []),
         )
         if verdict.ranked and method != best and best is not None:
             pairs = seed_pairs(chosen, selected[best])

@@ -61,12 +61,19 @@ def recommendation(verdict: Verdict) -> str:
             "No verdict: every method is flagged not tuned enough; widen its search as each line says "
             "and run it again."
         )
+    unranked = [m.method for m in verdict.methods if m.reading == NOT_TUNED]
+    # A method left out for too little tuning may be as good as any: say so beside the choice.
+    aside = f" Not ranked, as not tuned enough: {', '.join(unranked)}." if unranked else ""
+    return _choice(verdict, bool(unranked)) + aside
+
+
+def _choice(verdict: Verdict, some_unranked: bool) -> str:
     chosen = verdict.recommended
     if chosen != verdict.best:
         return f"Recommendation: {chosen}, the cheapest method at least as good as the best ({verdict.best})."
     others = [m for m in verdict.methods if m.ranked and m.method != verdict.best]
     if not others:
-        return f"Recommendation: {verdict.best}, the only method tuned enough to rank."
+        return f"Recommendation: {verdict.best}, the only method ranked."
     equivalent = [m.method for m in others if m.reading == equivalence.EQUIVALENT]
     if equivalent:
         return f"Recommendation: {verdict.best}; {', '.join(equivalent)} are equivalent to it but cost more."
@@ -74,13 +81,22 @@ def recommendation(verdict: Verdict) -> str:
     why = (
         f"{', '.join(unsure)} cannot yet be told from it (more seeds or test data needed)"
         if unsure
-        else "every other method is worse"
+        else f"every other {'ranked ' if some_unranked else ''}method is worse"
     )
     return f"Recommendation: {verdict.best}; no method is shown equivalent to it: {why}."
 
 
 def sentences(verdict: Verdict) -> list[str]:
-    return [_sentence(verdict, m) for m in verdict.methods]
+    return [_sentence(verdict, m) + _may_improve(m) for m in verdict.methods]
+
+
+def _may_improve(method: MethodVerdict) -> str:
+    """A ranked method with signs of too little search leads anyway: it may do better still."""
+    if method.reading == NOT_TUNED or not method.flags:
+        return ""
+    found = "; ".join(f.found for f in method.flags)
+    advice = "; ".join(dict.fromkeys(f.advice for f in method.flags))
+    return f" Ranked though not tuned enough ({found}): it leads already, and may do better with {advice}."
 
 
 def _sentence(verdict: Verdict, method: MethodVerdict) -> str:
