@@ -28,6 +28,7 @@ for sweep in "${sweeps[@]}"; do
   if [ -d "outputs/tasks-$sweep/confirm" ]; then
     # An adaptive search: the sweep's own report compares its confirmations and says what each search used.
     cp -r "outputs/tasks-$sweep/report" "docs/results/tasks/$sweep"
+    rm "docs/results/tasks/$sweep/search.md"  # report.md ends with the same table
   else
     ftrun compare "outputs/tasks-$sweep" --report "docs/results/tasks/$sweep"
   fi
