@@ -107,6 +107,8 @@ def calls(path: Path) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
+    # Ctrl-C as a worker started from a shell gets it, whatever the test process left ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     time.sleep(float(os.environ.get("FAKE_START_SECONDS", "0")))
     sys.modules["runner.pipeline"] = types.SimpleNamespace(run_recipe=fake_run)  # type: ignore[assignment]
     from runner.cli import main
