@@ -26,6 +26,7 @@ from runner.sweep import claims, combinations, outcomes, reporting
 from runner.sweep.grid import Combination
 from runner.sweep.outcomes import Outcome
 from runner.training.checkpoints import Checkpoints
+from runner.training.run_folders import write_resolved_recipe
 
 RunOne = Callable[..., Any]  # runner.pipeline.run_recipe(recipe, recipe_path, overwrite=, resume=)
 
@@ -128,7 +129,7 @@ def _copy_run(trial: Path, folder: Path, recipe: schema.Recipe, recipe_path: Pat
     if folder.exists():
         shutil.rmtree(folder)  # an earlier attempt that did not finish
     shutil.copytree(trial, folder)
-    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
+    write_resolved_recipe(folder, recipe, recipe_path)
     rundir.write_record(folder, dataclasses.replace(rundir.read_record(folder), run_name=folder.name))
     card = folder / "model" / "README.md"
     if card.is_file():  # the card names its run (a network's or a fitted baseline's card alike)

@@ -35,5 +35,10 @@ def run_folder(recipe: Recipe, recipe_path: Path, overwrite: bool, resume: Path 
     if resume is not None:
         return resumed_folder(recipe, resume)
     folder = rundir.new_run_folder(Path(recipe.output.dir), run_name(recipe, recipe_path), overwrite)
-    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
+    write_resolved_recipe(folder, recipe, recipe_path)
     return folder
+
+
+def write_resolved_recipe(folder: Path, recipe: Recipe, recipe_path: Path) -> None:
+    """`recipe.toml`: the recipe as it ran, every default filled in, and the file it came from."""
+    rundir.write_text(folder / "recipe.toml", f"# resolved from {recipe_path}\n" + recipes.to_toml(recipe))
